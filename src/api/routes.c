@@ -1,0 +1,21 @@
+/*
+ * routes.c — every endpoint ehall serves, in one table.
+ *
+ * Read this file to see the whole HTTP surface.  Each line is: method, path pattern
+ * ({name} is a path parameter), handler, who may call it, and a one-line summary
+ * (`ehall routes` prints the table; docs/api.md describes each endpoint).
+ * Anything not matched here under /api/ is a JSON 404; everything else is the
+ * browser UI from the web root.
+ */
+#include "api/api.h"
+
+const struct http_route api_routes[] = {
+    /* operations */
+    {"GET", "/healthz", api_healthz, ACCESS_PUBLIC, "liveness: the process answers"},
+    {"GET", "/readyz", api_readyz, ACCESS_PUBLIC, "readiness: database reachable, schema current"},
+    {"GET", "/metrics", api_metrics, ACCESS_LOOPBACK, "Prometheus metrics"},
+    /* API v1 */
+    {"GET", "/api/v1/version", api_version, ACCESS_PUBLIC, "server version and schema version"},
+};
+
+const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

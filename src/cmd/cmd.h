@@ -1,0 +1,27 @@
+/*
+ * cmd — one file per subcommand (like Git's builtin/), behind main.c's table.
+ */
+#ifndef EHALL_CMD_H
+#define EHALL_CMD_H
+
+#include "core/config.h"
+#include "store/store.h"
+
+struct cmd_ctx {
+    struct config cfg;
+    const char *config_file; /* NULL when none was given */
+};
+
+int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_config(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_routes(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_version(struct cmd_ctx *ctx, int argc, char **argv);
+
+/* Open the configured store (creating the data directory for SQLite) and, when
+ * migrate is set, bring the schema up to date.  Prints the reason on failure. */
+store *cmd_open_store(struct cmd_ctx *ctx, int migrate);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * serve.c — `ehall serve`: open and migrate the store, then run the HTTP server.
+ * migrate.c's `ehall migrate` and the shared cmd_open_store() live here too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "cmd/cmd.h"
+#include "core/core.h"
+
+static int mkdirs(const char *dir)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+store *cmd_open_store(struct cmd_ctx *ctx, int migrate)
+{
+    const struct config *c = &ctx->cfg;
+    if (str_has_prefix(c->db_url, "sqlite:")) {
+        /* the directory that holds the database file */
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s", c->db_url + strlen("sqlite:"));
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            if (mkdirs(dir) != 0) {
+                fprintf(stderr, "ehall: cannot create %s: %s\n", dir, strerror(errno));
+                return NULL;
+            }
+        }
+    }
+    struct store_options so = {(int)c->db_pool_size, (int)c->db_busy_timeout,
+                               (int)c->http_request_timeout * 1000};
+    store *s = NULL;
+    char err[512];
+    if (store_open(c->db_url, &so, &s, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "ehall: cannot open the database: %s\n", err);
+        return NULL;
+    }
+    if (migrate && store_migrate(s, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "ehall: %s\n", err);
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    double t0 = now_monotonic();
+    for (int i = 1; i < argc; i++) {
+        char err[256];
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--listen") && i + 1 < argc) v = argv[++i];
+        else if (!strncmp(argv[i], "--listen=", 9)) v = argv[i] + 9;
+        else {
+            fprintf(stderr, "ehall serve: unknown option %s\nusage: ehall serve [--listen ADDR:PORT]\n", argv[i]);
+            return 2;
+        }
+        if (config_set(&ctx->cfg, "listen", v, err, sizeof err) != 0) {
+            fprintf(stderr, "ehall serve: %s\n", err);
+            return 2;
+        }
+    }
+    store *db = cmd_open_store(ctx, 1);
+    if (!db) return 1;
+    struct app app = {&ctx->cfg, db};
+    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg};
+    log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
+    int rc = http_serve(&opt);
+    store_close(db);
+    return rc;
+}
+
+int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "usage: ehall migrate\n");
+        return 2;
+    }
+    store *db = cmd_open_store(ctx, 1);
+    if (!db) return 1;
+    int cur = 0, latest = 0;
+    store_schema_version(db, &cur, &latest);
+    printf("schema at version %d (%s)\n", cur, store_engine_name(db));
+    store_close(db);
+    return 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * config — ehall's settings, in one table.
+ *
+ * Every option has a key (`http.max_body`), a type, a default, bounds and a line of
+ * documentation.  Values come, weakest first, from the defaults, a config file
+ * (`key = value` lines, `#` comments), `EHALL_*` environment variables (the key in
+ * upper case with dots as underscores: EHALL_HTTP_MAX_BODY) and command-line flags.
+ * `ehall config check FILE` and `ehall config keys` are built on the same table, so
+ * the documentation cannot drift from the code.
+ */
+#ifndef EHALL_CONFIG_H
+#define EHALL_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    char data_dir[512];      /* data */
+    char db_url[1024];       /* db */
+    char listen[128];        /* listen */
+    char web_root[512];      /* web_root */
+    char log_level[16];      /* log_level */
+    char timezone[64];       /* timezone */
+    long long http_threads;          /* http.threads */
+    long long http_max_connections;  /* http.max_connections */
+    long long http_max_body;         /* http.max_body */
+    long long http_max_header;       /* http.max_header */
+    long long http_idle_timeout;     /* http.idle_timeout (s) */
+    long long http_request_timeout;  /* http.request_timeout (s) */
+    long long http_client_rate;      /* http.client_rate (req/s, 0 = off) */
+    long long http_client_burst;     /* http.client_burst */
+    long long http_client_concurrency; /* http.client_concurrency */
+    long long http_trust_proxy;      /* http.trust_proxy (0/1) */
+    long long shutdown_grace;        /* shutdown_grace (s) */
+    long long db_pool_size;          /* db.pool_size */
+    long long db_busy_timeout;       /* db.busy_timeout (ms) */
+};
+
+/* One documented option, for `ehall config keys` and the docs. */
+struct config_key_info {
+    const char *key, *env, *type, *def, *doc;
+};
+
+void config_defaults(struct config *c);
+/* Load a file on top of c.  On error returns -1 and writes "FILE:LINE: key: why". */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Apply EHALL_* variables.  On error returns -1 and names the variable. */
+int config_load_env(struct config *c, char *err, size_t errlen);
+/* Set one key from text (used by the loaders and by command-line flags). */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/* Fill in values derived from others (db from data) once everything is loaded. */
+void config_finish(struct config *c);
+size_t config_keys(const struct config_key_info **out);
+/* Print the effective configuration as `key = value` lines. */
+void config_print(const struct config *c);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * internal.h — shared by the files of the http module only.
+ */
+#ifndef EHALL_HTTP_INTERNAL_H
+#define EHALL_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+
+#include "http/http.h"
+
+#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_EXTRA_HEADERS 8
+
+struct http_req {
+    struct MHD_Connection *conn;
+    arena *a;
+    void *app;
+    double t0;
+    char id[72];
+    char client[64];
+    const char *method, *path;
+    int route; /* index into the route table, or ROUTE_STATIC / ROUTE_NONE */
+    int method_ok;
+    int limit_slot; /* per-client limiter slot, -1 when not tracked */
+    char *body;
+    size_t body_len, body_cap;
+    int body_too_large;
+    json_t *json;
+    int nparams;
+    const char *param_names[HTTP_MAX_PARAMS], *param_values[HTTP_MAX_PARAMS];
+    int nextra;
+    const char *extra_names[HTTP_MAX_EXTRA_HEADERS], *extra_values[HTTP_MAX_EXTRA_HEADERS];
+    int replied;
+    unsigned status;
+    unsigned long long bytes;
+};
+
+enum { ROUTE_STATIC = -1, ROUTE_NONE = -2 };
+
+/* Attach ehall's standard headers (request id, security headers, extras). */
+void http_decorate(http_req *r, struct MHD_Response *resp);
+/* Queue a finished response; records status and size for the log. */
+int http_queue(http_req *r, unsigned status, struct MHD_Response *resp, unsigned long long bytes);
+
+/* static.c */
+int static_serve(http_req *r, const char *root);
+
+/* router.c: fills r->param_* for the matched route */
+int http_route_bind(http_req *r, const struct http_route *route);
+
+/* limit.c — per-client rate and concurrency limits */
+struct limit_config {
+    double rate, burst;
+    int concurrency;
+};
+enum limit_verdict { LIMIT_OK, LIMIT_RATE, LIMIT_CONCURRENCY };
+void limit_init(const struct limit_config *cfg);
+enum limit_verdict limit_enter(const char *client, int *slot);
+void limit_leave(int slot);
+void limit_metrics_render(void *strbuf);
+
+#endif

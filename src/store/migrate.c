@@ -1,0 +1,130 @@
+/*
+ * migrate.c — numbered schema migrations.
+ *
+ * Each migration is a version number, a name and its SQL: one text for both engines
+ * where the dialects agree, or one per engine where they do not.  To add one, append
+ * to MIGRATIONS with the next number; never edit a migration that has shipped.
+ *
+ * Each migration runs in its own transaction together with the row that records it,
+ * so a crash leaves the schema either before or after it.  Several nodes may start at
+ * once against one PostgreSQL: an advisory lock makes them take turns, and each
+ * re-reads the version after taking it.  A database newer than this binary is refused.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "store/store_internal.h"
+
+struct migration {
+    int version;
+    const char *name;
+    const char *sql;          /* both engines, or NULL */
+    const char *sql_sqlite;   /* engine-specific, used when sql is NULL */
+    const char *sql_postgres;
+};
+
+static const struct migration MIGRATIONS[] = {
+    {1, "settings",
+     /* Runtime settings that administrators change without a restart (security
+      * policy and the like); the value is JSON text. */
+     "CREATE TABLE setting ("
+     " key TEXT PRIMARY KEY,"
+     " value TEXT NOT NULL,"
+     " updated_at TEXT NOT NULL,"
+     " updated_by TEXT)",
+     NULL, NULL},
+};
+
+static const char *SCHEMA_TABLE =
+    "CREATE TABLE IF NOT EXISTS ehall_schema ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL)";
+
+int store_migrations_latest(void) { return MIGRATIONS[EHALL_ARRAY_LEN(MIGRATIONS) - 1].version; }
+
+static int current_version(store_conn *c, int *out)
+{
+    long long v = 0;
+    int rc = store_query_int64(c, "SELECT COALESCE(MAX(version), 0) FROM ehall_schema", &v);
+    if (rc == STORE_OK) *out = (int)v;
+    return rc;
+}
+
+struct step_arg {
+    const struct migration *m;
+    int applied, newer;
+    char *err;
+    size_t errlen;
+};
+
+static int apply_one(store_conn *c, void *arg)
+{
+    struct step_arg *a = arg;
+    if (store_engine_of(c->s) == STORE_POSTGRES) {
+        int rc = store_exec(c, "SELECT pg_advisory_xact_lock(7270010)");
+        if (rc != STORE_OK) return rc;
+    }
+    int rc = store_exec(c, SCHEMA_TABLE);
+    if (rc != STORE_OK) return rc;
+    int cur;
+    if ((rc = current_version(c, &cur)) != STORE_OK) return rc;
+    if (cur > store_migrations_latest()) {
+        a->newer = cur;
+        return STORE_ERROR;
+    }
+    if (cur >= a->m->version) return STORE_OK; /* another node got there first */
+    const char *sql = a->m->sql ? a->m->sql
+                      : store_engine_of(c->s) == STORE_SQLITE ? a->m->sql_sqlite
+                                                              : a->m->sql_postgres;
+    if ((rc = store_exec(c, sql)) != STORE_OK) {
+        snprintf(a->err, a->errlen, "migration %d (%s): %s", a->m->version, a->m->name,
+                 store_errmsg(c));
+        return rc;
+    }
+    store_stmt *st = store_prepare(c, "INSERT INTO ehall_schema(version, name, applied_at) VALUES ($1, $2, $3)");
+    if (!st) return STORE_ERROR;
+    char ts[48];
+    time_rfc3339(now_wall(), ts, sizeof ts);
+    store_bind_int64(st, 1, a->m->version);
+    store_bind_text(st, 2, a->m->name);
+    store_bind_text(st, 3, ts);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc == STORE_BUSY ? STORE_BUSY : STORE_ERROR;
+    a->applied = 1;
+    return STORE_OK;
+}
+
+int store_migrate(store *s, char *err, size_t errlen)
+{
+    err[0] = 0;
+    for (size_t i = 0; i < EHALL_ARRAY_LEN(MIGRATIONS); i++) {
+        struct step_arg a = {&MIGRATIONS[i], 0, 0, err, errlen};
+        int rc = store_tx(s, 1, apply_one, &a);
+        if (a.newer) {
+            snprintf(err, errlen,
+                     "the database schema is version %d but this ehall knows only up to %d; "
+                     "run a newer ehall",
+                     a.newer, store_migrations_latest());
+            return STORE_ERROR;
+        }
+        if (rc != STORE_OK) {
+            if (!err[0]) snprintf(err, errlen, "migration %d failed (%d)", MIGRATIONS[i].version, rc);
+            return rc;
+        }
+        if (a.applied) log_info("applied migration %d (%s)", MIGRATIONS[i].version, MIGRATIONS[i].name);
+    }
+    return STORE_OK;
+}
+
+int store_schema_version(store *s, int *current, int *latest)
+{
+    *latest = store_migrations_latest();
+    store_conn *c = store_acquire(s);
+    if (!c) return STORE_UNAVAILABLE;
+    int rc = current_version(c, current);
+    store_release(c);
+    return rc;
+}
