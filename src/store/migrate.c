@@ -34,6 +34,20 @@ static const struct migration MIGRATIONS[] = {
      " updated_at TEXT NOT NULL,"
      " updated_by TEXT)",
      NULL, NULL},
+    {2, "page_view",
+     /* Portal visit statistics (seed 002 §6.2); `day` is the local date, kept apart
+      * so per-day reports use an index. */
+     NULL,
+     "CREATE TABLE page_view ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " at TEXT NOT NULL, day TEXT NOT NULL, client TEXT NOT NULL, visit TEXT,"
+     " path TEXT NOT NULL, referrer TEXT, dwell_ms INTEGER, user_agent TEXT);"
+     "CREATE INDEX page_view_day ON page_view(day)",
+     "CREATE TABLE page_view ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " at TEXT NOT NULL, day TEXT NOT NULL, client TEXT NOT NULL, visit TEXT,"
+     " path TEXT NOT NULL, referrer TEXT, dwell_ms BIGINT, user_agent TEXT);"
+     "CREATE INDEX page_view_day ON page_view(day)"},
 };
 
 static const char *SCHEMA_TABLE =

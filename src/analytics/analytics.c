@@ -1,0 +1,205 @@
+/*
+ * analytics.c — recording page views and summarising them.
+ *
+ * A page view is {path, referrer?, dwell_ms?, visit?}: `visit` is an opaque id the
+ * browser keeps for one visit (so pages per visit can be counted without a login).
+ * The client address and user agent come from the request, not the body.  Every field
+ * is validated and each problem is reported by name; nothing is stored unless all of
+ * them pass.
+ */
+#include <string.h>
+
+#include "analytics/analytics.h"
+#include "api/api.h"
+#include "core/core.h"
+
+struct view {
+    const char *at, *client, *visit, *path, *referrer, *agent;
+    long long dwell_ms;
+    long long id;
+};
+
+static int insert_view(store_conn *c, void *arg)
+{
+    struct view *v = arg;
+    store_stmt *st = store_prepare(c,
+        "INSERT INTO page_view(at, day, client, visit, path, referrer, dwell_ms, user_agent)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id");
+    if (!st) return STORE_ERROR;
+    char day[11];
+    memcpy(day, v->at, 10);
+    day[10] = 0;
+    store_bind_text(st, 1, v->at);
+    store_bind_text(st, 2, day);
+    store_bind_text(st, 3, v->client);
+    store_bind_text(st, 4, v->visit);
+    store_bind_text(st, 5, v->path);
+    store_bind_text(st, 6, v->referrer);
+    if (v->dwell_ms >= 0) store_bind_int64(st, 7, v->dwell_ms);
+    else store_bind_null(st, 7);
+    store_bind_text(st, 8, v->agent);
+    int rc = store_step(st);
+    if (rc == STORE_ROW) {
+        v->id = store_column_int64(st, 0);
+        rc = STORE_OK;
+    } else if (rc == STORE_DONE) {
+        rc = STORE_ERROR;
+    }
+    store_finalize(st);
+    return rc;
+}
+
+/* Optional string field: NULL when absent; sets *bad when present but unacceptable. */
+static const char *opt_string(json_t *body, const char *name, size_t max, json_t *errors)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v)) return NULL;
+    char msg[96];
+    if (!json_is_string(v)) {
+        json_array_append_new(errors, http_field_error(name, "must be a string"));
+        return NULL;
+    }
+    if (json_string_length(v) > max) {
+        snprintf(msg, sizeof msg, "must be at most %zu bytes", max);
+        json_array_append_new(errors, http_field_error(name, msg));
+        return NULL;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        json_array_append_new(errors, http_field_error(name, "must not contain NUL characters"));
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+int analytics_record_view(http_req *r)
+{
+    json_t *body = http_req_json(r);
+    if (!json_is_object(body))
+        return http_reply_error(r, 400, "invalid_body", "the body must be a JSON object",
+                                json_pack("[o]", http_field_error("body", "must be an object")));
+    json_t *errors = json_array();
+    static const char *known[] = {"path", "referrer", "dwell_ms", "visit"};
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val) {
+        int ok = 0;
+        for (size_t i = 0; i < EHALL_ARRAY_LEN(known); i++) ok |= !strcmp(key, known[i]);
+        if (!ok) json_array_append_new(errors, http_field_error(key, "unknown field"));
+    }
+    struct view v = {0};
+    json_t *path = json_object_get(body, "path");
+    v.path = opt_string(body, "path", 512, errors);
+    if (!path || json_is_null(path))
+        json_array_append_new(errors, http_field_error("path", "is required"));
+    else if (v.path && v.path[0] != '/')
+        json_array_append_new(errors, http_field_error("path", "must start with /"));
+    v.referrer = opt_string(body, "referrer", 1024, errors);
+    v.visit = opt_string(body, "visit", 64, errors);
+    json_t *dwell = json_object_get(body, "dwell_ms");
+    v.dwell_ms = -1;
+    if (dwell && !json_is_null(dwell)) {
+        if (!json_is_integer(dwell) || json_integer_value(dwell) < 0 ||
+            json_integer_value(dwell) > 86400000)
+            json_array_append_new(errors, http_field_error("dwell_ms", "must be an integer from 0 to 86400000"));
+        else
+            v.dwell_ms = json_integer_value(dwell);
+    }
+    if (json_array_size(errors) > 0)
+        return http_reply_error(r, 422, "validation_failed", "some fields are not valid", errors);
+    json_decref(errors);
+
+    char at[48];
+    time_rfc3339(now_wall(), at, sizeof at);
+    v.at = at;
+    v.client = http_req_client(r);
+    const char *ua = http_req_header(r, "User-Agent");
+    v.agent = ua ? arena_strndup(http_req_arena(r), ua, strlen(ua) > 512 ? 512 : strlen(ua)) : NULL;
+    struct app *app = http_req_app(r);
+    int rc = store_tx(app->db, 1, insert_view, &v);
+    if (rc != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "the view could not be recorded; retry", NULL);
+    return http_reply_json(r, 201, json_pack("{s:I, s:s}", "id", (json_int_t)v.id, "at", at));
+}
+
+static int valid_day(const char *s)
+{
+    /* YYYY-MM-DD with plausible ranges; the string compares correctly as text */
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
+    int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+struct summary_q {
+    const char *from, *to;
+    json_t *out;
+};
+
+static int read_summary(store_conn *c, void *arg)
+{
+    struct summary_q *q = arg;
+    store_stmt *st = store_prepare(c,
+        "SELECT COUNT(*), COUNT(DISTINCT client), COUNT(DISTINCT visit),"
+        " COALESCE(CAST(AVG(dwell_ms) AS INTEGER), 0)"
+        " FROM page_view WHERE day >= $1 AND day <= $2");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, q->from);
+    store_bind_text(st, 2, q->to);
+    int rc = store_step(st);
+    if (rc != STORE_ROW) {
+        store_finalize(st);
+        return rc == STORE_DONE ? STORE_ERROR : rc;
+    }
+    long long views = store_column_int64(st, 0), visitors = store_column_int64(st, 1),
+              visits = store_column_int64(st, 2), dwell = store_column_int64(st, 3);
+    store_finalize(st);
+    json_t *days = json_array(), *paths = json_array();
+    st = store_prepare(c, "SELECT day, COUNT(*), COUNT(DISTINCT client) FROM page_view"
+                          " WHERE day >= $1 AND day <= $2 GROUP BY day ORDER BY day");
+    if (!st) goto fail;
+    store_bind_text(st, 1, q->from);
+    store_bind_text(st, 2, q->to);
+    while ((rc = store_step(st)) == STORE_ROW)
+        json_array_append_new(days, json_pack("{s:s, s:I, s:I}", "day", store_column_text(st, 0),
+                                              "views", (json_int_t)store_column_int64(st, 1),
+                                              "visitors", (json_int_t)store_column_int64(st, 2)));
+    store_finalize(st);
+    if (rc != STORE_DONE) goto fail;
+    st = store_prepare(c, "SELECT path, COUNT(*) AS n FROM page_view WHERE day >= $1 AND day <= $2"
+                          " GROUP BY path ORDER BY n DESC, path LIMIT 10");
+    if (!st) goto fail;
+    store_bind_text(st, 1, q->from);
+    store_bind_text(st, 2, q->to);
+    while ((rc = store_step(st)) == STORE_ROW)
+        json_array_append_new(paths, json_pack("{s:s, s:I}", "path", store_column_text(st, 0), "views",
+                                               (json_int_t)store_column_int64(st, 1)));
+    store_finalize(st);
+    if (rc != STORE_DONE) goto fail;
+    q->out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o}", "from", q->from, "to", q->to,
+                       "views", (json_int_t)views, "visitors", (json_int_t)visitors, "visits",
+                       (json_int_t)visits, "avg_dwell_ms", (json_int_t)dwell, "pages_per_visit",
+                       visits ? (double)views / (double)visits : 0.0, "days", days, "top_paths", paths);
+    return q->out ? STORE_OK : STORE_ERROR;
+fail:
+    json_decref(days);
+    json_decref(paths);
+    return rc == STORE_BUSY ? STORE_BUSY : STORE_ERROR;
+}
+
+int analytics_summary(http_req *r)
+{
+    struct summary_q q = {http_req_query(r, "from"), http_req_query(r, "to"), NULL};
+    json_t *errors = json_array();
+    if (!valid_day(q.from)) json_array_append_new(errors, http_field_error("from", "must be a date YYYY-MM-DD"));
+    if (!valid_day(q.to)) json_array_append_new(errors, http_field_error("to", "must be a date YYYY-MM-DD"));
+    if (json_array_size(errors) == 0 && strcmp(q.from, q.to) > 0)
+        json_array_append_new(errors, http_field_error("to", "must not be before from"));
+    if (json_array_size(errors) > 0)
+        return http_reply_error(r, 400, "invalid_query", "the date range is not valid", errors);
+    json_decref(errors);
+    struct app *app = http_req_app(r);
+    if (store_tx(app->db, 0, read_summary, &q) != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "the summary could not be read; retry", NULL);
+    return http_reply_json(r, 200, q.out);
+}

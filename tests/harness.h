@@ -1,0 +1,50 @@
+/*
+ * harness — what the API and CLI tests share: a fresh database per test (SQLite in a
+ * temporary directory, or a new database on the PostgreSQL server named by
+ * EHALL_TEST_PG), a real `ehall serve` on a free loopback port, an HTTP client
+ * (libcurl) and a way to run the CLI.
+ */
+#ifndef EHALL_TEST_HARNESS_H
+#define EHALL_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct srv {
+    pid_t pid;
+    int port;
+    char dir[256];      /* data directory */
+    char db[512];       /* database URL */
+    char log[300];      /* stderr of the server */
+};
+
+struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char headers[8192];
+};
+
+/* A temporary directory (created) and a fresh database URL for this engine. */
+void h_fresh(char dir[256], char db[512]);
+int h_is_postgres(void);
+const char *h_bin(void);
+/* Start `ehall serve` on dir/db with extra NAME=VALUE environment entries (NULL-ended). */
+int h_start(struct srv *s, const char *dir, const char *db, const char *const *env);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int h_stop(struct srv *s);
+void h_kill9(struct srv *s);
+/* One request; headers is a NULL-ended list of "Name: value". */
+int h_http(struct srv *s, const char *method, const char *path, const char *const *headers,
+           const char *body, size_t body_len, struct resp *out);
+void h_resp_free(struct resp *r);
+/* The value of a response header (case-insensitive), copied into buf; NULL when absent. */
+const char *h_header(const struct resp *r, const char *name, char *buf, size_t len);
+/* Run the CLI with args (NULL-ended) against dir/db; captures stdout+stderr in out. */
+int h_cli(const char *dir, const char *db, const char *const *args, char *out, size_t outlen);
+/* Read a whole file into a malloc'd string. */
+char *h_slurp(const char *path);
+/* A connected TCP socket to the server, for hand-made requests. */
+int h_connect(struct srv *s);
+
+#endif
