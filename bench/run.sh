@@ -237,7 +237,7 @@ cat >"$ND/nginx.conf" <<EOF
 daemon off;
 master_process on;
 worker_processes $NGINX_WORKERS;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $(ulimit -n);
 pid $ND/nginx.pid;
 error_log $ND/error.log warn;
 $user_line
@@ -374,7 +374,7 @@ done
 # ---------- report ----------
 
 fmt_ms() { awk -v v="$1" 'BEGIN {printf (v < 10 ? "%.2f" : "%.1f"), v}'; }
-pf() { if awk -v c="$1" 'BEGIN {exit !(c)}'; then echo PASS; else echo FAIL; fi; }
+pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo FAIL; fi; } # $1: an awk condition on numbers
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 [[ -n $cpu ]] || cpu=$(uname -m)
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -396,7 +396,7 @@ REPORT="$TMP/results.md"
     for t in "${TARGETS[@]}"; do
         read -r e_rps e_p50 e_p99 e_bad e_err _ <<<"${RES[ehall$t]}"
         read -r n_rps n_p50 n_p99 n_bad n_err _ <<<"${RES[nginx$t]}"
-        ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}')
+        ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
         echo "| $t | ehall | $e_rps | $(fmt_ms "$e_p50") | $(fmt_ms "$e_p99") | $e_bad / $e_err | **$ratio** |"
         echo "| $t | nginx | $n_rps | $(fmt_ms "$n_p50") | $(fmt_ms "$n_p99") | $n_bad / $n_err | |"
     done
@@ -406,7 +406,7 @@ REPORT="$TMP/results.md"
     for t in "${TARGETS[@]}"; do
         read -r e_rps e_p50 e_p99 e_bad e_err _ <<<"${RES[ehall$t]}"
         read -r n_rps _ _ n_bad n_err _ <<<"${RES[nginx$t]}"
-        ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}')
+        ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
         echo "| $t ehall req/s ÷ nginx req/s | ≥ $TARGET_RATIO | $ratio | $(pf "$ratio >= $TARGET_RATIO") |"
         note=""
         ((CONNS == 256)) || note=" (target defined at 256 connections; run used $CONNS)"

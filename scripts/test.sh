@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds a normal and an
+# ASan+UBSan build, starts a throwaway PostgreSQL, and runs every test on SQLite and
+# on PostgreSQL in both builds.  Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+
+jobs=$(nproc)
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DBUILD_TESTING=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DEHALL_SANITIZE=ON
+
+pgdir=$(mktemp -d /tmp/ehall-pg-XXXXXX)
+trap 'scripts/pg-test-server.sh stop "$pgdir"' EXIT
+pgurl=$(scripts/pg-test-server.sh start "$pgdir")
+echo "test PostgreSQL at $pgurl"
+
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+failed=()
+run() {
+  local name=$1 dir=$2 pg=$3
+  echo "=== $name ==="
+  if ! EHALL_TEST_PG=$pg ctest --test-dir "$dir" --output-on-failure -j1; then failed+=("$name"); fi
+}
+run "sqlite" build ""
+run "postgres" build "$pgurl"
+run "asan+ubsan sqlite" build-asan ""
+run "asan+ubsan postgres" build-asan "$pgurl"
+
+if ((${#failed[@]})); then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test runs passed: sqlite, postgres, asan+ubsan sqlite, asan+ubsan postgres"
