@@ -28,6 +28,20 @@ const char *h_bin(void)
 
 int h_is_postgres(void) { return getenv("EHALL_TEST_PG") && *getenv("EHALL_TEST_PG"); }
 
+/* Temporary directories made by this test process, removed when it exits. */
+static char g_dirs[64][256];
+static int g_ndirs;
+
+static void remove_dirs(void)
+{
+    if (getenv("EHALL_TEST_KEEP")) return; /* keep them for a post-mortem */
+    for (int i = 0; i < g_ndirs; i++) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dirs[i]);
+        if (system(cmd) != 0) {}
+    }
+}
+
 void h_fresh(char dir[256], char db[512])
 {
     snprintf(dir, 256, "/tmp/ehall-test-XXXXXX");
@@ -35,6 +49,8 @@ void h_fresh(char dir[256], char db[512])
         perror("mkdtemp");
         exit(1);
     }
+    if (g_ndirs == 0) atexit(remove_dirs);
+    if (g_ndirs < 64) snprintf(g_dirs[g_ndirs++], 256, "%s", dir);
     chmod(dir, 0755);
     if (!h_is_postgres()) {
         snprintf(db, 512, "sqlite:%s/ehall.db", dir);

@@ -265,8 +265,8 @@ static void make_site(const char *dir)
         fclose(f);
     }
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "gzip -k -9 %s/site/app.js && echo TOPSECRET > %s/secret.txt && ln -s %s/secret.txt %s/site/link.txt",
-             dir, dir, dir, dir);
+    snprintf(cmd, sizeof cmd, "gzip -k -9 %s/site/app.js && echo TOPSECRET > %s/secret.txt && ln -s %s/secret.txt %s/site/link.txt && ln -s %s %s/site/up",
+             dir, dir, dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -334,7 +334,7 @@ static void static_files(void **state)
     h_resp_free(&r);
 
     const char *bad[] = {"/../secret.txt", "/%2e%2e/secret.txt", "/.env", "/link.txt", "/missing.js",
-                         "/app.js/", "/..%2fsecret.txt", "/site/../../secret.txt"};
+                         "/app.js/", "/..%2fsecret.txt", "/site/../../secret.txt", "/up/secret.txt"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         h_http(&s, "GET", bad[i], NULL, NULL, 0, &r);
         if (r.status != 404 || strstr(r.body, "TOPSECRET") || strstr(r.body, "SECRET=1"))

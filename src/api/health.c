@@ -24,9 +24,9 @@ int api_readyz(http_req *r)
         return http_reply_json(r, 503, json_pack("{s:s, s:s, s:i, s:i}", "status", "unavailable",
                                                  "reason", "the database schema is not current",
                                                  "schema", cur, "expected", latest));
+    double ms = (double)(long long)((now_monotonic() - t0) * 1000.0 * 1000.0) / 1000.0;
     return http_reply_json(r, 200, json_pack("{s:s, s:s, s:i, s:f}", "status", "ready", "engine",
-                                             store_engine_name(app->db), "schema", cur,
-                                             "db_ms", (now_monotonic() - t0) * 1000.0));
+                                             store_engine_name(app->db), "schema", cur, "db_ms", ms));
 }
 
 int api_metrics(http_req *r)

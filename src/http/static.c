@@ -2,8 +2,8 @@
  * static.c — the browser UI's files.
  *
  * Safe by construction: the decoded path is checked segment by segment (no empty,
- * "." or ".." segments, no hidden files, no NUL or backslash), opened relative to the
- * web root with O_NOFOLLOW on the last component, and must be a regular file.
+ * "." or ".." segments, no hidden files, no backslash), opened beneath the web root
+ * with no symlinks followed (openat2), and must be a regular file.
  * Validators are strong ETags from size, mtime and inode, with Last-Modified beside
  * them; conditional requests get 304.  When the client accepts gzip and `FILE.gz` sits
  * beside FILE, the compressed file is sent with `Content-Encoding: gzip`.
@@ -12,6 +12,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +99,22 @@ static int accepts_gzip(http_req *r)
     return 1;
 }
 
+/* Open rel strictly beneath the root: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+ * refuses "..", absolute paths and symlinks anywhere in the path, not only in the last
+ * component.  Kernels before 5.6 lack it; there the segment checks above plus
+ * O_NOFOLLOW on the last component still hold. */
+static int open_beneath(int rootfd, const char *rel)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS) return openat(rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    return (int)fd;
+}
+
 static int open_under(int rootfd, const char *rel, struct stat *st)
 {
-    int fd = openat(rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open_beneath(rootfd, rel);
     if (fd < 0) return -1;
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
