@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang clang-format
   # libraries ehall links
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
   # tests

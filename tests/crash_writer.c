@@ -61,8 +61,8 @@ int main(int argc, char **argv)
     if (argc != 2) return 2;
     struct store_options o = {4, 5000, 10000};
     char err[512];
-    if (store_open(argv[1], &o, &g_db, err, sizeof err) != STORE_OK || store_migrate(g_db, err, sizeof err) != STORE_OK ||
-        store_tx(g_db, 1, create, NULL) != STORE_OK) {
+    if (store_open(argv[1], &o, &g_db, err, sizeof err) != STORE_OK ||
+        store_migrate(g_db, err, sizeof err) != STORE_OK || store_tx(g_db, 1, create, NULL) != STORE_OK) {
         fprintf(stderr, "crash_writer: %s\n", err);
         return 1;
     }

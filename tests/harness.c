@@ -38,7 +38,8 @@ static void remove_dirs(void)
     for (int i = 0; i < g_ndirs; i++) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dirs[i]);
-        if (system(cmd) != 0) {}
+        if (system(cmd) != 0) {
+        }
     }
 }
 
@@ -122,8 +123,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return add;
 }
 
-int h_http(struct srv *s, const char *method, const char *path, const char *const *headers,
-           const char *body, size_t body_len, struct resp *out)
+int h_http(struct srv *s, const char *method, const char *path, const char *const *headers, const char *body,
+           size_t body_len, struct resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -303,7 +304,8 @@ char *h_slurp(const char *path)
 int h_connect(struct srv *s)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)s->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);

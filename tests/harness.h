@@ -13,9 +13,9 @@
 struct srv {
     pid_t pid;
     int port;
-    char dir[256];      /* data directory */
-    char db[512];       /* database URL */
-    char log[300];      /* stderr of the server */
+    char dir[256]; /* data directory */
+    char db[512];  /* database URL */
+    char log[300]; /* stderr of the server */
 };
 
 struct resp {
@@ -35,8 +35,8 @@ int h_start(struct srv *s, const char *dir, const char *db, const char *const *e
 int h_stop(struct srv *s);
 void h_kill9(struct srv *s);
 /* One request; headers is a NULL-ended list of "Name: value". */
-int h_http(struct srv *s, const char *method, const char *path, const char *const *headers,
-           const char *body, size_t body_len, struct resp *out);
+int h_http(struct srv *s, const char *method, const char *path, const char *const *headers, const char *body,
+           size_t body_len, struct resp *out);
 void h_resp_free(struct resp *r);
 /* The value of a response header (case-insensitive), copied into buf; NULL when absent. */
 const char *h_header(const struct resp *r, const char *name, char *buf, size_t len);

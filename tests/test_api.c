@@ -100,7 +100,8 @@ static void health_ready_and_headers(void **state)
     assert_int_equal(r.status, 200);
     j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "ready");
-    assert_string_equal(json_string_value(json_object_get(j, "engine")), h_is_postgres() ? "postgres" : "sqlite");
+    assert_string_equal(json_string_value(json_object_get(j, "engine")),
+                        h_is_postgres() ? "postgres" : "sqlite");
     json_decref(j);
     h_resp_free(&r);
 
@@ -265,7 +266,9 @@ static void make_site(const char *dir)
         fclose(f);
     }
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "gzip -k -9 %s/site/app.js && echo TOPSECRET > %s/secret.txt && ln -s %s/secret.txt %s/site/link.txt && ln -s %s %s/site/up",
+    snprintf(cmd, sizeof cmd,
+             "gzip -k -9 %s/site/app.js && echo TOPSECRET > %s/secret.txt && ln -s %s/secret.txt "
+             "%s/site/link.txt && ln -s %s %s/site/up",
              dir, dir, dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -333,8 +336,9 @@ static void static_files(void **state)
     assert_non_null(strstr(r.body, "<title>t</title>"));
     h_resp_free(&r);
 
-    const char *bad[] = {"/../secret.txt", "/%2e%2e/secret.txt", "/.env", "/link.txt", "/missing.js",
-                         "/app.js/", "/..%2fsecret.txt", "/site/../../secret.txt", "/up/secret.txt"};
+    const char *bad[] = {
+        "/../secret.txt",   "/%2e%2e/secret.txt",     "/.env",         "/link.txt", "/missing.js", "/app.js/",
+        "/..%2fsecret.txt", "/site/../../secret.txt", "/up/secret.txt"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         h_http(&s, "GET", bad[i], NULL, NULL, 0, &r);
         if (r.status != 404 || strstr(r.body, "TOPSECRET") || strstr(r.body, "SECRET=1"))
@@ -384,10 +388,19 @@ static void hostile_input_never_5xx(void **state)
 {
     (void)state;
     const char *json[] = {"Content-Type: application/json", NULL};
-    const char *bodies[] = {"", "null", "[]", "\"str\"", "{\"path\":null}", "{\"path\":\"/\\u0000x\"}",
-                            "{\"path\":\"/\",\"dwell_ms\":1e400}", "{\"path\":\"/\",\"dwell_ms\":99999999999999999999}",
-                            "{\"path\":\"/\",\"referrer\":{\"a\":[1,2,{}]}}", "\xff\xfe\xfd",
-                            "{\"path\":\"\xc3\x28\"}", "{\"a\":" "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"};
+    const char *bodies[] = {"",
+                            "null",
+                            "[]",
+                            "\"str\"",
+                            "{\"path\":null}",
+                            "{\"path\":\"/\\u0000x\"}",
+                            "{\"path\":\"/\",\"dwell_ms\":1e400}",
+                            "{\"path\":\"/\",\"dwell_ms\":99999999999999999999}",
+                            "{\"path\":\"/\",\"referrer\":{\"a\":[1,2,{}]}}",
+                            "\xff\xfe\xfd",
+                            "{\"path\":\"\xc3\x28\"}",
+                            "{\"a\":"
+                            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"};
     struct resp r;
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
         h_http(&S, "POST", "/api/v1/analytics/pageviews", json, bodies[i], strlen(bodies[i]), &r);
@@ -410,7 +423,8 @@ static void hostile_input_never_5xx(void **state)
     for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
         int fd = h_connect(&S);
         assert_true(fd >= 0);
-        if (write(fd, raw[i], strlen(raw[i])) < 0) {}
+        if (write(fd, raw[i], strlen(raw[i])) < 0) {
+        }
         char buf[1024];
         ssize_t n = read(fd, buf, sizeof buf - 1);
         if (n > 12) {

@@ -128,8 +128,8 @@ static void backup_and_restore(void **state)
     assert_int_equal(h_stop(&s), 0);
 
     /* the digest file is SM3 of the backup, checkable with the openssl CLI */
-    snprintf(cmd, sizeof cmd, "test \"$(openssl dgst -sm3 -r %s | cut -d' ' -f1)\" = \"$(cut -d' ' -f1 %s.sm3)\"",
-             file, file);
+    snprintf(cmd, sizeof cmd,
+             "test \"$(openssl dgst -sm3 -r %s | cut -d' ' -f1)\" = \"$(cut -d' ' -f1 %s.sm3)\"", file, file);
     assert_int_equal(system(cmd), 0);
 
     assert_int_equal(h_cli(dir, db, restore, out, sizeof out), 0);
@@ -142,7 +142,8 @@ static void backup_and_restore(void **state)
     char bad[420];
     snprintf(bad, sizeof bad, "%s/bad.db", dir);
     const char *restore_bad[] = {"restore", bad, NULL};
-    snprintf(cmd, sizeof cmd, "cp %s %s && cp %s.sm3 %s.sm3 && printf 'X' | dd of=%s bs=1 seek=5000 conv=notrunc 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "cp %s %s && cp %s.sm3 %s.sm3 && printf 'X' | dd of=%s bs=1 seek=5000 conv=notrunc 2>/dev/null",
              file, bad, file, bad, bad);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(h_cli(dir, db, restore_bad, out, sizeof out), 1);
@@ -156,8 +157,10 @@ static void backup_and_restore(void **state)
     assert_int_equal(h_cli(dir, db, restore_bad, out, sizeof out), 1);
     assert_non_null(strstr(out, "no digest file"));
     /* a sound SQLite file with a matching digest but no ehall schema */
-    snprintf(cmd, sizeof cmd, "rm -f %s && sqlite3 %s 'CREATE TABLE x(y)' && "
-                              "openssl dgst -sm3 -r %s | sed 's/ \\*/  /' > %s.sm3", bad, bad, bad, bad);
+    snprintf(cmd, sizeof cmd,
+             "rm -f %s && sqlite3 %s 'CREATE TABLE x(y)' && "
+             "openssl dgst -sm3 -r %s | sed 's/ \\*/  /' > %s.sm3",
+             bad, bad, bad, bad);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(h_cli(dir, db, restore_bad, out, sizeof out), 1);
     assert_non_null(strstr(out, "no ehall schema"));
@@ -177,7 +180,8 @@ static void newer_schema_is_refused(void **state)
     assert_int_equal(h_cli(dir, db, mig, out, sizeof out), 0);
     char cmd[1200];
     if (h_is_postgres())
-        snprintf(cmd, sizeof cmd, "psql -q '%s' -c \"INSERT INTO ehall_schema VALUES (9999, 'future', 'x')\"", db);
+        snprintf(cmd, sizeof cmd, "psql -q '%s' -c \"INSERT INTO ehall_schema VALUES (9999, 'future', 'x')\"",
+                 db);
     else
         snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"INSERT INTO ehall_schema VALUES (9999, 'future', 'x')\"",
                  db + strlen("sqlite:"));
@@ -192,10 +196,8 @@ static void newer_schema_is_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(help_version_and_unknown),
-        cmocka_unit_test(config_check_names_bad_key),
-        cmocka_unit_test(migrate_is_idempotent),
-        cmocka_unit_test(backup_and_restore),
+        cmocka_unit_test(help_version_and_unknown), cmocka_unit_test(config_check_names_bad_key),
+        cmocka_unit_test(migrate_is_idempotent),    cmocka_unit_test(backup_and_restore),
         cmocka_unit_test(newer_schema_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,7 +79,8 @@ static void acknowledged_writes_survive_sigkill(void **state)
         assert_int_equal(store_open(db, &o, &s, err, sizeof err), STORE_OK);
         store_conn *c = store_acquire(s);
         for (size_t i = 0; i < n; i++)
-            if (!key_exists(c, acked[i])) fail_msg("round %d: acknowledged write %lld was lost", round, acked[i]);
+            if (!key_exists(c, acked[i]))
+                fail_msg("round %d: acknowledged write %lld was lost", round, acked[i]);
         store_release(c);
         store_close(s);
         total_acked += (long long)n;

@@ -45,8 +45,10 @@ static int insert_row(store_conn *c, void *arg)
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, r->id);
     store_bind_text(st, 2, r->name);
-    if (r->n >= 0) store_bind_int64(st, 3, r->n);
-    else store_bind_null(st, 3);
+    if (r->n >= 0)
+        store_bind_int64(st, 3, r->n);
+    else
+        store_bind_null(st, 3);
     int rc = store_step(st);
     store_finalize(st);
     return rc == STORE_DONE ? STORE_OK : rc;
@@ -65,7 +67,8 @@ static void statements_nulls_and_constraints(void **state)
     store_conn *c = store_acquire(s);
     assert_non_null(c);
     /* parameters may appear out of order in the SQL text */
-    store_stmt *st = store_prepare(c, "SELECT id, name, n FROM t WHERE n IS NULL OR (id = $2 AND name = $1) ORDER BY id");
+    store_stmt *st =
+        store_prepare(c, "SELECT id, name, n FROM t WHERE n IS NULL OR (id = $2 AND name = $1) ORDER BY id");
     assert_non_null(st);
     store_bind_text(st, 1, "甲");
     store_bind_int64(st, 2, 1);
@@ -201,8 +204,9 @@ static void bad_urls_are_refused(void **state)
     assert_int_equal(store_open("mysql://x", &o, &s, err, sizeof err), STORE_ERROR);
     assert_non_null(strstr(err, "sqlite:"));
     assert_int_equal(store_open("sqlite:/nonexistent-dir/x/y.db", &o, &s, err, sizeof err), STORE_ERROR);
-    assert_int_equal(store_open("postgres://nobody@127.0.0.1:1/none?connect_timeout=2", &o, &s, err, sizeof err),
-                     STORE_ERROR);
+    assert_int_equal(
+        store_open("postgres://nobody@127.0.0.1:1/none?connect_timeout=2", &o, &s, err, sizeof err),
+        STORE_ERROR);
     assert_non_null(strstr(err, "postgres"));
 }
 

@@ -22,9 +22,9 @@ struct view {
 static int insert_view(store_conn *c, void *arg)
 {
     struct view *v = arg;
-    store_stmt *st = store_prepare(c,
-        "INSERT INTO page_view(at, day, client, visit, path, referrer, dwell_ms, user_agent)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id");
+    store_stmt *st =
+        store_prepare(c, "INSERT INTO page_view(at, day, client, visit, path, referrer, dwell_ms, user_agent)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id");
     if (!st) return STORE_ERROR;
     char day[11];
     memcpy(day, v->at, 10);
@@ -35,8 +35,10 @@ static int insert_view(store_conn *c, void *arg)
     store_bind_text(st, 4, v->visit);
     store_bind_text(st, 5, v->path);
     store_bind_text(st, 6, v->referrer);
-    if (v->dwell_ms >= 0) store_bind_int64(st, 7, v->dwell_ms);
-    else store_bind_null(st, 7);
+    if (v->dwell_ms >= 0)
+        store_bind_int64(st, 7, v->dwell_ms);
+    else
+        store_bind_null(st, 7);
     store_bind_text(st, 8, v->agent);
     int rc = store_step(st);
     if (rc == STORE_ROW) {
@@ -81,7 +83,8 @@ int analytics_record_view(http_req *r)
     static const char *known[] = {"path", "referrer", "dwell_ms", "visit"};
     const char *key;
     json_t *val;
-    json_object_foreach(body, key, val) {
+    json_object_foreach(body, key, val)
+    {
         int ok = 0;
         for (size_t i = 0; i < EHALL_ARRAY_LEN(known); i++) ok |= !strcmp(key, known[i]);
         if (!ok) json_array_append_new(errors, http_field_error(key, "unknown field"));
@@ -98,9 +101,9 @@ int analytics_record_view(http_req *r)
     json_t *dwell = json_object_get(body, "dwell_ms");
     v.dwell_ms = -1;
     if (dwell && !json_is_null(dwell)) {
-        if (!json_is_integer(dwell) || json_integer_value(dwell) < 0 ||
-            json_integer_value(dwell) > 86400000)
-            json_array_append_new(errors, http_field_error("dwell_ms", "must be an integer from 0 to 86400000"));
+        if (!json_is_integer(dwell) || json_integer_value(dwell) < 0 || json_integer_value(dwell) > 86400000)
+            json_array_append_new(errors,
+                                  http_field_error("dwell_ms", "must be an integer from 0 to 86400000"));
         else
             v.dwell_ms = json_integer_value(dwell);
     }
@@ -139,10 +142,9 @@ struct summary_q {
 static int read_summary(store_conn *c, void *arg)
 {
     struct summary_q *q = arg;
-    store_stmt *st = store_prepare(c,
-        "SELECT COUNT(*), COUNT(DISTINCT client), COUNT(DISTINCT visit),"
-        " COALESCE(CAST(AVG(dwell_ms) AS INTEGER), 0)"
-        " FROM page_view WHERE day >= $1 AND day <= $2");
+    store_stmt *st = store_prepare(c, "SELECT COUNT(*), COUNT(DISTINCT client), COUNT(DISTINCT visit),"
+                                      " COALESCE(CAST(AVG(dwell_ms) AS INTEGER), 0)"
+                                      " FROM page_view WHERE day >= $1 AND day <= $2");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, q->from);
     store_bind_text(st, 2, q->to);
@@ -161,9 +163,9 @@ static int read_summary(store_conn *c, void *arg)
     store_bind_text(st, 1, q->from);
     store_bind_text(st, 2, q->to);
     while ((rc = store_step(st)) == STORE_ROW)
-        json_array_append_new(days, json_pack("{s:s, s:I, s:I}", "day", store_column_text(st, 0),
-                                              "views", (json_int_t)store_column_int64(st, 1),
-                                              "visitors", (json_int_t)store_column_int64(st, 2)));
+        json_array_append_new(days, json_pack("{s:s, s:I, s:I}", "day", store_column_text(st, 0), "views",
+                                              (json_int_t)store_column_int64(st, 1), "visitors",
+                                              (json_int_t)store_column_int64(st, 2)));
     store_finalize(st);
     if (rc != STORE_DONE) goto fail;
     st = store_prepare(c, "SELECT path, COUNT(*) AS n FROM page_view WHERE day >= $1 AND day <= $2"
@@ -176,9 +178,9 @@ static int read_summary(store_conn *c, void *arg)
                                                (json_int_t)store_column_int64(st, 1)));
     store_finalize(st);
     if (rc != STORE_DONE) goto fail;
-    q->out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o}", "from", q->from, "to", q->to,
-                       "views", (json_int_t)views, "visitors", (json_int_t)visitors, "visits",
-                       (json_int_t)visits, "avg_dwell_ms", (json_int_t)dwell, "pages_per_visit",
+    q->out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o}", "from", q->from, "to", q->to, "views",
+                       (json_int_t)views, "visitors", (json_int_t)visitors, "visits", (json_int_t)visits,
+                       "avg_dwell_ms", (json_int_t)dwell, "pages_per_visit",
                        visits ? (double)views / (double)visits : 0.0, "days", days, "top_paths", paths);
     return q->out ? STORE_OK : STORE_ERROR;
 fail:
@@ -191,7 +193,8 @@ int analytics_summary(http_req *r)
 {
     struct summary_q q = {http_req_query(r, "from"), http_req_query(r, "to"), NULL};
     json_t *errors = json_array();
-    if (!valid_day(q.from)) json_array_append_new(errors, http_field_error("from", "must be a date YYYY-MM-DD"));
+    if (!valid_day(q.from))
+        json_array_append_new(errors, http_field_error("from", "must be a date YYYY-MM-DD"));
     if (!valid_day(q.to)) json_array_append_new(errors, http_field_error("to", "must be a date YYYY-MM-DD"));
     if (json_array_size(errors) == 0 && strcmp(q.from, q.to) > 0)
         json_array_append_new(errors, http_field_error("to", "must not be before from"));

@@ -8,7 +8,7 @@
 
 #include "http/http.h"
 
-int analytics_record_view(http_req *r);  /* POST /api/v1/analytics/pageviews */
-int analytics_summary(http_req *r);      /* GET  /api/v1/analytics/summary */
+int analytics_record_view(http_req *r); /* POST /api/v1/analytics/pageviews */
+int analytics_summary(http_req *r);     /* GET  /api/v1/analytics/summary */
 
 #endif

@@ -7,10 +7,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 
-int api_healthz(http_req *r)
-{
-    return http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
-}
+int api_healthz(http_req *r) { return http_reply_json(r, 200, json_pack("{s:s}", "status", "ok")); }
 
 int api_readyz(http_req *r)
 {
@@ -18,15 +15,18 @@ int api_readyz(http_req *r)
     int cur = 0, latest = 0;
     double t0 = now_monotonic();
     if (store_ping(app->db) != STORE_OK)
-        return http_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unavailable", "reason",
-                                                 "the database does not answer"));
+        return http_reply_json(
+            r, 503,
+            json_pack("{s:s, s:s}", "status", "unavailable", "reason", "the database does not answer"));
     if (store_schema_version(app->db, &cur, &latest) != STORE_OK || cur != latest)
-        return http_reply_json(r, 503, json_pack("{s:s, s:s, s:i, s:i}", "status", "unavailable",
-                                                 "reason", "the database schema is not current",
-                                                 "schema", cur, "expected", latest));
+        return http_reply_json(r, 503,
+                               json_pack("{s:s, s:s, s:i, s:i}", "status", "unavailable", "reason",
+                                         "the database schema is not current", "schema", cur, "expected",
+                                         latest));
     double ms = (double)(long long)((now_monotonic() - t0) * 1000.0 * 1000.0) / 1000.0;
-    return http_reply_json(r, 200, json_pack("{s:s, s:s, s:i, s:f}", "status", "ready", "engine",
-                                             store_engine_name(app->db), "schema", cur, "db_ms", ms));
+    return http_reply_json(r, 200,
+                           json_pack("{s:s, s:s, s:i, s:f}", "status", "ready", "engine",
+                                     store_engine_name(app->db), "schema", cur, "db_ms", ms));
 }
 
 int api_metrics(http_req *r)
@@ -48,7 +48,7 @@ int api_version(http_req *r)
     struct app *app = http_req_app(r);
     int cur = 0, latest = 0;
     store_schema_version(app->db, &cur, &latest);
-    return http_reply_json(r, 200, json_pack("{s:s, s:s, s:i, s:i}", "version", EHALL_VERSION,
-                                             "engine", store_engine_name(app->db), "schema", cur,
-                                             "schema_supported", latest));
+    return http_reply_json(r, 200,
+                           json_pack("{s:s, s:s, s:i, s:i}", "version", EHALL_VERSION, "engine",
+                                     store_engine_name(app->db), "schema", cur, "schema_supported", latest));
 }

@@ -17,8 +17,10 @@ const struct http_route api_routes[] = {
     {"GET", "/metrics", api_metrics, ACCESS_LOOPBACK, "Prometheus metrics"},
     /* API v1 */
     {"GET", "/api/v1/version", api_version, ACCESS_PUBLIC, "server version and schema version"},
-    {"POST", "/api/v1/analytics/pageviews", analytics_record_view, ACCESS_PUBLIC, "record a portal page view"},
-    {"GET", "/api/v1/analytics/summary", analytics_summary, ACCESS_LOOPBACK, "visit statistics for a date range"},
+    {"POST", "/api/v1/analytics/pageviews", analytics_record_view, ACCESS_PUBLIC,
+     "record a portal page view"},
+    {"GET", "/api/v1/analytics/summary", analytics_summary, ACCESS_LOOPBACK,
+     "visit statistics for a date range"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

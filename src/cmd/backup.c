@@ -50,9 +50,12 @@ static void dir_of(const char *path, char *out, size_t len)
 {
     snprintf(out, len, "%s", path);
     char *slash = strrchr(out, '/');
-    if (!slash) snprintf(out, len, ".");
-    else if (slash == out) out[1] = 0;
-    else *slash = 0;
+    if (!slash)
+        snprintf(out, len, ".");
+    else if (slash == out)
+        out[1] = 0;
+    else
+        *slash = 0;
 }
 
 static const char *base_of(const char *path)
@@ -159,16 +162,17 @@ static int check_backup(const char *file, char *why, size_t len)
         return -1;
     }
     if (strcmp(hex, want) != 0) {
-        snprintf(why, len, "SM3 digest mismatch: the file is %s but %s says %s (corrupt, truncated or altered)",
-                 hex, sumf, want);
+        snprintf(why, len,
+                 "SM3 digest mismatch: the file is %s but %s says %s (corrupt, truncated or altered)", hex,
+                 sumf, want);
         return -1;
     }
     sqlite3 *db = NULL;
     int ok = sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK;
     sqlite3_stmt *st = NULL;
-    if (ok) ok = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
-                 sqlite3_step(st) == SQLITE_ROW &&
-                 strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+    if (ok)
+        ok = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
     sqlite3_finalize(st);
     if (!ok) {
         snprintf(why, len, "%s is not a sound SQLite database", file);

@@ -62,10 +62,13 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         char err[256];
         const char *v = NULL;
-        if (!strcmp(argv[i], "--listen") && i + 1 < argc) v = argv[++i];
-        else if (!strncmp(argv[i], "--listen=", 9)) v = argv[i] + 9;
+        if (!strcmp(argv[i], "--listen") && i + 1 < argc)
+            v = argv[++i];
+        else if (!strncmp(argv[i], "--listen=", 9))
+            v = argv[i] + 9;
         else {
-            fprintf(stderr, "ehall serve: unknown option %s\nusage: ehall serve [--listen ADDR:PORT]\n", argv[i]);
+            fprintf(stderr, "ehall serve: unknown option %s\nusage: ehall serve [--listen ADDR:PORT]\n",
+                    argv[i]);
             return 2;
         }
         if (config_set(&ctx->cfg, "listen", v, err, sizeof err) != 0) {

@@ -23,32 +23,50 @@ struct key {
     const char *doc;
 };
 
-#define S(k, field, def, doc) \
-    {k, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), def, 0, 0, doc}
-#define I(k, field, def, lo, hi, doc) \
-    {k, K_INT, offsetof(struct config, field), 0, def, lo, hi, doc}
-#define B(k, field, def, doc) {k, K_BOOL, offsetof(struct config, field), 0, def, 0, 1, doc}
+#define S(k, field, def, doc)                                                                                \
+    {                                                                                                        \
+        k, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), def, 0, 0, doc        \
+    }
+#define I(k, field, def, lo, hi, doc)                                                                        \
+    {                                                                                                        \
+        k, K_INT, offsetof(struct config, field), 0, def, lo, hi, doc                                        \
+    }
+#define B(k, field, def, doc)                                                                                \
+    {                                                                                                        \
+        k, K_BOOL, offsetof(struct config, field), 0, def, 0, 1, doc                                         \
+    }
 
 static const struct key KEYS[] = {
     S("data", data_dir, "./var", "directory for the SQLite database, backups and files"),
-    S("db", db_url, "", "database URL: sqlite:PATH or postgres://user@host:port/db (default sqlite:<data>/ehall.db)"),
+    S("db", db_url, "",
+      "database URL: sqlite:PATH or postgres://user@host:port/db (default sqlite:<data>/ehall.db)"),
     S("listen", listen, "127.0.0.1:8080", "address and port `ehall serve` listens on"),
     S("web_root", web_root, "", "directory of the browser UI (default ./web, else the source tree's web/)"),
     S("log_level", log_level, "info", "debug, info, warn or error"),
     S("timezone", timezone, "Asia/Shanghai", "zone used for times in logs and API responses"),
     I("http.threads", http_threads, "0", 0, 256, "HTTP worker threads (0 = one per CPU core)"),
     I("http.max_connections", http_max_connections, "4096", 16, 1000000, "open connections accepted at once"),
-    I("http.max_body", http_max_body, "1048576", 1024, 1073741824, "largest request body in bytes (413 above)"),
-    I("http.max_header", http_max_header, "16384", 4096, 1048576, "memory for one request's line and headers in bytes (431 above)"),
-    I("http.idle_timeout", http_idle_timeout, "30", 1, 3600, "seconds a connection may stay silent before it is closed"),
-    I("http.request_timeout", http_request_timeout, "10", 1, 600, "seconds one database statement of a request may run"),
-    I("http.client_rate", http_client_rate, "200", 0, 1000000, "requests per second one client address may make (0 = no limit)"),
-    I("http.client_burst", http_client_burst, "400", 1, 1000000, "requests one client may make in a burst above the rate"),
-    I("http.client_concurrency", http_client_concurrency, "64", 1, 100000, "requests one client may have in flight at once"),
-    B("http.trust_proxy", http_trust_proxy, "0", "take the client address from X-Forwarded-For (only behind your own load balancer)"),
-    I("shutdown_grace", shutdown_grace, "10", 0, 600, "seconds in-flight requests get to finish on SIGTERM/SIGINT"),
+    I("http.max_body", http_max_body, "1048576", 1024, 1073741824,
+      "largest request body in bytes (413 above)"),
+    I("http.max_header", http_max_header, "16384", 4096, 1048576,
+      "memory for one request's line and headers in bytes (431 above)"),
+    I("http.idle_timeout", http_idle_timeout, "30", 1, 3600,
+      "seconds a connection may stay silent before it is closed"),
+    I("http.request_timeout", http_request_timeout, "10", 1, 600,
+      "seconds one database statement of a request may run"),
+    I("http.client_rate", http_client_rate, "200", 0, 1000000,
+      "requests per second one client address may make (0 = no limit)"),
+    I("http.client_burst", http_client_burst, "400", 1, 1000000,
+      "requests one client may make in a burst above the rate"),
+    I("http.client_concurrency", http_client_concurrency, "64", 1, 100000,
+      "requests one client may have in flight at once"),
+    B("http.trust_proxy", http_trust_proxy, "0",
+      "take the client address from X-Forwarded-For (only behind your own load balancer)"),
+    I("shutdown_grace", shutdown_grace, "10", 0, 600,
+      "seconds in-flight requests get to finish on SIGTERM/SIGINT"),
     I("db.pool_size", db_pool_size, "8", 1, 256, "database connections per process"),
-    I("db.busy_timeout", db_busy_timeout, "5000", 0, 600000, "milliseconds to wait for a lock before retrying"),
+    I("db.busy_timeout", db_busy_timeout, "5000", 0, 600000,
+      "milliseconds to wait for a lock before retrying"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];
@@ -67,8 +85,8 @@ size_t config_keys(const struct config_key_info **out)
     static const char *types[] = {"string", "integer", "boolean"};
     for (size_t i = 0; i < EHALL_ARRAY_LEN(KEYS); i++) {
         env_name(KEYS[i].key, g_env_names[i], sizeof g_env_names[i]);
-        g_info[i] = (struct config_key_info){KEYS[i].key, g_env_names[i], types[KEYS[i].type],
-                                             KEYS[i].def, KEYS[i].doc};
+        g_info[i] = (struct config_key_info){KEYS[i].key, g_env_names[i], types[KEYS[i].type], KEYS[i].def,
+                                             KEYS[i].doc};
     }
     *out = g_info;
     return EHALL_ARRAY_LEN(KEYS);
@@ -81,8 +99,7 @@ static const struct key *find_key(const char *key)
     return NULL;
 }
 
-static int set_key(struct config *c, const struct key *k, const char *value, char *err,
-                   size_t errlen)
+static int set_key(struct config *c, const struct key *k, const char *value, char *err, size_t errlen)
 {
     char *p = (char *)c + k->off;
     if (k->type == K_STR) {
@@ -95,8 +112,7 @@ static int set_key(struct config *c, const struct key *k, const char *value, cha
     }
     long long v;
     if (k->type == K_BOOL) {
-        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") ||
-            !strcmp(value, "on"))
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
             v = 1;
         else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
                  !strcmp(value, "off"))

@@ -14,25 +14,25 @@
 #include <stddef.h>
 
 struct config {
-    char data_dir[512];      /* data */
-    char db_url[1024];       /* db */
-    char listen[128];        /* listen */
-    char web_root[512];      /* web_root */
-    char log_level[16];      /* log_level */
-    char timezone[64];       /* timezone */
-    long long http_threads;          /* http.threads */
-    long long http_max_connections;  /* http.max_connections */
-    long long http_max_body;         /* http.max_body */
-    long long http_max_header;       /* http.max_header */
-    long long http_idle_timeout;     /* http.idle_timeout (s) */
-    long long http_request_timeout;  /* http.request_timeout (s) */
-    long long http_client_rate;      /* http.client_rate (req/s, 0 = off) */
-    long long http_client_burst;     /* http.client_burst */
+    char data_dir[512];                /* data */
+    char db_url[1024];                 /* db */
+    char listen[128];                  /* listen */
+    char web_root[512];                /* web_root */
+    char log_level[16];                /* log_level */
+    char timezone[64];                 /* timezone */
+    long long http_threads;            /* http.threads */
+    long long http_max_connections;    /* http.max_connections */
+    long long http_max_body;           /* http.max_body */
+    long long http_max_header;         /* http.max_header */
+    long long http_idle_timeout;       /* http.idle_timeout (s) */
+    long long http_request_timeout;    /* http.request_timeout (s) */
+    long long http_client_rate;        /* http.client_rate (req/s, 0 = off) */
+    long long http_client_burst;       /* http.client_burst */
     long long http_client_concurrency; /* http.client_concurrency */
-    long long http_trust_proxy;      /* http.trust_proxy (0/1) */
-    long long shutdown_grace;        /* shutdown_grace (s) */
-    long long db_pool_size;          /* db.pool_size */
-    long long db_busy_timeout;       /* db.busy_timeout (ms) */
+    long long http_trust_proxy;        /* http.trust_proxy (0/1) */
+    long long shutdown_grace;          /* shutdown_grace (s) */
+    long long db_pool_size;            /* db.pool_size */
+    long long db_busy_timeout;         /* db.busy_timeout (ms) */
 };
 
 /* One documented option, for `ehall config keys` and the docs. */

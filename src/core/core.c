@@ -112,10 +112,7 @@ void time_rfc3339(double t, char *buf, size_t len)
     snprintf(buf, len, "%s.%03d%c%02ld:%02ld", base, ms, sign, off / 60, off % 60);
 }
 
-int random_bytes(void *buf, size_t len)
-{
-    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
-}
+int random_bytes(void *buf, size_t len) { return RAND_bytes(buf, (int)len) == 1 ? 0 : -1; }
 
 void hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -213,7 +210,4 @@ int parse_int64(const char *s, long long *out)
     return 0;
 }
 
-int str_has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+int str_has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }

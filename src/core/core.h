@@ -23,15 +23,15 @@ int log_level_parse(const char *s, enum log_level *out);
 void log_set_request_id(const char *id);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 /* Write one pre-built JSON line (the access log uses this). */
 void log_write_line(const char *line, size_t len);
 
 /* ---- time ---- */
-double now_monotonic(void);    /* seconds, monotonic */
-double now_wall(void);         /* seconds since the epoch */
+double now_monotonic(void); /* seconds, monotonic */
+double now_wall(void);      /* seconds since the epoch */
 /* RFC 3339 with the local zone offset, e.g. 2026-11-23T19:50:35.123+08:00 */
 void time_rfc3339(double t, char *buf, size_t len);
 
@@ -42,7 +42,7 @@ void hex_encode(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
 /* ---- per-request arena: everything allocated is freed at once ---- */
 typedef struct arena arena;
 arena *arena_new(size_t first_block);
-void *arena_alloc(arena *a, size_t size);          /* NULL when out of memory */
+void *arena_alloc(arena *a, size_t size); /* NULL when out of memory */
 char *arena_strdup(arena *a, const char *s);
 char *arena_strndup(arena *a, const char *s, size_t n);
 void arena_free(arena *a);

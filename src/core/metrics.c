@@ -56,15 +56,13 @@ void sb_free(struct strbuf *sb)
     memset(sb, 0, sizeof *sb);
 }
 
-void histogram_render(struct strbuf *sb, const char *name, const char *labels,
-                      const struct histogram *h)
+void histogram_render(struct strbuf *sb, const char *name, const char *labels, const struct histogram *h)
 {
     const char *sep = labels[0] ? "," : "";
     unsigned long long cum = 0;
     for (size_t i = 0; i < METRICS_BUCKETS; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-        sb_printf(sb, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
-                  metrics_bucket_bounds[i], cum);
+        sb_printf(sb, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, metrics_bucket_bounds[i], cum);
     }
     unsigned long long count = atomic_load_explicit(&h->count, memory_order_relaxed);
     sb_printf(sb, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, count);

@@ -31,7 +31,6 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(pr
 void sb_free(struct strbuf *sb);
 
 /* Append `name_bucket{labels,le=..}`, `_sum` and `_count` lines; labels may be "". */
-void histogram_render(struct strbuf *sb, const char *name, const char *labels,
-                      const struct histogram *h);
+void histogram_render(struct strbuf *sb, const char *name, const char *labels, const struct histogram *h);
 
 #endif

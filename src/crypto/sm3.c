@@ -69,8 +69,10 @@ int crypto_sm3_file_hex(const char *path, char out[2 * SM3_DIGEST_LEN + 1])
     int rc = 0;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
         if (crypto_sm3_update(c, buf, n) != 0) rc = -1;
-    if (ferror(f) || rc != 0 || crypto_sm3_final(c, d) != 0) rc = -1;
-    else hex_encode(d, sizeof d, out);
+    if (ferror(f) || rc != 0 || crypto_sm3_final(c, d) != 0)
+        rc = -1;
+    else
+        hex_encode(d, sizeof d, out);
     crypto_sm3_free(c);
     fclose(f);
     return rc;

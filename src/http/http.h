@@ -49,8 +49,7 @@ void *http_req_app(http_req *r); /* the application context given to http_serve 
 
 /* ---- replies (exactly one per request) ---- */
 int http_reply_json(http_req *r, unsigned status, json_t *body /* reference stolen */);
-int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body,
-                    size_t len);
+int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body, size_t len);
 /* The one error shape: {"error":{"code","message","details":[{"field","message"}]}} */
 int http_reply_error(http_req *r, unsigned status, const char *code, const char *message,
                      json_t *details /* array, stolen; may be NULL */);
@@ -74,7 +73,7 @@ void http_metrics_render(void *strbuf);
 
 /* Route matching, exposed for tests: returns the route index or -1; *method_ok is 0
  * when the path matched some route but not with this method. */
-int http_route_match(const struct http_route *routes, size_t n, const char *method,
-                     const char *path, int *method_ok);
+int http_route_match(const struct http_route *routes, size_t n, const char *method, const char *path,
+                     int *method_ok);
 
 #endif

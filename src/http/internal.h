@@ -8,7 +8,7 @@
 
 #include "http/http.h"
 
-#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_PARAMS        8
 #define HTTP_MAX_EXTRA_HEADERS 8
 
 struct http_req {

@@ -20,9 +20,9 @@
 #include "core/metrics.h"
 #include "http/internal.h"
 
-#define SHARDS 16
+#define SHARDS          16
 #define SLOTS_PER_SHARD 512
-#define PROBES 16
+#define PROBES          16
 
 struct slot {
     char client[48];
@@ -92,8 +92,10 @@ enum limit_verdict limit_enter(const char *client, int *slot_out)
     if (s->tokens > g_cfg.burst) s->tokens = g_cfg.burst;
     s->last = now;
     enum limit_verdict v = LIMIT_OK;
-    if (s->inflight >= g_cfg.concurrency) v = LIMIT_CONCURRENCY;
-    else if (s->tokens < 1.0) v = LIMIT_RATE;
+    if (s->inflight >= g_cfg.concurrency)
+        v = LIMIT_CONCURRENCY;
+    else if (s->tokens < 1.0)
+        v = LIMIT_RATE;
     int warn = 0;
     if (v == LIMIT_OK) {
         s->tokens -= 1.0;
@@ -128,19 +130,18 @@ void limit_leave(int slot)
 void limit_metrics_render(void *strbuf)
 {
     struct strbuf *sb = strbuf;
-    sb_printf(sb,
-              "# HELP ehall_http_limited_total Requests refused by the per-client limits.\n"
-              "# TYPE ehall_http_limited_total counter\n"
-              "ehall_http_limited_total{reason=\"rate\"} %llu\n"
-              "ehall_http_limited_total{reason=\"concurrency\"} %llu\n"
-              "# HELP ehall_http_client_limit_warnings_total Early warnings: a client used 80%% of an allowance.\n"
-              "# TYPE ehall_http_client_limit_warnings_total counter\n"
-              "ehall_http_client_limit_warnings_total %llu\n"
-              "# HELP ehall_http_limit_untracked_total Requests admitted without a limiter slot (table full).\n"
-              "# TYPE ehall_http_limit_untracked_total counter\n"
-              "ehall_http_limit_untracked_total %llu\n",
-              (unsigned long long)atomic_load(&g_rejected_rate),
-              (unsigned long long)atomic_load(&g_rejected_conc),
-              (unsigned long long)atomic_load(&g_warnings),
-              (unsigned long long)atomic_load(&g_untracked));
+    sb_printf(
+        sb,
+        "# HELP ehall_http_limited_total Requests refused by the per-client limits.\n"
+        "# TYPE ehall_http_limited_total counter\n"
+        "ehall_http_limited_total{reason=\"rate\"} %llu\n"
+        "ehall_http_limited_total{reason=\"concurrency\"} %llu\n"
+        "# HELP ehall_http_client_limit_warnings_total Early warnings: a client used 80%% of an allowance.\n"
+        "# TYPE ehall_http_client_limit_warnings_total counter\n"
+        "ehall_http_client_limit_warnings_total %llu\n"
+        "# HELP ehall_http_limit_untracked_total Requests admitted without a limiter slot (table full).\n"
+        "# TYPE ehall_http_limit_untracked_total counter\n"
+        "ehall_http_limit_untracked_total %llu\n",
+        (unsigned long long)atomic_load(&g_rejected_rate), (unsigned long long)atomic_load(&g_rejected_conc),
+        (unsigned long long)atomic_load(&g_warnings), (unsigned long long)atomic_load(&g_untracked));
 }

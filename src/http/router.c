@@ -39,8 +39,8 @@ static int match(const char *pat, const char *path, http_req *r)
     return 1;
 }
 
-int http_route_match(const struct http_route *routes, size_t n, const char *method,
-                     const char *path, int *method_ok)
+int http_route_match(const struct http_route *routes, size_t n, const char *method, const char *path,
+                     int *method_ok)
 {
     int path_hit = -1;
     if (strcmp(method, "HEAD") == 0) method = "GET";

@@ -32,16 +32,16 @@
 
 static const char *const METHODS[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"};
 #define NMETHODS 8
-static const unsigned STATUSES[] = {200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404,
-                                    405, 408, 409, 410, 413, 415, 422, 429, 431, 500, 501, 503, 0};
+static const unsigned STATUSES[] = {200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405,
+                                    408, 409, 410, 413, 415, 422, 429, 431, 500, 501, 503, 0};
 #define NSTATUSES (sizeof STATUSES / sizeof STATUSES[0])
 
 static struct {
     const struct http_server_options *opt;
     const struct config *cfg;
     char web_root[1024];
-    size_t nslots; /* routes + static + unmatched */
-    atomic_ullong *requests; /* [slot][method][status] */
+    size_t nslots;               /* routes + static + unmatched */
+    atomic_ullong *requests;     /* [slot][method][status] */
     struct histogram *durations; /* [slot] */
     atomic_int inflight;
     atomic_int draining;
@@ -94,8 +94,7 @@ void http_decorate(http_req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Content-Security-Policy", SECURITY_CSP);
     if (r->route != ROUTE_STATIC) MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (atomic_load(&g.draining)) MHD_add_response_header(resp, "Connection", "close");
-    for (int i = 0; i < r->nextra; i++)
-        MHD_add_response_header(resp, r->extra_names[i], r->extra_values[i]);
+    for (int i = 0; i < r->nextra; i++) MHD_add_response_header(resp, r->extra_names[i], r->extra_values[i]);
 }
 
 int http_queue(http_req *r, unsigned status, struct MHD_Response *resp, unsigned long long bytes)
@@ -109,12 +108,10 @@ int http_queue(http_req *r, unsigned status, struct MHD_Response *resp, unsigned
     return ok == MHD_YES ? 0 : -1;
 }
 
-int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body,
-                    size_t len)
+int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body, size_t len)
 {
     if (r->replied) return -1;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return -1;
     MHD_add_response_header(resp, "Content-Type", content_type);
     return http_queue(r, status, resp, len);
@@ -144,8 +141,7 @@ json_t *http_field_error(const char *field, const char *message)
     return json_pack("{s:s, s:s}", "field", field, "message", message);
 }
 
-int http_reply_error(http_req *r, unsigned status, const char *code, const char *message,
-                     json_t *details)
+int http_reply_error(http_req *r, unsigned status, const char *code, const char *message, json_t *details)
 {
     json_t *err = json_pack("{s:s, s:s, s:o}", "code", code, "message", message, "details",
                             details ? details : json_array());
@@ -188,12 +184,14 @@ void http_metrics_render(void *strbuf)
     for (size_t s = 0; s < g.nslots; s++)
         for (size_t m = 0; m < NMETHODS; m++)
             for (size_t st = 0; st < NSTATUSES; st++) {
-                unsigned long long v =
-                    atomic_load_explicit(&g.requests[(s * NMETHODS + m) * NSTATUSES + st], memory_order_relaxed);
+                unsigned long long v = atomic_load_explicit(&g.requests[(s * NMETHODS + m) * NSTATUSES + st],
+                                                            memory_order_relaxed);
                 if (!v) continue;
                 char status[8];
-                if (STATUSES[st]) snprintf(status, sizeof status, "%u", STATUSES[st]);
-                else snprintf(status, sizeof status, "other");
+                if (STATUSES[st])
+                    snprintf(status, sizeof status, "%u", STATUSES[st]);
+                else
+                    snprintf(status, sizeof status, "other");
                 sb_printf(sb, "ehall_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
                           slot_name(s), METHODS[m], status, v);
             }
@@ -211,7 +209,8 @@ void http_metrics_render(void *strbuf)
               "# HELP ehall_http_requests_in_flight Requests being served now.\n"
               "# TYPE ehall_http_requests_in_flight gauge\n"
               "ehall_http_requests_in_flight %d\n"
-              "# HELP ehall_http_concurrency_warning 1 when requests in flight exceed 80%% of http.max_connections.\n"
+              "# HELP ehall_http_concurrency_warning 1 when requests in flight exceed 80%% of "
+              "http.max_connections.\n"
               "# TYPE ehall_http_concurrency_warning gauge\n"
               "ehall_http_concurrency_warning %d\n"
               "# HELP ehall_http_response_bytes_total Body bytes sent.\n"
@@ -220,8 +219,8 @@ void http_metrics_render(void *strbuf)
               "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
               "# TYPE process_start_time_seconds gauge\n"
               "process_start_time_seconds %.3f\n",
-              inflight, inflight * 10 > maxc * 8 ? 1 : 0,
-              (unsigned long long)atomic_load(&g.bytes_out), g.start_wall);
+              inflight, inflight * 10 > maxc * 8 ? 1 : 0, (unsigned long long)atomic_load(&g.bytes_out),
+              g.start_wall);
     limit_metrics_render(sb);
 }
 
@@ -302,10 +301,7 @@ static http_req *req_new(struct MHD_Connection *conn, const char *url, const cha
     return r;
 }
 
-static int is_api(const char *path)
-{
-    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
-}
+static int is_api(const char *path) { return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0; }
 
 static int wants_body(const char *m)
 {
@@ -395,9 +391,9 @@ static enum MHD_Result reply_now(http_req *r, unsigned status, const char *code,
     return http_reply_error(r, status, code, msg, NULL) == 0 ? MHD_YES : MHD_NO;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -406,11 +402,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(conn, url, method);
         if (!r) return MHD_NO;
         *con_cls = r;
-        if (atomic_load(&g.draining)) return reply_now(r, 503, "shutting_down", "the server is restarting; retry", "1");
+        if (atomic_load(&g.draining))
+            return reply_now(r, 503, "shutting_down", "the server is restarting; retry", "1");
         enum limit_verdict v = limit_enter(r->client, &r->limit_slot);
-        if (v == LIMIT_RATE) return reply_now(r, 429, "rate_limited", "too many requests from your address; slow down", "1");
+        if (v == LIMIT_RATE)
+            return reply_now(r, 429, "rate_limited", "too many requests from your address; slow down", "1");
         if (v == LIMIT_CONCURRENCY)
-            return reply_now(r, 429, "too_many_concurrent", "too many requests in flight from your address", "1");
+            return reply_now(r, 429, "too_many_concurrent", "too many requests in flight from your address",
+                             "1");
         if (is_api(r->path)) {
             int ok;
             r->route = http_route_match(g.opt->routes, g.opt->nroutes, r->method, r->path, &ok);
@@ -428,7 +427,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             char msg[96];
             snprintf(msg, sizeof msg, "request body larger than %lld bytes", g.cfg->http_max_body);
             return http_reply_error(r, 413, "body_too_large", msg,
-                                    json_pack("[o]", http_field_error("body", msg))) == 0 ? MHD_YES : MHD_NO;
+                                    json_pack("[o]", http_field_error("body", msg))) == 0
+                       ? MHD_YES
+                       : MHD_NO;
         }
         return MHD_YES;
     }
@@ -491,8 +492,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     unsigned status = r->replied ? r->status : 499; /* client went away before a reply */
     size_t slot = route_slot(r->route);
     if (r->replied) {
-        atomic_fetch_add_explicit(&g.requests[(slot * NMETHODS + method_index(r->method)) * NSTATUSES + status_index(status)],
-                                  1, memory_order_relaxed);
+        atomic_fetch_add_explicit(
+            &g.requests[(slot * NMETHODS + method_index(r->method)) * NSTATUSES + status_index(status)], 1,
+            memory_order_relaxed);
         histogram_observe(&g.durations[slot], dur);
         atomic_fetch_add_explicit(&g.bytes_out, r->bytes, memory_order_relaxed);
     }
@@ -503,8 +505,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                      "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"request_id\":\"%s\","
                      "\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"route\":\"%s\","
                      "\"status\":%u,\"bytes\":%llu,\"duration_ms\":%.3f%s}\n",
-                     ts, r->id, r->client, METHODS[method_index(r->method)], path, slot_name(slot),
-                     status, r->bytes, dur * 1000.0,
+                     ts, r->id, r->client, METHODS[method_index(r->method)], path, slot_name(slot), status,
+                     r->bytes, dur * 1000.0,
                      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     if (n > 0 && (size_t)n < sizeof line) log_write_line(line, (size_t)n);
     limit_leave(r->limit_slot);
@@ -607,31 +609,27 @@ int http_serve(const struct http_server_options *opt)
 
     long threads = cfg->http_threads;
     if (threads <= 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!d) {
         log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
         return 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION,
-             cfg->listen, di ? di->port : 0, threads, g.web_root);
+    log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION, cfg->listen,
+             di ? di->port : 0, threads, g.web_root);
 
     int sig = 0;
-    while (sigwait(&set, &sig) != 0) {}
+    while (sigwait(&set, &sig) != 0) {
+    }
     log_info("received %s: draining in-flight requests (grace %llds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              (long long)cfg->shutdown_grace);
     atomic_store(&g.draining, 1);

@@ -123,10 +123,7 @@ static int open_under(int rootfd, const char *rel, struct stat *st)
     return fd;
 }
 
-static int not_found(http_req *r)
-{
-    return http_reply_error(r, 404, "not_found", "no such file", NULL);
-}
+static int not_found(http_req *r) { return http_reply_error(r, 404, "not_found", "no such file", NULL); }
 
 int static_serve(http_req *r, const char *root)
 {
@@ -157,12 +154,12 @@ int static_serve(http_req *r, const char *root)
     gmtime_r(&st.st_mtim.tv_sec, &tm);
     strftime(lastmod, sizeof lastmod, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 
-    const char *cache = strncmp(rel, "assets/", 7) == 0 ? "public, max-age=31536000, immutable"
-                                                         : "no-cache";
+    const char *cache = strncmp(rel, "assets/", 7) == 0 ? "public, max-age=31536000, immutable" : "no-cache";
     const char *inm = http_req_header(r, "If-None-Match");
     const char *ims = http_req_header(r, "If-Modified-Since");
     int fresh = 0;
-    if (inm) fresh = strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
+    if (inm)
+        fresh = strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
     else if (ims) {
         struct tm t = {0};
         const char *end = strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &t);

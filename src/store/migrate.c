@@ -19,8 +19,8 @@
 struct migration {
     int version;
     const char *name;
-    const char *sql;          /* both engines, or NULL */
-    const char *sql_sqlite;   /* engine-specific, used when sql is NULL */
+    const char *sql;        /* both engines, or NULL */
+    const char *sql_sqlite; /* engine-specific, used when sql is NULL */
     const char *sql_postgres;
 };
 
@@ -50,11 +50,10 @@ static const struct migration MIGRATIONS[] = {
      "CREATE INDEX page_view_day ON page_view(day)"},
 };
 
-static const char *SCHEMA_TABLE =
-    "CREATE TABLE IF NOT EXISTS ehall_schema ("
-    " version INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL)";
+static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
+                                  " version INTEGER PRIMARY KEY,"
+                                  " name TEXT NOT NULL,"
+                                  " applied_at TEXT NOT NULL)";
 
 int store_migrations_latest(void) { return MIGRATIONS[EHALL_ARRAY_LEN(MIGRATIONS) - 1].version; }
 
@@ -89,15 +88,15 @@ static int apply_one(store_conn *c, void *arg)
         return STORE_ERROR;
     }
     if (cur >= a->m->version) return STORE_OK; /* another node got there first */
-    const char *sql = a->m->sql ? a->m->sql
+    const char *sql = a->m->sql                               ? a->m->sql
                       : store_engine_of(c->s) == STORE_SQLITE ? a->m->sql_sqlite
                                                               : a->m->sql_postgres;
     if ((rc = store_exec(c, sql)) != STORE_OK) {
-        snprintf(a->err, a->errlen, "migration %d (%s): %s", a->m->version, a->m->name,
-                 store_errmsg(c));
+        snprintf(a->err, a->errlen, "migration %d (%s): %s", a->m->version, a->m->name, store_errmsg(c));
         return rc;
     }
-    store_stmt *st = store_prepare(c, "INSERT INTO ehall_schema(version, name, applied_at) VALUES ($1, $2, $3)");
+    store_stmt *st =
+        store_prepare(c, "INSERT INTO ehall_schema(version, name, applied_at) VALUES ($1, $2, $3)");
     if (!st) return STORE_ERROR;
     char ts[48];
     time_rfc3339(now_wall(), ts, sizeof ts);

@@ -15,7 +15,7 @@
 #include "core/core.h"
 #include "store/store_internal.h"
 
-#define CACHE_MAX 128
+#define CACHE_MAX  128
 #define MAX_PARAMS 64
 
 struct pg_stmt {
@@ -208,8 +208,8 @@ static int pg_step(struct store_stmt *st)
 {
     struct pg_stmt *s = (struct pg_stmt *)st;
     if (!s->res) {
-        s->res = PQexecPrepared(s->owner->pg, s->name, s->nparams, (const char *const *)s->values,
-                                NULL, NULL, 0);
+        s->res =
+            PQexecPrepared(s->owner->pg, s->name, s->nparams, (const char *const *)s->values, NULL, NULL, 0);
         int rc = map_result(s->owner, s->res);
         if (rc != STORE_OK) {
             PQclear(s->res);

@@ -64,8 +64,8 @@ static void *sq_connect(const char *url, const struct store_options *opt, char *
         return NULL;
     }
     c->timeout_ms = opt->statement_timeout_ms;
-    int rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc =
+        sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
         sqlite3_close_v2(c->db);
@@ -75,8 +75,7 @@ static void *sq_connect(const char *url, const struct store_options *opt, char *
     sqlite3_busy_timeout(c->db, opt->busy_timeout_ms);
     sqlite3_progress_handler(c->db, 10000, progress_cb, c);
     char *msg = NULL;
-    rc = sqlite3_exec(c->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite %s: %s", path, msg ? msg : sqlite3_errstr(rc));
@@ -143,8 +142,7 @@ static struct store_stmt *sq_prepare(void *dc, const char *sql)
         memset(&c->cache[slot], 0, sizeof c->cache[slot]);
     }
     struct sq_stmt *s = &c->cache[slot];
-    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK ||
-        !s->st) {
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK || !s->st) {
         sqlite3_finalize(s->st);
         s->st = NULL;
         return NULL;

@@ -36,8 +36,7 @@ enum store_engine store_engine_of(const store *s) { return s->drv->engine; }
 const char *store_engine_name(const store *s) { return s->drv->name; }
 const char *store_sqlite_path(const store *s) { return s->sqlite_path; }
 
-int store_open(const char *url, const struct store_options *opt, store **out, char *err,
-               size_t errlen)
+int store_open(const char *url, const struct store_options *opt, store **out, char *err, size_t errlen)
 {
     const struct store_driver *drv;
     if (str_has_prefix(url, "sqlite:"))
@@ -60,8 +59,7 @@ int store_open(const char *url, const struct store_options *opt, store **out, ch
     if (drv->engine == STORE_SQLITE) s->sqlite_path = strdup(url + strlen("sqlite:"));
     s->conns = calloc((size_t)s->opt.pool_size, sizeof *s->conns);
     s->free_stack = calloc((size_t)s->opt.pool_size, sizeof *s->free_stack);
-    if (!s->url || !s->conns || !s->free_stack ||
-        (drv->engine == STORE_SQLITE && !s->sqlite_path)) {
+    if (!s->url || !s->conns || !s->free_stack || (drv->engine == STORE_SQLITE && !s->sqlite_path)) {
         snprintf(err, errlen, "out of memory");
         store_close(s);
         return STORE_ERROR;
@@ -171,8 +169,10 @@ int store_exec(store_conn *c, const char *sql)
 store_stmt *store_prepare(store_conn *c, const char *sql)
 {
     struct store_stmt *st = c->s->drv->prepare(c->dc, sql);
-    if (st) st->conn = c;
-    else log_error("store: prepare failed: %s", c->s->drv->errmsg(c->dc));
+    if (st)
+        st->conn = c;
+    else
+        log_error("store: prepare failed: %s", c->s->drv->errmsg(c->dc));
     return st;
 }
 
@@ -180,7 +180,10 @@ int store_bind_text(store_stmt *st, int idx, const char *v)
 {
     return v ? st->conn->s->drv->bind_text(st, idx, v) : st->conn->s->drv->bind_null(st, idx);
 }
-int store_bind_int64(store_stmt *st, int idx, long long v) { return st->conn->s->drv->bind_int64(st, idx, v); }
+int store_bind_int64(store_stmt *st, int idx, long long v)
+{
+    return st->conn->s->drv->bind_int64(st, idx, v);
+}
 int store_bind_null(store_stmt *st, int idx) { return st->conn->s->drv->bind_null(st, idx); }
 
 int store_step(store_stmt *st)

@@ -26,8 +26,8 @@ typedef struct store_stmt store_stmt;
 
 enum store_rc {
     STORE_OK = 0,
-    STORE_ROW = 1,         /* store_step: a row is ready */
-    STORE_DONE = 2,        /* store_step: no more rows */
+    STORE_ROW = 1,  /* store_step: a row is ready */
+    STORE_DONE = 2, /* store_step: no more rows */
     STORE_ERROR = -1,
     STORE_BUSY = -2,       /* transient: lock or serialization conflict; retry */
     STORE_CONSTRAINT = -3, /* unique / foreign-key / check violation */
@@ -42,8 +42,7 @@ struct store_options {
     int statement_timeout_ms; /* longest one statement may run (0 = none) */
 };
 
-int store_open(const char *url, const struct store_options *opt, store **out, char *err,
-               size_t errlen);
+int store_open(const char *url, const struct store_options *opt, store **out, char *err, size_t errlen);
 void store_close(store *s);
 enum store_engine store_engine_of(const store *s);
 const char *store_engine_name(const store *s);
