@@ -391,6 +391,13 @@ static enum MHD_Result reply_now(http_req *r, unsigned status, const char *code,
     return http_reply_error(r, status, code, msg, NULL) == 0 ? MHD_YES : MHD_NO;
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -421,6 +428,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->method_ok = ok;
             if (r->route < 0) r->route = ROUTE_STATIC;
         }
+        size_t head = strlen(url) + strlen(method);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &head);
+        if (head > (size_t)g.cfg->http_max_header)
+            return reply_now(r, 431, "headers_too_large", "the request line and headers are too large", NULL);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         long long n;
         if (cl && parse_int64(cl, &n) == 0 && n > g.cfg->http_max_body) {
@@ -616,9 +627,11 @@ int http_serve(const struct http_server_options *opt)
         flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        /* MHD's own limit is a backstop (it answers in HTML); ehall checks http.max_header
+         * itself in phase 1 so that callers get the JSON error. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header * 2 + 32768,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!d) {
         log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
         return 1;
