@@ -14,6 +14,7 @@
 #   BENCH_CONNECTIONS=256   wrk connections (the p99 target is defined at 256)
 #   BENCH_THREADS=2         wrk threads
 #   BENCH_WARMUP=2          seconds of unmeasured load before each run (0 = none)
+#   BENCH_ROUNDS=3          rounds of the four runs; the report gives the median of each figure
 #   BENCH_READY_RUNS=5      restarts timed for time-to-ready
 #   BENCH_NGINX_WORKERS=N   nginx worker_processes (default: nproc, like ehall's threads)
 #   BENCH_KEEP=1            keep the temp dir (logs, raw wrk output) after a successful run
@@ -31,6 +32,7 @@ RUN_SECONDS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-256}
 WRK_THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 READY_RUNS=${BENCH_READY_RUNS:-5}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-$(nproc)}
 KEEP=${BENCH_KEEP:-0}
@@ -45,11 +47,11 @@ TARGET_RSS_MB=50     # idle RSS, below (MiB)
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 
-for v in RUN_SECONDS CONNS WRK_THREADS WARMUP READY_RUNS NGINX_WORKERS; do
+for v in RUN_SECONDS CONNS WRK_THREADS WARMUP ROUNDS READY_RUNS NGINX_WORKERS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
-((RUN_SECONDS >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && READY_RUNS >= 1 && NGINX_WORKERS >= 1)) ||
-    die "BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_READY_RUNS and BENCH_NGINX_WORKERS must be at least 1"
+((RUN_SECONDS >= 1 && CONNS >= 1 && WRK_THREADS >= 1 && ROUNDS >= 1 && READY_RUNS >= 1 && NGINX_WORKERS >= 1)) ||
+    die "BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_ROUNDS, BENCH_READY_RUNS and BENCH_NGINX_WORKERS must be at least 1"
 ((CONNS >= WRK_THREADS)) || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later (for EPOCHREALTIME)"
 
@@ -349,20 +351,45 @@ sleep 2
 rss_warm=$(rss_kb "$EHALL_PID")
 say "ehall idle RSS after warm-up: $(mib "$rss_warm") MiB"
 
+# Median of each column over the rounds, plus totals and the req/s range:
+# "rps p50 p99 non2xx socket_errors min_rps max_rps"
+summarize() {
+    printf '%s' "$1" | awk '
+        function med(x, n,   i, j, t) {
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+            return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        }
+        NF { n++; r[n] = $1; a[n] = $2; b[n] = $3; bad += $4; err += $5 }
+        END {
+            m = med(r, n); printf "%.0f %.3f %.3f %d %d ", m, med(a, n), med(b, n), bad, err
+            printf "%.0f %.0f\n", r[1], r[n] # r[] is sorted now
+        }'
+}
+
 declare -A RES
 TARGETS=(/healthz /index.html)
-for t in "${TARGETS[@]}"; do
-    for s in ehall nginx; do
-        [[ $s == ehall ]] && url="$EHALL_URL$t" || url="$NGINX_URL$t"
-        ((WARMUP > 0)) && run_wrk "$WARMUP" "$url" "$TMP/warm.txt"
-        sleep 1
-        say "wrk ${RUN_SECONDS}s, $CONNS connections, $WRK_THREADS threads: $s $t"
-        out="$TMP/wrk-$s-${t//\//_}.txt"
-        run_wrk "$RUN_SECONDS" "$url" "$out"
-        { echo "### $s $t"; echo '```'; cat "$out"; echo '```'; echo; } >>"$RAW"
-        RES[$s$t]=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output for $s $t"; }
+for ((round = 1; round <= ROUNDS; round++)); do
+    # Alternate which server goes first, so neither always runs on a "fresher" machine.
+    order=(ehall nginx)
+    ((round % 2)) || order=(nginx ehall)
+    for t in "${TARGETS[@]}"; do
+        for s in "${order[@]}"; do
+            [[ $s == ehall ]] && url="$EHALL_URL$t" || url="$NGINX_URL$t"
+            ((WARMUP > 0)) && run_wrk "$WARMUP" "$url" "$TMP/warm.txt"
+            : >"$EHALL_LOG" # both logs are opened O_APPEND: truncating keeps the disk use bounded
+            : >"$TMP/nginx-access.log"
+            sleep 1
+            say "round $round/$ROUNDS: wrk ${RUN_SECONDS}s, $CONNS connections, $WRK_THREADS threads: $s $t"
+            out="$TMP/wrk-$round-$s-${t//\//_}.txt"
+            run_wrk "$RUN_SECONDS" "$url" "$out"
+            { echo "### round $round: $s $t"; echo '```'; cat "$out"; echo '```'; echo; } >>"$RAW"
+            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output for $s $t"; }
+            say "  $line (req/s p50 p99 non-2xx errors requests)"
+            RES[$s$t]+="$line"$'\n'
+        done
     done
 done
+for k in "${!RES[@]}"; do RES[$k]=$(summarize "${RES[$k]}"); done
 sleep 2
 rss_after=$(rss_kb "$EHALL_PID")
 hwm=$(hwm_kb "$EHALL_PID")
@@ -387,18 +414,19 @@ REPORT="$TMP/results.md"
     echo "- machine: $(nproc) CPUs, $cpu, Linux $(uname -r), $(awk '/^MemTotal:/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)"
     echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit; $("$EHALL" version 2>/dev/null | grep -o 'libmicrohttpd [0-9.]*')), ${EHALL_HTTP_THREADS:+EHALL_HTTP_THREADS=$EHALL_HTTP_THREADS}${EHALL_HTTP_THREADS:-default HTTP threads (one per CPU)}"
     echo "- $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $NGINX_WORKERS workers; $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
-    echo "- wrk: $WRK_THREADS threads, $CONNS connections, ${RUN_SECONDS} s per run (after ${WARMUP} s warm-up), keep-alive, 127.0.0.1;"
+    echo "- wrk: $WRK_THREADS threads, $CONNS connections, keep-alive, 127.0.0.1; ${RUN_SECONDS} s per run after ${WARMUP} s warm-up;"
+    echo "  $ROUNDS round(s), servers alternating first; figures are medians over the rounds, errors are totals;"
     echo "  wrk and the server under test share the same CPUs"
     echo "- both servers write one JSON access-log line per request to a file and send the same security headers"
     echo
-    echo "| target | server | req/s | p50 ms | p99 ms | non-2xx / socket errors | ehall ÷ nginx |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "| target | server | req/s | req/s range | p50 ms | p99 ms | non-2xx / socket errors | ehall ÷ nginx |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGETS[@]}"; do
-        read -r e_rps e_p50 e_p99 e_bad e_err _ <<<"${RES[ehall$t]}"
-        read -r n_rps n_p50 n_p99 n_bad n_err _ <<<"${RES[nginx$t]}"
+        read -r e_rps e_p50 e_p99 e_bad e_err e_lo e_hi <<<"${RES[ehall$t]}"
+        read -r n_rps n_p50 n_p99 n_bad n_err n_lo n_hi <<<"${RES[nginx$t]}"
         ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-        echo "| $t | ehall | $e_rps | $(fmt_ms "$e_p50") | $(fmt_ms "$e_p99") | $e_bad / $e_err | **$ratio** |"
-        echo "| $t | nginx | $n_rps | $(fmt_ms "$n_p50") | $(fmt_ms "$n_p99") | $n_bad / $n_err | |"
+        echo "| $t | ehall | $e_rps | $e_lo–$e_hi | $(fmt_ms "$e_p50") | $(fmt_ms "$e_p99") | $e_bad / $e_err | **$ratio** |"
+        echo "| $t | nginx | $n_rps | $n_lo–$n_hi | $(fmt_ms "$n_p50") | $(fmt_ms "$n_p99") | $n_bad / $n_err | |"
     done
     echo
     echo "| check | target | measured | result |"

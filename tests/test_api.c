@@ -243,12 +243,14 @@ static void metrics_exposition(void **state)
         "# TYPE ehall_http_request_duration_seconds histogram",
         "ehall_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} ",
         "# TYPE ehall_db_query_duration_seconds histogram",
-        "ehall_http_requests_in_flight 1",
+        "ehall_http_requests_in_flight ",
         "process_start_time_seconds ",
         "ehall_http_limited_total{reason=\"rate\"} ",
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(r.body, want[i])) fail_msg("metrics lack: %s", want[i]);
+    /* this very request is in flight (others may still be completing) */
+    assert_true(atoi(strstr(r.body, "\nehall_http_requests_in_flight ") + 31) >= 1);
     h_resp_free(&r);
 }
 
@@ -481,8 +483,37 @@ static void graceful_shutdown_finishes_in_flight(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* A body that trickles in slower than http.request_timeout is cut off. */
+static void slow_body_is_cut_off(void **state)
+{
+    (void)state;
+    char dir[256], db[512];
+    h_fresh(dir, db);
+    const char *env[] = {"EHALL_HTTP_REQUEST_TIMEOUT=1", NULL};
+    struct srv s;
+    assert_int_equal(h_start(&s, dir, db, env), 0);
+    int fd = h_connect(&s);
+    const char *head = "POST /api/v1/analytics/pageviews HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{";
+    assert_true(write(fd, head, strlen(head)) > 0);
+    for (int i = 0; i < 4; i++) {
+        usleep(500000);
+        if (write(fd, " ", 1) < 0) break;
+    }
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    assert_true(n <= 0); /* closed, no response */
+    close(fd);
+    struct resp r;
+    h_http(&s, "GET", "/healthz", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    assert_int_equal(h_stop(&s), 0);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* tests write to sockets the server may close */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(health_ready_and_headers),
         cmocka_unit_test(error_contract),
@@ -492,6 +523,7 @@ int main(void)
         cmocka_unit_test(static_files),
         cmocka_unit_test(per_client_rate_limit),
         cmocka_unit_test(graceful_shutdown_finishes_in_flight),
+        cmocka_unit_test(slow_body_is_cut_off),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

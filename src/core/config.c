@@ -53,7 +53,7 @@ static const struct key KEYS[] = {
     I("http.idle_timeout", http_idle_timeout, "30", 1, 3600,
       "seconds a connection may stay silent before it is closed"),
     I("http.request_timeout", http_request_timeout, "10", 1, 600,
-      "seconds one database statement of a request may run"),
+      "seconds a request body may take to arrive, and one database statement may run"),
     I("http.client_rate", http_client_rate, "200", 0, 1000000,
       "requests per second one client address may make (0 = no limit)"),
     I("http.client_burst", http_client_burst, "400", 1, 1000000,

@@ -451,6 +451,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) { /* phase 2: read */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (now_monotonic() - r->t0 > (double)g.cfg->http_request_timeout) {
+            /* a body trickling in (slowloris): drop the connection */
+            log_warn("request from %s took over %llds to arrive; closing", r->client,
+                     (long long)g.cfg->http_request_timeout);
+            return MHD_NO;
+        }
         if (r->body_too_large) return MHD_YES;
         if (r->body_len + n > (size_t)g.cfg->http_max_body) {
             r->body_too_large = 1;
@@ -623,15 +629,25 @@ int http_serve(const struct http_server_options *opt)
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout,
+    /* Open connections per address; behind a load balancer every client shares one. */
+    unsigned per_ip =
+        cfg->http_trust_proxy || cfg->http_client_rate == 0 ? 0 : (unsigned)cfg->http_client_concurrency * 2;
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, cfg->http_max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_timeout, NULL},
         /* MHD's own limit is a backstop (it answers in HTML); ehall checks http.max_header
          * itself in phase 1 so that callers get the JSON error. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_max_header * 2 + 32768,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_max_header * 2 + 32768, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, options,
+                                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
         log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
         return 1;
