@@ -106,7 +106,14 @@ static void health_ready_and_headers(void **state)
     h_resp_free(&r);
 
     /* the access log has one JSON line per request with the request id */
-    char *log = h_slurp(S.log);
+    /* (the line is written when the request completes, just after the client has its reply) */
+    char *log = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(log);
+        log = h_slurp(S.log);
+        if (log && strstr(log, "\"request_id\":\"trace-abc.123\"")) break;
+        usleep(20000);
+    }
     assert_non_null(log);
     assert_non_null(strstr(log, "\"request_id\":\"trace-abc.123\""));
     assert_non_null(strstr(log, "\"route\":\"/healthz\",\"status\":200"));
@@ -128,7 +135,7 @@ static void error_contract(void **state)
     h_http(&S, "DELETE", "/api/v1/version", NULL, NULL, 0, &r);
     assert_error(&r, 405, "method_not_allowed", NULL);
     assert_non_null(h_header(&r, "Allow", v, sizeof v));
-    assert_string_equal(v, "GET");
+    assert_string_equal(v, "GET, HEAD");
     h_resp_free(&r);
 
     const char *json[] = {"Content-Type: application/json", NULL};
@@ -193,10 +200,11 @@ static void analytics_validates_records_and_summarises(void **state)
 
     const char *views[] = {"{\"path\":\"/items\",\"visit\":\"v1\",\"dwell_ms\":1000}",
                            "{\"path\":\"/items\",\"visit\":\"v1\",\"dwell_ms\":3000}",
-                           "{\"path\":\"/\",\"visit\":\"v2\",\"referrer\":\"/items\"}"};
+                           "{\"path\":\"/\",\"visit\":\"v2\",\"referrer\":\"/items\"}",
+                           "{\"path\":\"/guide\"}"};
     long long last = 0;
     char today[11] = "";
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         h_http(&S, "POST", "/api/v1/analytics/pageviews", json, views[i], strlen(views[i]), &r);
         assert_int_equal(r.status, 201);
         j = body_json(&r);
@@ -212,7 +220,8 @@ static void analytics_validates_records_and_summarises(void **state)
     h_http(&S, "GET", path, NULL, NULL, 0, &r);
     assert_int_equal(r.status, 200);
     j = body_json(&r);
-    assert_int_equal(json_integer_value(json_object_get(j, "views")), 3);
+    assert_int_equal(json_integer_value(json_object_get(j, "views")), 4);
+    assert_true(json_real_value(json_object_get(j, "pages_per_visit")) == 1.5); /* 3 views in 2 visits */
     assert_int_equal(json_integer_value(json_object_get(j, "visitors")), 1);
     assert_int_equal(json_integer_value(json_object_get(j, "visits")), 2);
     assert_int_equal(json_integer_value(json_object_get(j, "avg_dwell_ms")), 2000);
@@ -223,6 +232,9 @@ static void analytics_validates_records_and_summarises(void **state)
     h_resp_free(&r);
 
     h_http(&S, "GET", "/api/v1/analytics/summary?from=2026-13-01&to=x", NULL, NULL, 0, &r);
+    assert_error(&r, 400, "invalid_query", "from");
+    h_resp_free(&r);
+    h_http(&S, "GET", "/api/v1/analytics/summary?from=2026-02-30&to=2026-03-01", NULL, NULL, 0, &r);
     assert_error(&r, 400, "invalid_query", "from");
     h_resp_free(&r);
     h_http(&S, "GET", "/api/v1/analytics/summary?from=2026-02-01&to=2026-01-01", NULL, NULL, 0, &r);
@@ -389,6 +401,36 @@ static void per_client_rate_limit(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* Operator-only routes are judged on the socket: a forwarded request is never local. */
+static void loopback_routes_ignore_forwarded_for(void **state)
+{
+    (void)state;
+    char dir[256], db[512];
+    h_fresh(dir, db);
+    const char *env[] = {"EHALL_HTTP_TRUST_PROXY=true", NULL};
+    struct srv s;
+    assert_int_equal(h_start(&s, dir, db, env), 0);
+    struct resp r;
+    h_http(&s, "GET", "/metrics", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    const char *spoof[] = {"X-Forwarded-For: 127.0.0.1", NULL};
+    h_http(&s, "GET", "/metrics", spoof, NULL, 0, &r);
+    assert_error(&r, 403, "forbidden", NULL);
+    h_resp_free(&r);
+    h_http(&s, "GET", "/api/v1/analytics/summary?from=2026-01-01&to=2026-01-02", spoof, NULL, 0, &r);
+    assert_error(&r, 403, "forbidden", NULL);
+    h_resp_free(&r);
+    /* public routes still see the forwarded client address in the log */
+    h_http(&s, "GET", "/healthz", (const char *[]){"X-Forwarded-For: 203.0.113.7", NULL}, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    assert_int_equal(h_stop(&s), 0);
+    char *log = h_slurp(s.log);
+    assert_non_null(strstr(log, "\"client\":\"203.0.113.7\""));
+    free(log);
+}
+
 /* Throw junk at the server; every answer must be a 4xx or success, never a 5xx. */
 static void hostile_input_never_5xx(void **state)
 {
@@ -521,6 +563,7 @@ int main(void)
         cmocka_unit_test(metrics_exposition),
         cmocka_unit_test(hostile_input_never_5xx),
         cmocka_unit_test(static_files),
+        cmocka_unit_test(loopback_routes_ignore_forwarded_for),
         cmocka_unit_test(per_client_rate_limit),
         cmocka_unit_test(graceful_shutdown_finishes_in_flight),
         cmocka_unit_test(slow_body_is_cut_off),

@@ -7,6 +7,7 @@
  * is validated and each problem is reported by name; nothing is stored unless all of
  * them pass.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "analytics/analytics.h"
@@ -64,10 +65,6 @@ static const char *opt_string(json_t *body, const char *name, size_t max, json_t
     if (json_string_length(v) > max) {
         snprintf(msg, sizeof msg, "must be at most %zu bytes", max);
         json_array_append_new(errors, http_field_error(name, msg));
-        return NULL;
-    }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        json_array_append_new(errors, http_field_error(name, "must not contain NUL characters"));
         return NULL;
     }
     return json_string_value(v);
@@ -130,8 +127,10 @@ static int valid_day(const char *s)
     if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
-    int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
-    return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+    int y = atoi(s), m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] + (m == 2 && leap);
 }
 
 struct summary_q {
@@ -143,7 +142,7 @@ static int read_summary(store_conn *c, void *arg)
 {
     struct summary_q *q = arg;
     store_stmt *st = store_prepare(c, "SELECT COUNT(*), COUNT(DISTINCT client), COUNT(DISTINCT visit),"
-                                      " COALESCE(CAST(AVG(dwell_ms) AS INTEGER), 0)"
+                                      " COALESCE(SUM(dwell_ms) / NULLIF(COUNT(dwell_ms), 0), 0), COUNT(visit)"
                                       " FROM page_view WHERE day >= $1 AND day <= $2");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, q->from);
@@ -154,7 +153,8 @@ static int read_summary(store_conn *c, void *arg)
         return rc == STORE_DONE ? STORE_ERROR : rc;
     }
     long long views = store_column_int64(st, 0), visitors = store_column_int64(st, 1),
-              visits = store_column_int64(st, 2), dwell = store_column_int64(st, 3);
+              visits = store_column_int64(st, 2), dwell = store_column_int64(st, 3),
+              views_in_visits = store_column_int64(st, 4);
     store_finalize(st);
     json_t *days = json_array(), *paths = json_array();
     st = store_prepare(c, "SELECT day, COUNT(*), COUNT(DISTINCT client) FROM page_view"
@@ -178,10 +178,11 @@ static int read_summary(store_conn *c, void *arg)
                                                (json_int_t)store_column_int64(st, 1)));
     store_finalize(st);
     if (rc != STORE_DONE) goto fail;
-    q->out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o}", "from", q->from, "to", q->to, "views",
-                       (json_int_t)views, "visitors", (json_int_t)visitors, "visits", (json_int_t)visits,
-                       "avg_dwell_ms", (json_int_t)dwell, "pages_per_visit",
-                       visits ? (double)views / (double)visits : 0.0, "days", days, "top_paths", paths);
+    q->out =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o}", "from", q->from, "to", q->to, "views",
+                  (json_int_t)views, "visitors", (json_int_t)visitors, "visits", (json_int_t)visits,
+                  "avg_dwell_ms", (json_int_t)dwell, "pages_per_visit",
+                  visits ? (double)views_in_visits / (double)visits : 0.0, "days", days, "top_paths", paths);
     return q->out ? STORE_OK : STORE_ERROR;
 fail:
     json_decref(days);

@@ -23,10 +23,10 @@ int api_readyz(http_req *r)
                                json_pack("{s:s, s:s, s:i, s:i}", "status", "unavailable", "reason",
                                          "the database schema is not current", "schema", cur, "expected",
                                          latest));
-    double ms = (double)(long long)((now_monotonic() - t0) * 1000.0 * 1000.0) / 1000.0;
+    json_int_t us = (json_int_t)((now_monotonic() - t0) * 1e6);
     return http_reply_json(r, 200,
-                           json_pack("{s:s, s:s, s:i, s:f}", "status", "ready", "engine",
-                                     store_engine_name(app->db), "schema", cur, "db_ms", ms));
+                           json_pack("{s:s, s:s, s:i, s:I}", "status", "ready", "engine",
+                                     store_engine_name(app->db), "schema", cur, "db_us", us));
 }
 
 int api_metrics(http_req *r)

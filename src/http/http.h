@@ -20,10 +20,11 @@ typedef struct http_req http_req;
 typedef int (*http_handler)(http_req *r);
 
 /* Who may call a route.  The identity module will add real permissions; until then
- * every route is either open to all or open only to the machine itself. */
+ * every route is either open to all or open only to a process on this host talking to
+ * the socket directly (a request carrying X-Forwarded-For never counts as local). */
 enum http_access {
     ACCESS_PUBLIC,   /* anyone, no session needed */
-    ACCESS_LOOPBACK, /* operators on the host (or the private monitoring network) */
+    ACCESS_LOOPBACK, /* operators on this host, connecting directly */
 };
 
 struct http_route {

@@ -17,7 +17,9 @@ struct http_req {
     void *app;
     double t0;
     char id[72];
-    char client[64];
+    char client[64]; /* the client: the peer, or X-Forwarded-For behind a trusted proxy */
+    char peer[64];   /* the socket's peer address, always */
+    int forwarded;   /* the request came through a proxy (X-Forwarded-For present) */
     const char *method, *path;
     int route; /* index into the route table, or ROUTE_STATIC / ROUTE_NONE */
     int method_ok;

@@ -244,6 +244,8 @@ static void client_address(http_req *r)
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client, sizeof r->client);
     }
+    snprintf(r->peer, sizeof r->peer, "%s", r->client);
+    r->forwarded = http_req_header(r, "X-Forwarded-For") != NULL;
     if (g.cfg->http_trust_proxy) {
         /* our own load balancer appends the address it saw: take the last hop */
         const char *xff = http_req_header(r, "X-Forwarded-For");
@@ -331,13 +333,17 @@ static void dispatch(http_req *r)
                 !strstr(allow, routes[i].method)) {
                 if (allow[0]) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
                 strncat(allow, routes[i].method, sizeof allow - strlen(allow) - 1);
+                if (!strcmp(routes[i].method, "GET"))
+                    strncat(allow, ", HEAD", sizeof allow - strlen(allow) - 1);
             }
         }
         http_add_header(r, "Allow", arena_strdup(r->a, allow));
         http_reply_error(r, 405, "method_not_allowed", "this endpoint does not accept that method", NULL);
         goto out;
     }
-    if (rt->access == ACCESS_LOOPBACK && !http_is_loopback(r->client)) {
+    /* Judged on the socket itself: a forwarded request is never local, whatever the
+     * header claims and even when the proxy runs on this host. */
+    if (rt->access == ACCESS_LOOPBACK && (!http_is_loopback(r->peer) || r->forwarded)) {
         http_reply_error(r, 403, "forbidden", "this endpoint is only open to the host itself", NULL);
         goto out;
     }

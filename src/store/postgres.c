@@ -4,7 +4,7 @@
  * Statements are prepared once per connection (named s1, s2, …) and cached by SQL
  * text; PQdescribePrepared tells how many parameters each takes.  Results are fetched
  * whole and step() walks the rows.  SQLSTATE 40001 (serialization failure) and 40P01
- * (deadlock) become STORE_BUSY so store_tx() retries them; class 23 becomes
+ * (deadlock) and 55P03 (lock_timeout) become STORE_BUSY so store_tx() retries them; class 23 becomes
  * STORE_CONSTRAINT.  statement_timeout is set per connection.
  */
 #include <libpq-fe.h>
@@ -49,7 +49,9 @@ static int map_result(struct pg_conn *c, PGresult *res)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return STORE_OK;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     set_err(c, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) return STORE_BUSY;
+    /* serialization failure, deadlock, lock_timeout: transient, store_tx retries */
+    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")))
+        return STORE_BUSY;
     if (state && !strncmp(state, "23", 2)) return STORE_CONSTRAINT;
     log_error("postgres: %s%s%s", c->err, state ? " sqlstate=" : "", state ? state : "");
     return STORE_ERROR;
