@@ -15,8 +15,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -132,6 +134,13 @@ int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
         return 1;
     }
     printf("backup written to %s\nsm3 %s (%s)\n", out, hex, sumf);
+    store *s = cmd_open_store(ctx, 0);
+    if (s) {
+        char details[160];
+        snprintf(details, sizeof details, "{\"sm3\":\"%s\"}", hex);
+        cmd_audit(s, "backup.create", out, "ok", details);
+        store_close(s);
+    }
     return 0;
 }
 
@@ -208,6 +217,17 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
     char why[512];
     if (check_backup(argv[1], why, sizeof why) != 0) {
         fprintf(stderr, "ehall restore: refused: %s\nthe live database was not touched\n", why);
+        store *s = cmd_open_store(ctx, 1);
+        if (s) {
+            char details[700];
+            json_t *d = json_pack("{s:s}", "reason", why);
+            char *txt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            snprintf(details, sizeof details, "%s", txt ? txt : "{}");
+            free(txt);
+            json_decref(d);
+            cmd_audit(s, "backup.restore", argv[1], "refused", details);
+            store_close(s);
+        }
         return 1;
     }
     /* make sure the live file exists and is migrated to a schema we know */
@@ -233,5 +253,11 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
         return 1;
     }
     printf("restored %s into %s\n", argv[1], live);
+    /* recorded in the restored chain: the restore itself is the newest event */
+    s = cmd_open_store(ctx, 1);
+    if (s) {
+        cmd_audit(s, "backup.restore", argv[1], "ok", NULL);
+        store_close(s);
+    }
     return 0;
 }

@@ -19,6 +19,10 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_config(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_routes(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_version(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv);
+
+/* Record an operator's action in the audit chain (actor "system:<os user>"). */
+void cmd_audit(store *s, const char *action, const char *object, const char *result, const char *details);
 
 /* Open the configured store (creating the data directory for SQLite) and, when
  * migrate is set, bring the schema up to date.  Prints the reason on failure. */

@@ -81,7 +81,9 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     struct app app = {&ctx->cfg, db};
     struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg};
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
+    cmd_audit(db, "system.start", ctx->cfg.listen, "ok", NULL);
     int rc = http_serve(&opt);
+    cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
     store_close(db);
     return rc;
 }

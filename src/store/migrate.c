@@ -48,6 +48,38 @@ static const struct migration MIGRATIONS[] = {
      " at TEXT NOT NULL, day TEXT NOT NULL, client TEXT NOT NULL, visit TEXT,"
      " path TEXT NOT NULL, referrer TEXT, dwell_ms BIGINT, user_agent TEXT);"
      "CREATE INDEX page_view_day ON page_view(day)"},
+    {3, "audit_log",
+     /* The tamper-evident audit chain (src/audit/audit.c).  The engines themselves
+      * refuse to change or delete a record. */
+     NULL,
+     "CREATE TABLE audit_log ("
+     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT, role TEXT, client TEXT, request_id TEXT,"
+     " action TEXT NOT NULL, object TEXT, result TEXT NOT NULL, details TEXT,"
+     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+     "CREATE INDEX audit_log_at ON audit_log(at);"
+     "CREATE INDEX audit_log_actor ON audit_log(actor, at);"
+     "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT "
+     "NULL);"
+     "INSERT INTO audit_head VALUES (1, 0, "
+     "'0000000000000000000000000000000000000000000000000000000000000000');"
+     "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+     "CREATE TABLE audit_log ("
+     " seq BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT, role TEXT, client TEXT, request_id TEXT,"
+     " action TEXT NOT NULL, object TEXT, result TEXT NOT NULL, details TEXT,"
+     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+     "CREATE INDEX audit_log_at ON audit_log(at);"
+     "CREATE INDEX audit_log_actor ON audit_log(actor, at);"
+     "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT "
+     "NULL);"
+     "INSERT INTO audit_head VALUES (1, 0, "
+     "'0000000000000000000000000000000000000000000000000000000000000000');"
+     "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+     " $$ BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$;"
+     "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log"
+     " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
@@ -76,7 +108,8 @@ static int apply_one(store_conn *c, void *arg)
 {
     struct step_arg *a = arg;
     if (store_engine_of(c->s) == STORE_POSTGRES) {
-        int rc = store_exec(c, "SELECT pg_advisory_xact_lock(7270010)");
+        /* a migration may rewrite big tables: not bound by the per-request timeout */
+        int rc = store_exec(c, "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(7270010)");
         if (rc != STORE_OK) return rc;
     }
     int rc = store_exec(c, SCHEMA_TABLE);

@@ -1,0 +1,192 @@
+/*
+ * audit.c — appending to and verifying the hash chain.  See audit.h.
+ *
+ * A record's hash is SM3 over its fields in a fixed order, each written as
+ * "<length>:<bytes>;" (NULL as "-;"), followed by the previous record's hash, so no
+ * two different records can encode to the same bytes.  The first record's previous
+ * hash is 64 zeros.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "core/core.h"
+#include "crypto/crypto.h"
+
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+enum { F_AT, F_ACTOR, F_ROLE, F_CLIENT, F_REQUEST, F_ACTION, F_OBJECT, F_RESULT, F_DETAILS, NFIELDS };
+
+static int chain_hash(long long seq, const char *const f[NFIELDS], const char *prev, char out[65])
+{
+    crypto_sm3_ctx *h = crypto_sm3_new();
+    if (!h) return -1;
+    char num[48];
+    int n = snprintf(num, sizeof num, "%lld;", seq);
+    int rc = crypto_sm3_update(h, num, (size_t)n);
+    for (int i = 0; i < NFIELDS && rc == 0; i++) {
+        if (!f[i]) {
+            rc = crypto_sm3_update(h, "-;", 2);
+            continue;
+        }
+        size_t len = strlen(f[i]);
+        n = snprintf(num, sizeof num, "%zu:", len);
+        rc = crypto_sm3_update(h, num, (size_t)n) | crypto_sm3_update(h, f[i], len) |
+             crypto_sm3_update(h, ";", 1);
+    }
+    unsigned char d[SM3_DIGEST_LEN];
+    if (rc == 0) rc = crypto_sm3_update(h, prev, strlen(prev)) | crypto_sm3_final(h, d);
+    crypto_sm3_free(h);
+    if (rc != 0) return -1;
+    hex_encode(d, sizeof d, out);
+    return 0;
+}
+
+int audit_append(store_conn *c, const struct audit_event *e)
+{
+    /* Take the head under a row lock (PostgreSQL); SQLite's writer already holds the
+     * database lock.  Concurrent appenders from several nodes queue here. */
+    store_stmt *st = store_prepare(c, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
+    if (!st) st = store_prepare(c, "SELECT seq, hash FROM audit_head WHERE id = 1");
+    if (!st) return STORE_ERROR;
+    int rc = store_step(st);
+    if (rc != STORE_ROW) {
+        store_finalize(st);
+        return rc == STORE_DONE ? STORE_ERROR : rc;
+    }
+    long long seq = store_column_int64(st, 0) + 1;
+    char prev[65];
+    snprintf(prev, sizeof prev, "%s", store_column_text(st, 1));
+    store_finalize(st);
+
+    char at[48], hash[65];
+    time_rfc3339(now_wall(), at, sizeof at);
+    const char *f[NFIELDS] = {at,        e->actor,  e->role,   e->client, e->request_id,
+                              e->action, e->object, e->result, e->details};
+    if (chain_hash(seq, f, prev, hash) != 0) return STORE_ERROR;
+    st = store_prepare(c,
+                       "INSERT INTO audit_log(seq, at, actor, role, client, request_id, action, object,"
+                       " result, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, seq);
+    for (int i = 0; i < NFIELDS; i++) store_bind_text(st, i + 2, f[i]);
+    store_bind_text(st, 11, prev);
+    store_bind_text(st, 12, hash);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc == STORE_CONSTRAINT ? STORE_BUSY : rc;
+    st = store_prepare(c, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, seq);
+    store_bind_text(st, 2, hash);
+    rc = store_step(st);
+    store_finalize(st);
+    return rc == STORE_DONE ? STORE_OK : rc;
+}
+
+static int append_tx(store_conn *c, void *arg) { return audit_append(c, arg); }
+
+int audit_record(store *s, const struct audit_event *e)
+{
+    int rc = store_tx(s, 1, append_tx, (void *)e);
+    if (rc != STORE_OK) log_error("audit: could not record %s (%d)", e->action, rc);
+    return rc;
+}
+
+struct verify_state {
+    struct audit_report *rep;
+    long long after;
+    char prev[65];
+    int done;
+};
+
+static int broken(struct verify_state *v, long long seq, const char *why)
+{
+    v->rep->broken_seq = seq;
+    snprintf(v->rep->reason, sizeof v->rep->reason, "%s", why);
+    v->done = 1;
+    return STORE_OK;
+}
+
+/* One page of the chain per transaction keeps memory flat on long logs. */
+static int verify_page(store_conn *c, void *arg)
+{
+    struct verify_state *v = arg;
+    store_stmt *st =
+        store_prepare(c, "SELECT seq, at, actor, role, client, request_id, action, object, result,"
+                         " details, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1000");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, v->after);
+    int rc, rows = 0;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        rows++;
+        long long seq = store_column_int64(st, 0);
+        const char *f[NFIELDS];
+        for (int i = 0; i < NFIELDS; i++) f[i] = store_column_text(st, i + 1);
+        const char *prev = store_column_text(st, 10), *hash = store_column_text(st, 11);
+        char want[65];
+        if (seq != v->after + 1) {
+            store_finalize(st);
+            return broken(v, v->after + 1, "record missing: the sequence jumps here");
+        }
+        if (!prev || strcmp(prev, v->prev) != 0) {
+            store_finalize(st);
+            return broken(v, seq, "its previous-hash does not match the record before it");
+        }
+        if (chain_hash(seq, f, v->prev, want) != 0) {
+            store_finalize(st);
+            return STORE_ERROR;
+        }
+        if (!hash || strcmp(hash, want) != 0) {
+            store_finalize(st);
+            return broken(v, seq, "its contents do not match its hash (altered)");
+        }
+        snprintf(v->prev, sizeof v->prev, "%s", hash);
+        v->after = seq;
+        v->rep->records++;
+    }
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc;
+    if (rows == 0) v->done = 1;
+    return STORE_OK;
+}
+
+static int verify_head(store_conn *c, void *arg)
+{
+    struct verify_state *v = arg;
+    store_stmt *st = store_prepare(c, "SELECT seq, hash FROM audit_head WHERE id = 1");
+    if (!st) return STORE_ERROR;
+    int rc = store_step(st);
+    if (rc == STORE_ROW) {
+        long long seq = store_column_int64(st, 0);
+        const char *hash = store_column_text(st, 1);
+        if (seq != v->after || !hash || strcmp(hash, v->prev) != 0) {
+            v->rep->broken_seq = v->after + 1;
+            snprintf(v->rep->reason, sizeof v->rep->reason,
+                     "the head says record %lld is the newest, but the chain ends at %lld (records cut off)",
+                     seq, v->after);
+        }
+        rc = STORE_OK;
+    } else if (rc == STORE_DONE) {
+        rc = STORE_ERROR;
+    }
+    store_finalize(st);
+    return rc;
+}
+
+int audit_verify(store *s, struct audit_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    struct verify_state v = {rep, 0, ZERO_HASH, 0};
+    while (!v.done) {
+        int rc = store_tx(s, 0, verify_page, &v);
+        if (rc != STORE_OK) return rc;
+    }
+    if (!rep->broken_seq) {
+        int rc = store_tx(s, 0, verify_head, &v);
+        if (rc != STORE_OK) return rc;
+    }
+    snprintf(rep->head, sizeof rep->head, "%s", v.prev);
+    return rep->broken_seq ? 1 : 0;
+}
