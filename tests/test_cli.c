@@ -125,6 +125,10 @@ static void backup_and_restore(void **state)
     assert_non_null(strstr(out, "sm3 "));
     post_views(&s, 3);
     assert_int_equal(count_views(&s), 8);
+    /* never restored under a running server */
+    assert_int_equal(h_cli(dir, db, restore, out, sizeof out), 1);
+    assert_non_null(strstr(out, "stop it first"));
+    assert_int_equal(count_views(&s), 8);
     assert_int_equal(h_stop(&s), 0);
 
     /* the digest file is SM3 of the backup, checkable with the openssl CLI */

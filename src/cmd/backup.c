@@ -233,6 +233,14 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
     /* make sure the live file exists and is migrated to a schema we know */
     store *s = cmd_open_store(ctx, 1);
     if (!s) return 1;
+    int lock = cmd_lock_sqlite(ctx, 1);
+    if (lock == -1) {
+        fprintf(stderr, "ehall restore: refused: ehall serve is running on this database; stop it first\n"
+                        "the live database was not touched\n");
+        cmd_audit(s, "backup.restore", argv[1], "refused", "{\"reason\":\"server running\"}");
+        store_close(s);
+        return 1;
+    }
     store_close(s);
     const char *live = ctx->cfg.db_url + strlen("sqlite:");
     sqlite3 *src = NULL, *dst = NULL;

@@ -3,6 +3,9 @@
  * migrate.c's `ehall migrate` and the shared cmd_open_store() live here too.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,6 +59,20 @@ store *cmd_open_store(struct cmd_ctx *ctx, int migrate)
     return s;
 }
 
+int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive)
+{
+    if (!str_has_prefix(ctx->cfg.db_url, "sqlite:")) return -2;
+    char path[1100];
+    snprintf(path, sizeof path, "%s.lock", ctx->cfg.db_url + strlen("sqlite:"));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return -1;
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd; /* held until the process exits */
+}
+
 int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
 {
     double t0 = now_monotonic();
@@ -78,6 +95,11 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     }
     store *db = cmd_open_store(ctx, 1);
     if (!db) return 1;
+    if (cmd_lock_sqlite(ctx, 0) == -1) {
+        fprintf(stderr, "ehall serve: a restore is running on this database; try again when it is done\n");
+        store_close(db);
+        return 1;
+    }
     struct app app = {&ctx->cfg, db};
     struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg};
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
