@@ -525,6 +525,28 @@ static void graceful_shutdown_finishes_in_flight(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* With shutdown_delay, SIGTERM first turns /readyz to 503 while requests are still served. */
+static void shutdown_delay_turns_readiness_off_first(void **state)
+{
+    (void)state;
+    char dir[256], db[512];
+    h_fresh(dir, db);
+    const char *env[] = {"EHALL_SHUTDOWN_DELAY=2", NULL};
+    struct srv s;
+    assert_int_equal(h_start(&s, dir, db, env), 0);
+    kill(s.pid, SIGTERM);
+    usleep(300000);
+    struct resp r;
+    h_http(&s, "GET", "/readyz", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"draining\""));
+    h_resp_free(&r);
+    h_http(&s, "GET", "/api/v1/version", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    assert_int_equal(h_stop(&s), 0);
+}
+
 /* A body that trickles in slower than http.request_timeout is cut off. */
 static void slow_body_is_cut_off(void **state)
 {
@@ -567,6 +589,7 @@ int main(void)
         cmocka_unit_test(per_client_rate_limit),
         cmocka_unit_test(graceful_shutdown_finishes_in_flight),
         cmocka_unit_test(slow_body_is_cut_off),
+        cmocka_unit_test(shutdown_delay_turns_readiness_off_first),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,9 @@ int api_readyz(http_req *r)
     struct app *app = http_req_app(r);
     int cur = 0, latest = 0;
     double t0 = now_monotonic();
+    if (http_draining())
+        return http_reply_json(
+            r, 503, json_pack("{s:s, s:s}", "status", "draining", "reason", "the server is shutting down"));
     if (store_ping(app->db) != STORE_OK)
         return http_reply_json(
             r, 503,

@@ -30,6 +30,7 @@ struct config {
     long long http_client_burst;       /* http.client_burst */
     long long http_client_concurrency; /* http.client_concurrency */
     long long http_trust_proxy;        /* http.trust_proxy (0/1) */
+    long long shutdown_delay;          /* shutdown_delay (s) */
     long long shutdown_grace;          /* shutdown_grace (s) */
     long long db_pool_size;            /* db.pool_size */
     long long db_busy_timeout;         /* db.busy_timeout (ms) */

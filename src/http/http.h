@@ -69,6 +69,8 @@ struct http_server_options {
 /* Runs until SIGTERM/SIGINT, then drains in-flight requests within the grace period.
  * Returns 0 on a clean stop. */
 int http_serve(const struct http_server_options *opt);
+/* 1 once SIGTERM/SIGINT has arrived: /readyz must turn the load balancer away. */
+int http_draining(void);
 /* Renders the HTTP metrics (used by the /metrics handler). */
 void http_metrics_render(void *strbuf);
 

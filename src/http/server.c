@@ -12,8 +12,10 @@
  *   5. complete  metrics, one JSON access-log line, limiter slot released, arena freed
  *
  * MHD runs an epoll loop in a pool of internal threads; a handler runs on one of them.
- * On SIGTERM/SIGINT the daemon stops accepting (quiesce), in-flight requests get
- * shutdown_grace seconds to finish, then the daemon stops.
+ * On SIGTERM/SIGINT, /readyz first answers 503 for shutdown_delay seconds while
+ * requests are still served (so a load balancer stops sending); then the daemon stops
+ * accepting (quiesce), in-flight requests get shutdown_grace seconds to finish, and
+ * the daemon stops.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,6 +58,7 @@ static const char SECURITY_CSP[] =
 
 /* ---------- accessors ---------- */
 
+int http_draining(void) { return atomic_load(&g.draining) != 0; }
 const char *http_req_method(http_req *r) { return r->method; }
 const char *http_req_path(http_req *r) { return r->path; }
 const char *http_req_id(http_req *r) { return r->id; }
@@ -415,7 +418,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(conn, url, method);
         if (!r) return MHD_NO;
         *con_cls = r;
-        if (atomic_load(&g.draining))
+        if (atomic_load(&g.draining) == 2)
             return reply_now(r, 503, "shutting_down", "the server is restarting; retry", "1");
         enum limit_verdict v = limit_enter(r->client, &r->limit_slot);
         if (v == LIMIT_RATE)
@@ -665,9 +668,17 @@ int http_serve(const struct http_server_options *opt)
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {
     }
-    log_info("received %s: draining in-flight requests (grace %llds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-             (long long)cfg->shutdown_grace);
+    log_info("received %s: draining (delay %llds, grace %llds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+             (long long)cfg->shutdown_delay, (long long)cfg->shutdown_grace);
+    /* phase 1: still serving, but /readyz says 503 and connections are not kept alive */
     atomic_store(&g.draining, 1);
+    double until = now_monotonic() + (double)cfg->shutdown_delay;
+    while (now_monotonic() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    /* phase 2: no new connections or requests; in-flight ones get the grace period */
+    atomic_store(&g.draining, 2);
     MHD_socket ls = MHD_quiesce_daemon(d); /* closed after the daemon stops, as MHD asks */
     double deadline = now_monotonic() + (double)cfg->shutdown_grace;
     while (atomic_load(&g.inflight) > 0 && now_monotonic() < deadline) {
