@@ -2,8 +2,8 @@
  * core — the small things every module uses: logging (one JSON object per line),
  * clocks and RFC 3339 time, random bytes, hex, and a per-request arena.
  *
- * Logging goes to stderr, one complete line per write(2), so lines from several
- * threads never interleave.  The request id, when there is one, rides along in a
+ * Logging goes to stderr in whole lines, so lines from several threads never
+ * interleave; the server batches them (log_buffered).  The request id, when there is one, rides along in a
  * thread-local so that any log line written while serving a request carries it.
  */
 #ifndef EHALL_CORE_H
@@ -28,6 +28,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 /* Write one pre-built JSON line (the access log uses this). */
 void log_write_line(const char *line, size_t len);
+/* Buffer lines and write them in batches (on: the server) or one by one (off, the
+ * default); turning it off flushes. */
+void log_buffered(int on);
+void log_flush(void);
 
 /* ---- time ---- */
 double now_monotonic(void); /* seconds, monotonic */

@@ -665,6 +665,7 @@ int http_serve(const struct http_server_options *opt)
     log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION, cfg->listen,
              di ? di->port : 0, threads, g.web_root);
 
+    log_buffered(1);
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {
     }
@@ -688,6 +689,7 @@ int http_serve(const struct http_server_options *opt)
     int left = atomic_load(&g.inflight);
     if (left > 0) log_warn("grace period over: %d request(s) still in flight are cut off", left);
     MHD_stop_daemon(d);
+    log_buffered(0);
     if (ls != MHD_INVALID_SOCKET) close(ls);
     log_info("stopped");
     free(g.requests);
