@@ -17,6 +17,7 @@ struct config;
 struct app {
     const struct config *cfg;
     store *db;
+    int started; /* the server has bound its address */
 };
 
 extern const struct http_route api_routes[];

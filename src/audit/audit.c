@@ -1,9 +1,9 @@
 /*
  * audit.c — appending to and verifying the hash chain.  See audit.h.
  *
- * A record's hash is SM3 over its fields in a fixed order, each written as
- * "<length>:<bytes>;" (NULL as "-;"), followed by the previous record's hash, so no
- * two different records can encode to the same bytes.  The first record's previous
+ * A record's hash is SM3 over "<seq>;", then its fields in a fixed order, each
+ * written as "<length>:<bytes>;" (NULL as "-;"), then the previous record's hash, so
+ * no two different records can encode to the same bytes.  The first record's previous
  * hash is 64 zeros.
  */
 #include <stdio.h>
@@ -47,8 +47,9 @@ int audit_append(store_conn *c, const struct audit_event *e)
 {
     /* Take the head under a row lock (PostgreSQL); SQLite's writer already holds the
      * database lock.  Concurrent appenders from several nodes queue here. */
-    store_stmt *st = store_prepare(c, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
-    if (!st) st = store_prepare(c, "SELECT seq, hash FROM audit_head WHERE id = 1");
+    store_stmt *st = store_prepare(c, store_conn_engine(c) == STORE_POSTGRES
+                                          ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+                                          : "SELECT seq, hash FROM audit_head WHERE id = 1");
     if (!st) return STORE_ERROR;
     int rc = store_step(st);
     if (rc != STORE_ROW) {

@@ -22,16 +22,19 @@ void cmd_audit(store *s, const char *action, const char *object, const char *res
 int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], "verify") != 0) {
-        fprintf(stderr, "usage: ehall audit verify   check the audit chain end to end\n");
+        fprintf(stderr,
+                "usage: ehall audit verify   check the audit chain end to end\n"
+                "exit status: 0 intact, 1 broken (the first broken record is named), 2 could not check\n");
         return 2;
     }
-    store *s = cmd_open_store(ctx, 1);
-    if (!s) return 1;
+    /* read-only: no migrations, nothing recorded */
+    store *s = cmd_open_store(ctx, 0);
+    if (!s) return 2;
     struct audit_report rep;
     int rc = audit_verify(s, &rep);
     store_close(s);
     if (rc < 0) {
-        fprintf(stderr, "ehall audit verify: the database could not be read\n");
+        fprintf(stderr, "ehall audit verify: the audit log could not be read (is the schema migrated?)\n");
         return 2;
     }
     if (rc == 1) {

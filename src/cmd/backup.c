@@ -216,16 +216,14 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
     if (refuse_postgres(ctx, "restore")) return 2;
     char why[512];
     if (check_backup(argv[1], why, sizeof why) != 0) {
-        fprintf(stderr, "ehall restore: refused: %s\nthe live database was not touched\n", why);
+        fprintf(stderr, "ehall restore: refused: %s\nthe live data was not changed\n", why);
         store *s = cmd_open_store(ctx, 1);
         if (s) {
-            char details[700];
             json_t *d = json_pack("{s:s}", "reason", why);
             char *txt = d ? json_dumps(d, JSON_COMPACT) : NULL;
-            snprintf(details, sizeof details, "%s", txt ? txt : "{}");
+            cmd_audit(s, "backup.restore", argv[1], "refused", txt);
             free(txt);
             json_decref(d);
-            cmd_audit(s, "backup.restore", argv[1], "refused", details);
             store_close(s);
         }
         return 1;
@@ -234,9 +232,13 @@ int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
     store *s = cmd_open_store(ctx, 1);
     if (!s) return 1;
     int lock = cmd_lock_sqlite(ctx, 1);
+    if (lock == -3) {
+        store_close(s);
+        return 1;
+    }
     if (lock == -1) {
         fprintf(stderr, "ehall restore: refused: ehall serve is running on this database; stop it first\n"
-                        "the live database was not touched\n");
+                        "the live data was not changed\n");
         cmd_audit(s, "backup.restore", argv[1], "refused", "{\"reason\":\"server running\"}");
         store_close(s);
         return 1;

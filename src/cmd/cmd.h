@@ -23,8 +23,9 @@ int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv);
 
 /* SQLite only: `ehall serve` holds a shared lock on <db>.lock while it runs, and
  * `ehall restore` needs it exclusively, so a restore never happens under a running
- * server.  Returns the lock's descriptor (>= 0), -1 when the lock is taken, and
- * -2 when the engine is not SQLite (nothing to lock). */
+ * server.  Returns the lock's descriptor (>= 0), -1 when the lock is taken, -2 when
+ * the engine is not SQLite (nothing to lock), -3 when the lock file cannot be opened
+ * (the reason is printed). */
 int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive);
 
 /* Record an operator's action in the audit chain (actor "system:<os user>"). */

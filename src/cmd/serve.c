@@ -65,12 +65,22 @@ int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive)
     char path[1100];
     snprintf(path, sizeof path, "%s.lock", ctx->cfg.db_url + strlen("sqlite:"));
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) return -1;
+    if (fd < 0) {
+        fprintf(stderr, "ehall: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return -3;
+    }
     if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         close(fd);
         return -1;
     }
     return fd; /* held until the process exits */
+}
+
+static void on_listening(void *appp)
+{
+    struct app *app = appp;
+    app->started = 1;
+    cmd_audit(app->db, "system.start", app->cfg->listen, "ok", NULL);
 }
 
 int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
@@ -95,17 +105,18 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     }
     store *db = cmd_open_store(ctx, 1);
     if (!db) return 1;
-    if (cmd_lock_sqlite(ctx, 0) == -1) {
+    int lock = cmd_lock_sqlite(ctx, 0);
+    if (lock == -1)
         fprintf(stderr, "ehall serve: a restore is running on this database; try again when it is done\n");
+    if (lock == -1 || lock == -3) {
         store_close(db);
         return 1;
     }
-    struct app app = {&ctx->cfg, db};
-    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg};
+    struct app app = {&ctx->cfg, db, 0};
+    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, on_listening};
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
-    cmd_audit(db, "system.start", ctx->cfg.listen, "ok", NULL);
     int rc = http_serve(&opt);
-    cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
+    if (app.started) cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
     store_close(db);
     return rc;
 }

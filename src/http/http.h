@@ -65,6 +65,8 @@ struct http_server_options {
     size_t nroutes;
     void *app;
     const struct config *cfg;
+    /* Called once the address is bound and requests are being accepted (may be NULL). */
+    void (*on_listening)(void *app);
 };
 /* Runs until SIGTERM/SIGINT, then drains in-flight requests within the grace period.
  * Returns 0 on a clean stop. */

@@ -298,7 +298,13 @@ static http_req *req_new(struct MHD_Connection *conn, const char *url, const cha
         snprintf(r->id, sizeof r->id, "%s", rid);
     } else {
         unsigned char b[12];
-        random_bytes(b, sizeof b);
+        if (random_bytes(b, sizeof b) != 0) { /* never a repeated id, even without entropy */
+            static atomic_ullong counter;
+            unsigned long long n = atomic_fetch_add(&counter, 1);
+            memcpy(b, &n, sizeof n);
+            double t = now_wall();
+            memcpy(b + 8, &t, 4);
+        }
         hex_encode(b, sizeof b, r->id);
     }
     client_address(r);
@@ -665,6 +671,7 @@ int http_serve(const struct http_server_options *opt)
     log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION, cfg->listen,
              di ? di->port : 0, threads, g.web_root);
 
+    if (opt->on_listening) opt->on_listening(opt->app);
     log_buffered(1);
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {

@@ -33,6 +33,7 @@ struct store {
 };
 
 enum store_engine store_engine_of(const store *s) { return s->drv->engine; }
+enum store_engine store_conn_engine(const store_conn *c) { return c->s->drv->engine; }
 const char *store_engine_name(const store *s) { return s->drv->name; }
 const char *store_sqlite_path(const store *s) { return s->sqlite_path; }
 

@@ -45,6 +45,7 @@ struct store_options {
 int store_open(const char *url, const struct store_options *opt, store **out, char *err, size_t errlen);
 void store_close(store *s);
 enum store_engine store_engine_of(const store *s);
+enum store_engine store_conn_engine(const store_conn *c);
 const char *store_engine_name(const store *s);
 /* The SQLite file path, or NULL for other engines. */
 const char *store_sqlite_path(const store *s);
