@@ -21,8 +21,8 @@
 #   BENCH_STRICT=1          exit 1 when a target is missed (default: report only)
 #   NGINX=/path/to/nginx    nginx binary (default /usr/sbin/nginx, else nginx on PATH)
 #   EHALL_*                 passed through to ehall (e.g. EHALL_HTTP_THREADS=4), except the
-#                           ones this script pins: data/db/listen/web_root/config and the
-#                           per-client limits, which are lifted for the load test.
+#                           ones this script pins: data/db/listen/web_root/config,
+#                           shutdown_delay=0 and the per-client limits, lifted for the load test.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -77,6 +77,12 @@ if ((${#missing[@]})); then
 fi
 [[ -f $WEB/index.html && -f $WEB/status.js ]] || die "$WEB/index.html and $WEB/status.js are needed"
 
+# Load average before this script adds any: the runs assume otherwise idle CPUs.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
+    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
+fi
+
 # ---------- temp dir and cleanup ----------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench.XXXXXX")
@@ -129,32 +135,46 @@ fi
 
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 
+# Ports are picked below the kernel's ephemeral range, so outgoing connections (wrk's,
+# curl's, anyone's) cannot be holding them; a lost race is retried by the callers.
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
+if ((EPH_LO > 11024)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000))
+elif ((EPH_HI < 64000)); then PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI))
+else PORT_LO=1024 PORT_SPAN=64000; fi
 USED_PORTS=" "
-free_port() { # a loopback TCP port nobody listens on
+PORT=""
+free_port() { # sets PORT to a loopback TCP port no socket uses
     local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 30000))
+    for ((i = 0; i < 500; i++)); do
+        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
         [[ $USED_PORTS == *" $p "* ]] && continue
         if command -v ss >/dev/null; then
-            [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]] || continue
+            [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
         fi
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         USED_PORTS+="$p "
-        echo "$p"
+        PORT=$p
         return 0
     done
     die "no free loopback port found"
 }
 
-wait_http() { # URL PID NAME LOG: poll URL until it answers 2xx (10 s at most)
-    local url=$1 pid=$2 name=$3 log=$4 deadline=$(($(now_us) + 10000000))
+# URL PID: poll URL until it answers 2xx.  Returns 0 when it does, 1 when PID exited
+# first, 2 after 10 s.
+wait_http() {
+    local url=$1 pid=$2 deadline=$(($(now_us) + 10000000))
     until curl -fs -o /dev/null --max-time 1 "$url"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$log" >&2 || true
-            die "$name exited before answering $url"
-        fi
-        (($(now_us) < deadline)) || { tail -n 20 "$log" >&2 || true; die "$name did not answer $url within 10 s"; }
+        kill -0 "$pid" 2>/dev/null || return 1
+        (($(now_us) < deadline)) || return 2
     done
+}
+wait_or_die() { # URL PID NAME LOG
+    local rc=0
+    wait_http "$1" "$2" || rc=$?
+    ((rc == 0)) && return 0
+    tail -n 20 "$4" >&2 || true
+    ((rc == 1)) && die "$3 exited before answering $1"
+    die "$3 did not answer $1 within 10 s"
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -175,13 +195,12 @@ EHALL="$BUILD/ehall"
 # ---------- ehall ----------
 
 unset EHALL_CONFIG EHALL_DATA EHALL_DB EHALL_LISTEN
+export EHALL_SHUTDOWN_DELAY=0                # restarts for time-to-ready must not linger
 export EHALL_WEB_ROOT="$WEB"
 export EHALL_HTTP_CLIENT_RATE=0              # no per-client rate limit (one client: wrk)
 export EHALL_HTTP_CLIENT_CONCURRENCY=100000  # ditto for in-flight requests
 mc=$((CONNS * 4 > 4096 ? CONNS * 4 : 4096))
 export EHALL_HTTP_MAX_CONNECTIONS=$mc
-EHALL_PORT=$(free_port)
-EHALL_URL="http://127.0.0.1:$EHALL_PORT"
 EHALL_LOG="$TMP/ehall-access.log" # stderr: startup lines and one JSON access line per request
 
 start_ehall() {
@@ -189,9 +208,21 @@ start_ehall() {
     EHALL_PID=$!
 }
 
-say "starting ehall on $EHALL_URL (data $TMP/data)"
-start_ehall
-wait_http "$EHALL_URL/healthz" "$EHALL_PID" ehall "$EHALL_LOG"
+for attempt in 1 2 3; do
+    free_port
+    EHALL_PORT=$PORT
+    EHALL_URL="http://127.0.0.1:$EHALL_PORT"
+    say "starting ehall on $EHALL_URL (data $TMP/data)"
+    start_ehall
+    rc=0
+    wait_http "$EHALL_URL/healthz" "$EHALL_PID" || rc=$?
+    ((rc == 0)) && break
+    tail -n 5 "$EHALL_LOG" >&2
+    ((rc == 1 && attempt < 3)) || die "ehall did not start"
+    wait "$EHALL_PID" 2>/dev/null || true
+    EHALL_PID=""
+    say "retrying on another port"
+done
 
 # Time to ready on the existing database: stop, start, poll /healthz in a tight loop.
 ready_ms=()
@@ -200,19 +231,22 @@ for ((i = 0; i < READY_RUNS; i++)); do
     EHALL_PID=""
     t0=$(now_us)
     start_ehall
-    wait_http "$EHALL_URL/healthz" "$EHALL_PID" ehall "$EHALL_LOG"
+    wait_or_die "$EHALL_URL/healthz" "$EHALL_PID" ehall "$EHALL_LOG"
     t1=$(now_us)
     ready_ms+=("$(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1000}')")
 done
 ready_sorted=$(printf '%s\n' "${ready_ms[@]}" | sort -g)
 ready_median=$(echo "$ready_sorted" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
 ready_worst=$(echo "$ready_sorted" | tail -n 1)
+sleep 0.3 # ehall batches its log lines (at most 100 ms)
+# ehall's own figure for the same restarts: fork to "store … ready" as logged by `ehall serve`
+store_ms=$(grep -o '"store [a-z]* ready in [0-9.]* ms"' "$EHALL_LOG" | tail -n "$READY_RUNS" |
+    awk '{v[NR] = $5} END {for (i = 2; i <= NR; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {t = v[j]; v[j] = v[j - 1]; v[j - 1] = t}
+         if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else print "?"}')
 say "time to ready: ${ready_ms[*]} ms (median $ready_median, worst $ready_worst)"
 
 # ---------- nginx ----------
 
-NGINX_PORT=$(free_port)
-NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 ND="$TMP/nginx"
 mkdir -p "$ND/tmp"
 user_line=""
@@ -234,6 +268,7 @@ add_header Referrer-Policy no-referrer;
 add_header X-Frame-Options DENY;
 add_header Content-Security-Policy "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 EOF
+write_nginx_conf() {
 cat >"$ND/nginx.conf" <<EOF
 # generated by bench/run.sh
 daemon off;
@@ -261,12 +296,12 @@ http {
     server_tokens off;
     keepalive_timeout 65;
     keepalive_requests 1000000; # ehall (libmicrohttpd) puts no cap on requests per connection
-    # One JSON line per request, unbuffered, like ehall's access log.
+    # One JSON line per request, written in batches (64 KiB or 100 ms) as ehall writes its log.
     log_format ehall_like escape=json
         '{"time":"\$time_iso8601","level":"info","msg":"access","request_id":"\$request_id",'
         '"client":"\$remote_addr","method":"\$request_method","path":"\$uri",'
         '"status":\$status,"bytes":\$body_bytes_sent,"duration_ms":\$request_time}';
-    access_log $TMP/nginx-access.log ehall_like;
+    access_log $TMP/nginx-access.log ehall_like buffer=64k flush=100ms;
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $WEB;
@@ -284,13 +319,27 @@ http {
     }
 }
 EOF
+}
 nginx_args=(-p "$ND" -c "$ND/nginx.conf")
 [[ $("$NGINX" -h 2>&1) == *"-e filename"* ]] && nginx_args+=(-e "$ND/error.log")
-"$NGINX" "${nginx_args[@]}" -t >"$ND/test.log" 2>&1 || { cat "$ND/test.log" >&2; die "nginx rejects $ND/nginx.conf"; }
-say "starting nginx ($NGINX, $NGINX_WORKERS workers) on $NGINX_URL"
-"$NGINX" "${nginx_args[@]}" >>"$ND/stdout.log" 2>&1 &
-NGINX_PID=$!
-wait_http "$NGINX_URL/healthz" "$NGINX_PID" nginx "$ND/error.log"
+for attempt in 1 2 3; do
+    free_port
+    NGINX_PORT=$PORT
+    NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+    write_nginx_conf
+    "$NGINX" "${nginx_args[@]}" -t >"$ND/test.log" 2>&1 || { cat "$ND/test.log" >&2; die "nginx rejects $ND/nginx.conf"; }
+    say "starting nginx ($NGINX, $NGINX_WORKERS workers) on $NGINX_URL"
+    "$NGINX" "${nginx_args[@]}" >>"$ND/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    rc=0
+    wait_http "$NGINX_URL/healthz" "$NGINX_PID" || rc=$?
+    ((rc == 0)) && break
+    tail -n 5 "$ND/error.log" >&2
+    ((rc == 1 && attempt < 3)) || die "nginx did not start"
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=""
+    say "retrying on another port"
+done
 
 # Both must serve the very same bytes.
 for p in /index.html /status.js; do
@@ -416,8 +465,9 @@ REPORT="$TMP/results.md"
     echo "- $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $NGINX_WORKERS workers; $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
     echo "- wrk: $WRK_THREADS threads, $CONNS connections, keep-alive, 127.0.0.1; ${RUN_SECONDS} s per run after ${WARMUP} s warm-up;"
     echo "  $ROUNDS round(s), servers alternating first; figures are medians over the rounds, errors are totals;"
-    echo "  wrk and the server under test share the same CPUs"
-    echo "- both servers write one JSON access-log line per request to a file and send the same security headers"
+    echo "  wrk and the server under test share the same CPUs; load average at start: $LOAD_BEFORE"
+    echo "- both servers log one JSON line per request to a file, written in batches of up to 64 KiB / 100 ms,"
+    echo "  and send the same security headers"
     echo
     echo "| target | server | req/s | req/s range | p50 ms | p99 ms | non-2xx / socket errors | ehall ÷ nginx |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|"
@@ -447,8 +497,9 @@ REPORT="$TMP/results.md"
     echo
     echo "For reference: nginx master + workers RSS after the load test $(mib "$nginx_rss") MiB."
     echo "Time to ready is measured from the fork of \`ehall serve\` to the first 2xx of /healthz,"
-    echo "polled with curl in a tight loop (each poll costs a few ms, included in the figure)."
-    echo "Individual restarts: ${ready_ms[*]} ms."
+    echo "polled with curl in a tight loop; curl's own start-up (tens of ms on a small VM) is included."
+    echo "Individual restarts: ${ready_ms[*]} ms; ehall's own log puts opening and checking the database"
+    echo "at $store_ms ms (median) of that, from the start of \`serve\`."
 } >"$REPORT"
 MISSED=$(grep -c '| FAIL |$' "$REPORT" || true)
 

@@ -641,6 +641,12 @@ int http_serve(const struct http_server_options *opt)
 
     long threads = cfg->http_threads;
     if (threads <= 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
+    if (threads < 2) {
+        /* libmicrohttpd 0.9.75 with a single epoll thread stalls at ~1,600 req/s once a
+         * hundred or more connections are open (reproduced outside ehall; see
+         * docs/performance.md); a pool of two does not. */
+        threads = 2;
+    }
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
