@@ -45,7 +45,8 @@ void http_decorate(http_req *r, struct MHD_Response *resp);
 int http_queue(http_req *r, unsigned status, struct MHD_Response *resp, unsigned long long bytes);
 
 /* static.c */
-int static_serve(http_req *r, const char *root);
+/* rootfd: the web root, opened once at start (-1 when missing: every file is 404) */
+int static_serve(http_req *r, int rootfd);
 
 /* router.c: fills r->param_* for the matched route */
 int http_route_bind(http_req *r, const struct http_route *route);

@@ -18,6 +18,7 @@
  * the daemon stops.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -42,6 +43,7 @@ static struct {
     const struct http_server_options *opt;
     const struct config *cfg;
     char web_root[1024];
+    int web_root_fd;             /* opened once; static files are opened beneath it */
     size_t nslots;               /* routes + static + unmatched */
     atomic_ullong *requests;     /* [slot][method][status] */
     struct histogram *durations; /* [slot] */
@@ -328,7 +330,7 @@ static void dispatch(http_req *r)
         goto out;
     }
     if (r->route == ROUTE_STATIC) {
-        if (static_serve(r, g.web_root) != 0 && !r->replied)
+        if (static_serve(r, g.web_root_fd) != 0 && !r->replied)
             http_reply_error(r, 500, "internal", "could not send the file", NULL);
         goto out;
     }
@@ -621,6 +623,9 @@ int http_serve(const struct http_server_options *opt)
         return 1;
     }
     resolve_web_root(cfg);
+    g.web_root_fd = open(g.web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (g.web_root_fd < 0)
+        log_warn("web root %s cannot be opened: the browser UI will answer 404", g.web_root);
     struct limit_config lc = {(double)cfg->http_client_rate, (double)cfg->http_client_burst,
                               (int)cfg->http_client_concurrency};
     limit_init(&lc);
@@ -704,6 +709,7 @@ int http_serve(const struct http_server_options *opt)
     MHD_stop_daemon(d);
     log_buffered(0);
     if (ls != MHD_INVALID_SOCKET) close(ls);
+    if (g.web_root_fd >= 0) close(g.web_root_fd);
     log_info("stopped");
     free(g.requests);
     free(g.durations);

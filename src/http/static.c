@@ -125,7 +125,7 @@ static int open_under(int rootfd, const char *rel, struct stat *st)
 
 static int not_found(http_req *r) { return http_reply_error(r, 404, "not_found", "no such file", NULL); }
 
-int static_serve(http_req *r, const char *root)
+int static_serve(http_req *r, int rootfd)
 {
     if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
         http_add_header(r, "Allow", "GET, HEAD");
@@ -133,7 +133,6 @@ int static_serve(http_req *r, const char *root)
     }
     const char *rel = safe_relative(r, r->path);
     if (!rel) return not_found(r);
-    int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) return not_found(r);
     struct stat st;
     int fd = open_under(rootfd, rel, &st);
@@ -141,10 +140,7 @@ int static_serve(http_req *r, const char *root)
         rel = "index.html";
         fd = open_under(rootfd, rel, &st);
     }
-    if (fd < 0) {
-        close(rootfd);
-        return not_found(r);
-    }
+    if (fd < 0) return not_found(r);
     /* Validators describe the identity file even when the gzip twin is sent. */
     char etag[96], lastmod[64];
     snprintf(etag, sizeof etag, "\"%llx-%llx-%lx\"", (unsigned long long)st.st_size,
@@ -171,7 +167,6 @@ int static_serve(http_req *r, const char *root)
     http_add_header(r, "Vary", "Accept-Encoding");
     if (fresh) {
         close(fd);
-        close(rootfd);
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!resp) return -1;
         return http_queue(r, 304, resp, 0);
@@ -194,7 +189,6 @@ int static_serve(http_req *r, const char *root)
             }
         }
     }
-    close(rootfd);
     struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
     if (!resp) {
         close(fd);
