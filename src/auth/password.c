@@ -33,25 +33,6 @@ int auth_password_hash(const char *password, int iterations, char *out, size_t o
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-static int hex_decode(const char *s, size_t n, unsigned char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else
-                return -1;
-        }
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
 /* Split a stored hash; returns the iteration count or -1 when malformed. */
 static int parse(const char *stored, unsigned char salt[SALT_LEN], unsigned char hash[HASH_LEN])
 {

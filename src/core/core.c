@@ -200,6 +200,25 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
     out[2 * len] = 0;
 }
 
+int hex_decode(const char *s, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + (size_t)k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
 /* The arena is a list of blocks; allocations are bump-pointer, 16-byte aligned. */
 struct block {
     struct block *next;

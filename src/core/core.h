@@ -42,6 +42,8 @@ void time_rfc3339(double t, char *buf, size_t len);
 /* ---- random and hex ---- */
 int random_bytes(void *buf, size_t len); /* 0 on success; CSPRNG */
 void hex_encode(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+/* Decode exactly n bytes from 2n lower-case hex digits; -1 on any other character. */
+int hex_decode(const char *s, size_t n, unsigned char *out);
 
 /* ---- per-request arena: everything allocated is freed at once ---- */
 typedef struct arena arena;
