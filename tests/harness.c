@@ -231,7 +231,15 @@ int h_stop(struct srv *s)
     for (int i = 0; i < 1500; i++) { /* up to 30 s */
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (rc != 0) { /* show how it ended, for the post-mortem */
+                char *log = h_slurp(s->log);
+                size_t n = log ? strlen(log) : 0;
+                fprintf(stderr, "server exited with %d; end of its log:\n%s\n", rc,
+                        log ? log + (n > 3000 ? n - 3000 : 0) : "");
+                free(log);
+            }
+            return rc;
         }
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);

@@ -599,6 +599,15 @@ static void resolve_web_root(const struct config *cfg)
     snprintf(g.web_root, sizeof g.web_root, "web");
 }
 
+/* libmicrohttpd aborts on internal inconsistencies; say where before it does. */
+static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    log_error("libmicrohttpd panic at %s:%u: %s", file ? file : "?", line, reason ? reason : "");
+    log_flush();
+    abort();
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -622,6 +631,7 @@ int http_serve(const struct http_server_options *opt)
         log_error("out of memory");
         return 1;
     }
+    MHD_set_panic_func(mhd_panic, NULL);
     resolve_web_root(cfg);
     g.web_root_fd = open(g.web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (g.web_root_fd < 0)
