@@ -94,10 +94,10 @@ static void router_matches_methods_and_params(void **state)
 {
     (void)state;
     const struct http_route routes[] = {
-        {"GET", "/api/v1/items", dummy, ACCESS_PUBLIC, ""},
-        {"GET", "/api/v1/items/{code}", dummy, ACCESS_PUBLIC, ""},
-        {"POST", "/api/v1/items/{code}/cases", dummy, ACCESS_PUBLIC, ""},
-        {"DELETE", "/api/v1/items/{code}", dummy, ACCESS_PUBLIC, ""},
+        {"GET", "/api/v1/items", dummy, ACCESS_PUBLIC, NULL, ""},
+        {"GET", "/api/v1/items/{code}", dummy, ACCESS_PUBLIC, NULL, ""},
+        {"POST", "/api/v1/items/{code}/cases", dummy, ACCESS_PUBLIC, NULL, ""},
+        {"DELETE", "/api/v1/items/{code}", dummy, ACCESS_PUBLIC, NULL, ""},
     };
     int ok;
     assert_int_equal(http_route_match(routes, 4, "GET", "/api/v1/items", &ok), 0);

@@ -12,14 +12,14 @@
 
 const struct http_route api_routes[] = {
     /* operations */
-    {"GET", "/healthz", api_healthz, ACCESS_PUBLIC, "liveness: the process answers"},
-    {"GET", "/readyz", api_readyz, ACCESS_PUBLIC, "readiness: database reachable, schema current"},
-    {"GET", "/metrics", api_metrics, ACCESS_LOOPBACK, "Prometheus metrics"},
+    {"GET", "/healthz", api_healthz, ACCESS_PUBLIC, NULL, "liveness: the process answers"},
+    {"GET", "/readyz", api_readyz, ACCESS_PUBLIC, NULL, "readiness: database reachable, schema current"},
+    {"GET", "/metrics", api_metrics, ACCESS_LOOPBACK, NULL, "Prometheus metrics"},
     /* API v1 */
-    {"GET", "/api/v1/version", api_version, ACCESS_PUBLIC, "server version and schema version"},
-    {"POST", "/api/v1/analytics/pageviews", analytics_record_view, ACCESS_PUBLIC,
+    {"GET", "/api/v1/version", api_version, ACCESS_PUBLIC, NULL, "server version and schema version"},
+    {"POST", "/api/v1/analytics/pageviews", analytics_record_view, ACCESS_PUBLIC, NULL,
      "record a portal page view"},
-    {"GET", "/api/v1/analytics/summary", analytics_summary, ACCESS_LOOPBACK,
+    {"GET", "/api/v1/analytics/summary", analytics_summary, ACCESS_LOOPBACK, NULL,
      "visit statistics for a date range"},
 };
 

@@ -63,10 +63,12 @@ int cmd_routes(struct cmd_ctx *ctx, int argc, char **argv)
     (void)ctx;
     (void)argc;
     (void)argv;
-    static const char *access_names[] = {"public", "loopback"};
-    for (size_t i = 0; i < api_nroutes; i++)
-        printf("%-7s %-32s %-9s %s\n", api_routes[i].method, api_routes[i].pattern,
-               access_names[api_routes[i].access], api_routes[i].summary);
+    static const char *access_names[] = {"public", "loopback", "test", "partial", "session"};
+    for (size_t i = 0; i < api_nroutes; i++) {
+        const struct http_route *rt = &api_routes[i];
+        printf("%-7s %-40s %-9s %-22s %s\n", rt->method, rt->pattern, access_names[rt->access],
+               rt->perm ? rt->perm : "-", rt->summary);
+    }
     return 0;
 }
 

@@ -113,7 +113,7 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
         return 1;
     }
     struct app app = {&ctx->cfg, db, 0};
-    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, on_listening};
+    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, NULL, on_listening};
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
     int rc = http_serve(&opt);
     if (app.started) cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);

@@ -34,6 +34,25 @@ struct config {
     long long shutdown_grace;          /* shutdown_grace (s) */
     long long db_pool_size;            /* db.pool_size */
     long long db_busy_timeout;         /* db.busy_timeout (ms) */
+    long long production;              /* production (0/1) */
+    long long test_mode;               /* test_mode (0/1) */
+    char keys_file[512];               /* keys.file */
+    long long password_iterations;     /* auth.password_iterations */
+    long long password_expiry_days;    /* auth.password_expiry_days (0 = never) */
+    long long lockout_threshold;       /* auth.lockout_threshold */
+    long long lockout_window;          /* auth.lockout_window (s) */
+    long long lockout_duration;        /* auth.lockout_duration (s) */
+    long long ip_fail_limit;           /* auth.ip_fail_limit (per window, 0 = off) */
+    long long captcha_ttl;             /* auth.captcha_ttl (s) */
+    long long otp_ttl;                 /* auth.otp_ttl (s) */
+    long long challenge_ttl;           /* auth.challenge_ttl (s) */
+    long long session_idle;            /* session.idle_timeout (s) */
+    long long session_lifetime;        /* session.max_lifetime (s) */
+    long long session_staff_max;       /* session.staff_max */
+    long long session_secure_cookie;   /* session.secure_cookie (0/1) */
+    long long audit_checkpoint_every;  /* audit.checkpoint_every (records) */
+    long long audit_retention_days;    /* audit.retention_days */
+    char sms_gateway[256];             /* sms.gateway */
 };
 
 /* One documented option, for `ehall config keys` and the docs. */

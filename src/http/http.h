@@ -19,12 +19,14 @@ struct config;
 typedef struct http_req http_req;
 typedef int (*http_handler)(http_req *r);
 
-/* Who may call a route.  The identity module will add real permissions; until then
- * every route is either open to all or open only to a process on this host talking to
- * the socket directly (a request carrying X-Forwarded-For never counts as local). */
+/* Who may call a route.  The HTTP layer judges ACCESS_LOOPBACK itself; everything
+ * about sessions and permissions is the authorize hook's (src/auth/session.c). */
 enum http_access {
     ACCESS_PUBLIC,   /* anyone, no session needed */
     ACCESS_LOOPBACK, /* operators on this host, connecting directly */
+    ACCESS_TEST,     /* test mode only, and only from this host */
+    ACCESS_PARTIAL,  /* a session at any stage: before the second factor or a forced password change */
+    ACCESS_SESSION,  /* a completed log-in, holding `perm` when the route names one */
 };
 
 struct http_route {
@@ -32,6 +34,7 @@ struct http_route {
     const char *pattern; /* "/api/v1/items/{code}" — {name} matches one path segment */
     http_handler handler;
     enum http_access access;
+    const char *perm;    /* the permission the caller needs (ACCESS_SESSION), or NULL */
     const char *summary; /* one line, for `ehall routes` and docs/api.md */
 };
 
@@ -47,6 +50,13 @@ const char *http_req_client(http_req *r);                   /* client address te
 json_t *http_req_json(http_req *r);
 arena *http_req_arena(http_req *r);
 void *http_req_app(http_req *r); /* the application context given to http_serve */
+/* The value of a cookie from the Cookie header, copied into buf; NULL when absent. */
+const char *http_req_cookie(http_req *r, const char *name, char *buf, size_t len);
+/* Whatever the authorize hook attached (the caller's identity), or NULL. */
+void *http_req_auth(http_req *r);
+void http_req_set_auth(http_req *r, void *auth);
+/* The client address connects directly from this host (never true through a proxy). */
+int http_req_is_local(http_req *r);
 
 /* ---- replies (exactly one per request) ---- */
 int http_reply_json(http_req *r, unsigned status, json_t *body /* reference stolen */);
@@ -65,6 +75,10 @@ struct http_server_options {
     size_t nroutes;
     void *app;
     const struct config *cfg;
+    /* Called for every routed request after the route's method and ACCESS_LOOPBACK are
+     * checked, before the body is parsed: returns 0 to go on, or non-zero after
+     * replying itself (401, 403 …).  NULL lets every request through. */
+    int (*authorize)(http_req *r, const struct http_route *route);
     /* Called once the address is bound and requests are being accepted (may be NULL). */
     void (*on_listening)(void *app);
 };

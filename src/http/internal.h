@@ -28,6 +28,7 @@ struct http_req {
     size_t body_len, body_cap;
     int body_too_large;
     json_t *json;
+    void *auth;
     int nparams;
     const char *param_names[HTTP_MAX_PARAMS], *param_values[HTTP_MAX_PARAMS];
     int nextra;

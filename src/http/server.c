@@ -68,6 +68,16 @@ const char *http_req_client(http_req *r) { return r->client; }
 json_t *http_req_json(http_req *r) { return r->json; }
 arena *http_req_arena(http_req *r) { return r->a; }
 void *http_req_app(http_req *r) { return r->app; }
+void *http_req_auth(http_req *r) { return r->auth; }
+void http_req_set_auth(http_req *r, void *auth) { r->auth = auth; }
+
+const char *http_req_cookie(http_req *r, const char *name, char *buf, size_t len)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+    if (!v || strlen(v) >= len) return NULL;
+    memcpy(buf, v, strlen(v) + 1);
+    return buf;
+}
 
 const char *http_req_query(http_req *r, const char *name)
 {
@@ -274,6 +284,10 @@ int http_is_loopback(const char *client)
            strncmp(client, "::ffff:127.", 11) == 0;
 }
 
+/* Judged on the socket itself: a forwarded request is never local, whatever the
+ * header claims and even when the proxy runs on this host. */
+int http_req_is_local(http_req *r) { return http_is_loopback(r->peer) && !r->forwarded; }
+
 static http_req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     arena *a = arena_new(8192);
@@ -352,10 +366,12 @@ static void dispatch(http_req *r)
         http_reply_error(r, 405, "method_not_allowed", "this endpoint does not accept that method", NULL);
         goto out;
     }
-    /* Judged on the socket itself: a forwarded request is never local, whatever the
-     * header claims and even when the proxy runs on this host. */
-    if (rt->access == ACCESS_LOOPBACK && (!http_is_loopback(r->peer) || r->forwarded)) {
+    if ((rt->access == ACCESS_LOOPBACK || rt->access == ACCESS_TEST) && !http_req_is_local(r)) {
         http_reply_error(r, 403, "forbidden", "this endpoint is only open to the host itself", NULL);
+        goto out;
+    }
+    if (g.opt->authorize && g.opt->authorize(r, rt) != 0) {
+        if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed", NULL);
         goto out;
     }
     if (r->body_too_large) {

@@ -24,6 +24,65 @@ struct migration {
     const char *sql_postgres;
 };
 
+/* Migration 4, written once for both engines: PK is the auto-numbered key (never
+ * reused, so an account number is unique for life), INT a 64-bit integer. */
+#define IDENTITY_SQL(PK, INT)                                                                                \
+    "CREATE TABLE department (id " PK ", parent_id " INT " REFERENCES department(id),"                       \
+    " code TEXT NOT NULL UNIQUE, name TEXT NOT NULL, path TEXT NOT NULL, created_at TEXT NOT NULL);"         \
+    "CREATE TABLE enterprise (id " PK ", uscc TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"                     \
+    " legal_rep_enc TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active', created_at TEXT NOT NULL);"        \
+    "CREATE TABLE account (id " PK ", login TEXT NOT NULL UNIQUE,"                                           \
+    " kind TEXT NOT NULL CHECK (kind IN ('person','enterprise','agent','staff','admin')),"                   \
+    " status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','disabled','deleted')),"              \
+    " password_hash TEXT NOT NULL, password_changed_at " INT " NOT NULL,"                                    \
+    " must_change_password " INT " NOT NULL DEFAULT 0,"                                                      \
+    " name_enc TEXT, id_number_enc TEXT, id_number_bidx TEXT, mobile_enc TEXT, mobile_bidx TEXT,"            \
+    " address_enc TEXT, enterprise_id " INT " REFERENCES enterprise(id), dept_id " INT                       \
+    " REFERENCES department(id), badge TEXT, ip_ranges TEXT, totp_enc TEXT, totp_digest TEXT,"               \
+    " mfa " INT " NOT NULL DEFAULT 0, created_at TEXT NOT NULL, deleted_at TEXT);"                           \
+    "CREATE INDEX account_id_number ON account(id_number_bidx);"                                             \
+    "CREATE INDEX account_mobile ON account(mobile_bidx);"                                                   \
+    "CREATE TABLE password_history (account_id " INT " NOT NULL REFERENCES account(id),"                     \
+    " hash TEXT NOT NULL, at " INT " NOT NULL);"                                                             \
+    "CREATE INDEX password_history_account ON password_history(account_id, at);"                             \
+    "CREATE TABLE role (id " PK ", code TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"                           \
+    " scope TEXT NOT NULL CHECK (scope IN ('own','dept','subtree','all')), builtin " INT                     \
+    " NOT NULL DEFAULT 0, perms TEXT NOT NULL, mac TEXT NOT NULL, updated_at TEXT NOT NULL);"                \
+    "CREATE TABLE account_role (account_id " INT " NOT NULL REFERENCES account(id), role_id " INT            \
+    " NOT NULL REFERENCES role(id), granted_by " INT ", granted_at TEXT NOT NULL, mac TEXT NOT NULL,"        \
+    " PRIMARY KEY (account_id, role_id));"                                                                   \
+    "CREATE TABLE enterprise_member (account_id " INT " PRIMARY KEY REFERENCES account(id),"                 \
+    " enterprise_id " INT " NOT NULL REFERENCES enterprise(id), admin " INT " NOT NULL DEFAULT 0,"           \
+    " perms TEXT NOT NULL, mac TEXT NOT NULL);"                                                              \
+    "CREATE TABLE agent_grant (id " PK ", enterprise_id " INT " NOT NULL REFERENCES enterprise(id),"         \
+    " agent_id " INT " NOT NULL REFERENCES account(id), items TEXT NOT NULL, valid_from " INT                \
+    " NOT NULL, valid_to " INT " NOT NULL, created_by " INT " NOT NULL, created_at TEXT NOT NULL,"           \
+    " revoked_at TEXT, revoked_by " INT ", mac TEXT NOT NULL);"                                              \
+    "CREATE INDEX agent_grant_agent ON agent_grant(agent_id);"                                               \
+    "CREATE TABLE session (id_hash TEXT PRIMARY KEY, account_id " INT " NOT NULL REFERENCES account(id),"    \
+    " stage TEXT NOT NULL, csrf TEXT NOT NULL, created_at " INT " NOT NULL, last_seen " INT " NOT NULL,"     \
+    " expires_at " INT " NOT NULL, client TEXT, user_agent TEXT, on_behalf " INT ", grant_id " INT ","       \
+    " perms TEXT NOT NULL, scope TEXT NOT NULL, mac TEXT NOT NULL);"                                         \
+    "CREATE INDEX session_account ON session(account_id);"                                                   \
+    "CREATE TABLE auth_throttle (key TEXT PRIMARY KEY, fails " INT " NOT NULL, window_start " INT            \
+    " NOT NULL, locked_until " INT " NOT NULL);"                                                             \
+    "CREATE TABLE captcha (id TEXT PRIMARY KEY, answer_hash TEXT NOT NULL, expires_at " INT " NOT NULL);"    \
+    "CREATE TABLE otp_code (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, target TEXT NOT NULL,"               \
+    " code_hash TEXT NOT NULL, expires_at " INT " NOT NULL, attempts " INT " NOT NULL DEFAULT 0,"            \
+    " created_at " INT " NOT NULL);"                                                                         \
+    "CREATE INDEX otp_code_target ON otp_code(target, created_at);"                                          \
+    "CREATE TABLE sms_outbox (id " PK ", mobile_enc TEXT NOT NULL, body_enc TEXT NOT NULL,"                  \
+    " mobile_bidx TEXT NOT NULL, purpose TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"             \
+    " attempts " INT " NOT NULL DEFAULT 0, created_at TEXT NOT NULL, sent_at TEXT);"                         \
+    "CREATE INDEX sms_outbox_status ON sms_outbox(status, id);"                                              \
+    "CREATE TABLE cert_key (id " PK ", account_id " INT " NOT NULL REFERENCES account(id),"                  \
+    " label TEXT NOT NULL, public_key TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE,"                      \
+    " created_at TEXT NOT NULL, revoked_at TEXT);"                                                           \
+    "CREATE TABLE cert_challenge (id TEXT PRIMARY KEY, account_id " INT " NOT NULL, nonce TEXT NOT NULL,"    \
+    " expires_at " INT " NOT NULL);"                                                                         \
+    "CREATE TABLE audit_checkpoint (seq " INT " PRIMARY KEY, hash TEXT NOT NULL, at TEXT NOT NULL,"          \
+    " key_id TEXT NOT NULL, signature TEXT NOT NULL)"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -80,6 +139,12 @@ static const struct migration MIGRATIONS[] = {
      " $$ BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$;"
      "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log"
      " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"},
+    {4, "identity",
+     /* Accounts, departments, roles, sessions and the factors (src/auth/).  Personal
+      * fields are sealed (*_enc) with a keyed blind index (*_bidx) for exact lookup;
+      * role, membership and grant rows carry an HMAC-SM3 (mac) checked when loaded. */
+     NULL, IDENTITY_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     IDENTITY_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
