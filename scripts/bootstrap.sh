@@ -9,7 +9,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang clang-format
   # libraries ehall links
-  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev zlib1g-dev
   # tests
   libcmocka-dev libcurl4-openssl-dev postgresql sqlite3 openssl curl gzip procps
   # benchmarks
