@@ -3,6 +3,8 @@
  */
 #include "harness.h"
 
+#include <jansson.h>
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -200,6 +202,10 @@ int h_start(struct srv *s, const char *dir, const char *db, const char *const *e
             dup2(fd, 2);
             dup2(fd, 1);
         }
+        /* tests read captcha answers and SMS codes; and a cheaper password hash keeps
+         * the many log-ins fast (test_identity checks the default cost separately) */
+        putenv("EHALL_TEST_MODE=1");
+        putenv("EHALL_AUTH_PASSWORD_ITERATIONS=2000");
         for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
         execl(h_bin(), "ehall", "--data", dir, "--db", db, "serve", "--listen", listen, (char *)NULL);
         _exit(127);
@@ -322,4 +328,68 @@ int h_connect(struct srv *s)
         return -1;
     }
     return fd;
+}
+
+/* ---------- a client with cookies ---------- */
+
+static void take_cookie(const char *headers, const char *name, char *out, size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncasecmp(p, "Set-Cookie:", 11) != 0) continue;
+        const char *v = p + 11;
+        while (*v == ' ') v++;
+        if (strncmp(v, name, n) != 0 || v[n] != '=') continue;
+        v += n + 1;
+        size_t k = strcspn(v, ";\r\n");
+        if (k >= len) k = len - 1;
+        memcpy(out, v, k);
+        out[k] = 0;
+    }
+}
+
+void hc_init(struct hclient *c, struct srv *s)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    struct resp r;
+    hc_call(c, "GET", "/api/v1/session", NULL, &r);
+    h_resp_free(&r);
+}
+
+long hc_call(struct hclient *c, const char *method, const char *path, const char *body, struct resp *out)
+{
+    char cookie[256], csrf[128], xff[96];
+    const char *headers[6];
+    int n = 0;
+    snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
+             c->session[0] ? "; ehall_session=" : "", c->session);
+    headers[n++] = cookie;
+    snprintf(csrf, sizeof csrf, "X-CSRF-Token: %s", c->session[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
+    headers[n++] = csrf;
+    if (body) headers[n++] = "Content-Type: application/json";
+    if (c->client_ip[0]) {
+        snprintf(xff, sizeof xff, "X-Forwarded-For: %s", c->client_ip);
+        headers[n++] = xff;
+    }
+    headers[n] = NULL;
+    memset(out, 0, sizeof *out);
+    if (h_http(c->s, method, path, headers, body, body ? strlen(body) : 0, out) != 0) return 0;
+    take_cookie(out->headers, "ehall_session", c->session, sizeof c->session);
+    take_cookie(out->headers, "ehall_csrf", c->csrf_cookie, sizeof c->csrf_cookie);
+    json_t *j = out->body ? json_loadb(out->body, out->len, 0, NULL) : NULL;
+    const char *t = json_string_value(json_object_get(j, "csrf"));
+    if (t) snprintf(c->csrf, sizeof c->csrf, "%s", t);
+    json_decref(j);
+    return out->status;
+}
+
+json_t *hc_json(struct hclient *c, const char *method, const char *path, const char *body, long *status)
+{
+    struct resp r;
+    long st = hc_call(c, method, path, body, &r);
+    if (status) *status = st;
+    json_t *j = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    h_resp_free(&r);
+    return j;
 }

@@ -47,4 +47,21 @@ char *h_slurp(const char *path);
 /* A connected TCP socket to the server, for hand-made requests. */
 int h_connect(struct srv *s);
 
+/* A browser-like client: keeps the session and CSRF cookies, sends X-CSRF-Token on
+ * every change, and takes the new token from any JSON reply carrying "csrf". */
+struct hclient {
+    struct srv *s;
+    char session[80];
+    char csrf_cookie[80];
+    char csrf[80];
+    char client_ip[64]; /* sent as X-Forwarded-For when set (only a trusting server uses it) */
+};
+void hc_init(struct hclient *c, struct srv *s);
+/* body is JSON text or NULL; returns the HTTP status (0 on transport failure). */
+long hc_call(struct hclient *c, const char *method, const char *path, const char *body, struct resp *out);
+/* hc_call, then the JSON reply parsed (caller json_decref's; NULL when not JSON). */
+struct json_t;
+struct json_t *hc_json(struct hclient *c, const char *method, const char *path, const char *body,
+                       long *status);
+
 #endif

@@ -9,6 +9,7 @@
  */
 #include "analytics/analytics.h"
 #include "api/api.h"
+#include "auth/handlers.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -21,6 +22,83 @@ const struct http_route api_routes[] = {
      "record a portal page view"},
     {"GET", "/api/v1/analytics/summary", analytics_summary, ACCESS_LOOPBACK, NULL,
      "visit statistics for a date range"},
+
+    /* identity: getting in and out (src/auth/) */
+    {"GET", "/api/v1/session", auth_session_info, ACCESS_PUBLIC, NULL,
+     "who is logged in, and the CSRF token"},
+    {"POST", "/api/v1/captcha", auth_captcha_new, ACCESS_PUBLIC, NULL, "a new image captcha"},
+    {"POST", "/api/v1/sms/code", auth_sms_code, ACCESS_PUBLIC, NULL, "send an SMS code (captcha needed)"},
+    {"POST", "/api/v1/auth/register/person", auth_register_person, ACCESS_PUBLIC, NULL,
+     "register a natural person (or an agent)"},
+    {"POST", "/api/v1/auth/register/enterprise", auth_register_enterprise, ACCESS_PUBLIC, NULL,
+     "register an enterprise and its administrator account"},
+    {"POST", "/api/v1/auth/login", auth_login, ACCESS_PUBLIC, NULL, "log in with password and captcha"},
+    {"POST", "/api/v1/auth/mfa", auth_mfa, ACCESS_PARTIAL, NULL, "pass the second factor (TOTP or SMS)"},
+    {"POST", "/api/v1/auth/mfa/sms", auth_mfa_sms, ACCESS_PARTIAL, NULL, "send the log-in SMS code"},
+    {"POST", "/api/v1/auth/cert/challenge", auth_cert_challenge, ACCESS_PUBLIC, NULL,
+     "a challenge for certificate log-in"},
+    {"POST", "/api/v1/auth/cert/login", auth_cert_login, ACCESS_PUBLIC, NULL,
+     "log in with an SM2 signature of the challenge"},
+    {"POST", "/api/v1/auth/logout", auth_logout, ACCESS_PARTIAL, NULL, "end this session"},
+    /* identity: the holder's own account */
+    {"GET", "/api/v1/account", account_me, ACCESS_SESSION, NULL, "my account (masked) and certificates"},
+    {"POST", "/api/v1/account/password", account_password, ACCESS_PARTIAL, NULL,
+     "change my password (needs the current one)"},
+    {"POST", "/api/v1/account/totp/setup", account_totp_setup, ACCESS_PARTIAL, NULL, "start TOTP enrolment"},
+    {"POST", "/api/v1/account/totp/confirm", account_totp_confirm, ACCESS_PARTIAL, NULL,
+     "confirm TOTP with a first code"},
+    {"POST", "/api/v1/account/mfa", account_mfa, ACCESS_SESSION, NULL, "turn my second factor on or off"},
+    {"POST", "/api/v1/account/certs", account_cert_add, ACCESS_SESSION, NULL, "register an SM2 public key"},
+    {"DELETE", "/api/v1/account/certs/{id}", account_cert_revoke, ACCESS_SESSION, NULL, "revoke my key"},
+    {"GET", "/api/v1/account/sessions", account_sessions, ACCESS_SESSION, NULL, "my sessions"},
+    {"DELETE", "/api/v1/account/sessions", account_sessions_end, ACCESS_SESSION, NULL,
+     "end my other sessions"},
+    {"GET", "/api/v1/account/logins", account_logins, ACCESS_SESSION, NULL, "my log-in history"},
+    /* identity: enterprises and agents */
+    {"GET", "/api/v1/enterprise/members", ent_member_list, ACCESS_SESSION, "ent.manage",
+     "the enterprise's accounts"},
+    {"POST", "/api/v1/enterprise/members", ent_member_add, ACCESS_SESSION, "ent.manage",
+     "add a clerk account with permissions"},
+    {"PUT", "/api/v1/enterprise/members/{id}", ent_member_perms, ACCESS_SESSION, "ent.manage",
+     "change a clerk's permissions"},
+    {"GET", "/api/v1/enterprise/agents", ent_agent_list, ACCESS_SESSION, "ent.manage", "the agents' grants"},
+    {"POST", "/api/v1/enterprise/agents", ent_agent_grant, ACCESS_SESSION, "ent.manage",
+     "authorise an agent for items and a period"},
+    {"DELETE", "/api/v1/enterprise/agents/{id}", ent_agent_revoke, ACCESS_SESSION, "ent.manage",
+     "revoke an agent's grant"},
+    {"GET", "/api/v1/agent/grants", agent_grants, ACCESS_SESSION, NULL, "grants given to me as an agent"},
+    {"POST", "/api/v1/agent/act", agent_act, ACCESS_SESSION, NULL, "act for an enterprise under a grant"},
+    /* administration: system administrator */
+    {"GET", "/api/v1/admin/departments", admin_dept_list, ACCESS_SESSION, "org.dept.manage",
+     "the department tree"},
+    {"POST", "/api/v1/admin/departments", admin_dept_create, ACCESS_SESSION, "org.dept.manage",
+     "create a department"},
+    {"POST", "/api/v1/admin/staff", admin_staff_create, ACCESS_SESSION, "org.staff.manage",
+     "create a staff account (one-time password)"},
+    {"GET", "/api/v1/admin/accounts", admin_account_list, ACCESS_SESSION, "org.account.read",
+     "list accounts (masked)"},
+    {"POST", "/api/v1/admin/accounts/{id}/disable", admin_account_disable, ACCESS_SESSION, "org.staff.manage",
+     "disable an account (its sessions end)"},
+    {"POST", "/api/v1/admin/accounts/{id}/enable", admin_account_enable, ACCESS_SESSION, "org.staff.manage",
+     "enable an account again"},
+    /* administration: security administrator */
+    {"GET", "/api/v1/admin/permissions", admin_permissions, ACCESS_SESSION, "security.role.manage",
+     "the permission catalog"},
+    {"GET", "/api/v1/admin/roles", admin_role_list, ACCESS_SESSION, "security.role.manage",
+     "roles, with their integrity"},
+    {"PUT", "/api/v1/admin/roles/{code}", admin_role_put, ACCESS_SESSION, "security.role.manage",
+     "create or change a role"},
+    {"PUT", "/api/v1/admin/accounts/{id}/roles", admin_account_roles, ACCESS_SESSION, "security.role.assign",
+     "set a staff account's roles"},
+    {"POST", "/api/v1/admin/accounts/{id}/unlock", admin_account_unlock, ACCESS_SESSION,
+     "security.account.unlock", "unlock an account"},
+    {"POST", "/api/v1/admin/accounts/{id}/reset-password", admin_account_reset, ACCESS_SESSION,
+     "security.account.reset", "reset a password (one-time password)"},
+    /* staff */
+    {"GET", "/api/v1/accounts/{id}", admin_account_get, ACCESS_SESSION, "account.read",
+     "one account, masked; ?reveal=field with its field permission (audited)"},
+    /* test mode only */
+    {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

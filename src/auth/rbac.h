@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "auth/keys.h"
 #include "store/store.h"
 
 struct perm_info {
@@ -31,6 +32,17 @@ int rbac_perm_known(const char *code);
 
 /* Enterprise member permissions (what the enterprise administrator hands its clerks). */
 size_t rbac_enterprise_catalog(const struct perm_info **out);
+
+/* 1 for the three built-in administrator roles (sysadmin, secadmin, auditor). */
+int rbac_admin_role(const char *code);
+/* What an agent may do for an enterprise under a grant (",a,b,"). */
+extern const char RBAC_AGENT_PERMS[];
+
+/* The MACs of the protected rows (see keys_row_mac). */
+int rbac_role_mac(const char *code, const char *scope, const char *perms, char mac[KEYS_TAG_MAX]);
+int rbac_grant_mac(long long account, long long role, char mac[KEYS_TAG_MAX]);
+int rbac_member_mac(long long account, long long enterprise, int admin, const char *perms,
+                    char mac[KEYS_TAG_MAX]);
 
 /* Create the built-in roles when missing (idempotent; inside the caller's tx). */
 int rbac_seed(store_conn *c);

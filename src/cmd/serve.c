@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "auth/internal.h"
+#include "auth/keys.h"
+#include "auth/session.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
 
@@ -103,6 +106,27 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
             return 2;
         }
     }
+    if (ctx->cfg.test_mode) {
+        /* test mode hands out captcha answers and SMS codes: never in production, and
+         * only where nobody but this host can reach it */
+        if (ctx->cfg.production) {
+            fprintf(stderr, "ehall serve: test_mode is refused in a production configuration\n");
+            return 2;
+        }
+        if (strncmp(ctx->cfg.listen, "127.", 4) != 0 && strncmp(ctx->cfg.listen, "[::1]", 5) != 0 &&
+            strncmp(ctx->cfg.listen, "localhost:", 10) != 0) {
+            fprintf(stderr, "ehall serve: test_mode is only allowed on a loopback address, not %s\n",
+                    ctx->cfg.listen);
+            return 2;
+        }
+        log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
+                 "with real users");
+    }
+    char err[512];
+    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ehall serve: %s\n", err);
+        return 1;
+    }
     store *db = cmd_open_store(ctx, 1);
     if (!db) return 1;
     int lock = cmd_lock_sqlite(ctx, 0);
@@ -113,7 +137,8 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
         return 1;
     }
     struct app app = {&ctx->cfg, db, 0};
-    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, NULL, on_listening};
+    struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, auth_authorize, on_listening};
+    sms_flush(db, &ctx->cfg); /* messages a previous run queued but did not hand over */
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
     int rc = http_serve(&opt);
     if (app.started) cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
@@ -127,6 +152,27 @@ int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
     if (argc > 1) {
         fprintf(stderr, "usage: ehall migrate\n");
         return 2;
+    }
+    if (ctx->cfg.test_mode) {
+        /* test mode hands out captcha answers and SMS codes: never in production, and
+         * only where nobody but this host can reach it */
+        if (ctx->cfg.production) {
+            fprintf(stderr, "ehall serve: test_mode is refused in a production configuration\n");
+            return 2;
+        }
+        if (strncmp(ctx->cfg.listen, "127.", 4) != 0 && strncmp(ctx->cfg.listen, "[::1]", 5) != 0 &&
+            strncmp(ctx->cfg.listen, "localhost:", 10) != 0) {
+            fprintf(stderr, "ehall serve: test_mode is only allowed on a loopback address, not %s\n",
+                    ctx->cfg.listen);
+            return 2;
+        }
+        log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
+                 "with real users");
+    }
+    char err[512];
+    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ehall serve: %s\n", err);
+        return 1;
     }
     store *db = cmd_open_store(ctx, 1);
     if (!db) return 1;

@@ -91,6 +91,10 @@ int crypto_sm2_sign(const char *priv_pem, const char *id, const void *data, size
 int crypto_sm2_verify(const char *pub_pem, const char *id, const void *data, size_t len,
                       const unsigned char *sig, size_t siglen);
 
+/* 0 when pub_pem is an SM2 public key (SubjectPublicKeyInfo PEM); out gets the SM3 of
+ * its DER encoding in hex, which identifies the key. */
+int crypto_sm2_pub_fingerprint(const char *pub_pem, char out[2 * SM3_DIGEST_LEN + 1]);
+
 /* ---- one-time passwords and base32 (totp.c) ---- */
 /* HOTP (RFC 4226) and TOTP (RFC 6238) over HMAC-digest, digest one of "SHA1",
  * "SHA256", "SM3".  digits is 6..9; out holds digits + 1 bytes.  TOTP uses the counter

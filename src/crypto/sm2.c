@@ -143,3 +143,26 @@ int crypto_sm2_verify(const char *pub_pem, const char *id, const void *data, siz
     if (rc != 0) ERR_clear_error(); /* a bad signature is an answer, not an error to report later */
     return rc;
 }
+
+int crypto_sm2_pub_fingerprint(const char *pub_pem, char out[2 * SM3_DIGEST_LEN + 1])
+{
+    if (!pub_pem) return -1;
+    BIO *bio = BIO_new_mem_buf(pub_pem, -1);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    int rc = -1, n;
+    if (pkey && EVP_PKEY_is_a(pkey, "SM2") && (n = i2d_PUBKEY(pkey, &der)) > 0) {
+        unsigned char d[SM3_DIGEST_LEN];
+        if (crypto_sm3(der, (size_t)n, d) == 0) {
+            static const char hx[] = "0123456789abcdef";
+            for (size_t i = 0; i < sizeof d; i++) out[2 * i] = hx[d[i] >> 4], out[2 * i + 1] = hx[d[i] & 15];
+            out[2 * SM3_DIGEST_LEN] = 0;
+            rc = 0;
+        }
+    }
+    OPENSSL_free(der);
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rc;
+}
