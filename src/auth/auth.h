@@ -33,4 +33,21 @@ int auth_password_verify(const char *password, const char *stored);
 int auth_password_needs_rehash(const char *stored, int iterations);
 int auth_password_policy(const char *password, const char *account, const char *mobile, const char **why);
 
+/* Masking for display (mask.c).  Each writes the masked form of s into out (outlen
+ * bytes, always NUL-terminated) and returns 0; when out is too small it holds as much
+ * of "****" as fits and -1 is returned.  NULL or "" gives "".  Input that is not what
+ * it should be (too short, not UTF-8, unexpected characters) comes out as "****", so
+ * nothing meant to be hidden is shown.  strlen(s) + 8 bytes is always enough.
+ *   id number   first 6 and last 4 shown:  "110105********002X"
+ *   uscc        the same shape:            "913501********Y43X"
+ *   mobile      first 3 and last 4 shown:  "138****5678" (8-10 digits: first 2, last 2)
+ *   name        the first character shown, one '*' per other character: "张**"
+ *               (a one-character name is "*")
+ *   address     the first 6 characters, then "****"; 6 or fewer: "****" */
+int auth_mask_id_number(const char *s, char *out, size_t outlen);
+int auth_mask_uscc(const char *s, char *out, size_t outlen);
+int auth_mask_mobile(const char *s, char *out, size_t outlen);
+int auth_mask_name(const char *s, char *out, size_t outlen);
+int auth_mask_address(const char *s, char *out, size_t outlen);
+
 #endif
