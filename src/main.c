@@ -34,6 +34,7 @@ static const struct command {
     {"restore", cmd_restore, "restore FILE                 verify FILE against FILE.sm3 and restore it"},
     {"audit", cmd_audit_main, "audit verify                 check the tamper-evident audit chain"},
     {"admin", cmd_admin_main, "admin bootstrap              create the three administrators (once)"},
+    {"keys", cmd_keys, "keys rotate|reseal|status    new master-key version and re-seal; show key state"},
     {"config", cmd_config, "config check FILE|show|keys  validate, show or list configuration"},
     {"routes", cmd_routes, "routes                       list every HTTP endpoint"},
     {"version", cmd_version, "version                      print versions"},

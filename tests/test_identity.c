@@ -563,6 +563,16 @@ static void three_administrators_are_separate(void **state)
     start(&s, NULL);
     struct admins a;
     bootstrap_admins(&s, &a);
+    /* the next log-in asks for the TOTP code (HMAC-SM3); a wrong one is refused */
+    struct hclient again;
+    hc_init(&again, &s);
+    char stage[16];
+    assert_int_equal(login(&again, "sysadmin", PW, stage), 200);
+    assert_string_equal(stage, "mfa");
+    assert_int_equal(call(&again, "GET", "/api/v1/admin/departments", NULL), 401);
+    assert_int_equal(call(&again, "POST", "/api/v1/auth/mfa", "{\"method\":\"totp\",\"code\":\"000000\"}"), 401);
+    assert_int_equal(totp_mfa(&again, a.sys_totp, "SM3"), 200);
+    assert_int_equal(call(&again, "GET", "/api/v1/admin/departments", NULL), 200);
     /* the system administrator runs the organisation, nothing else */
     assert_int_equal(
         call(&a.sys, "POST", "/api/v1/admin/departments", "{\"code\":\"CITY\",\"name\":\"市局\"}"), 201);
