@@ -646,7 +646,7 @@ static int totp_confirm_tx(store_conn *c, void *arg)
         /* enrolment completes the log-in: a new session id for the new privilege */
         struct acct a;
         if ((rc = acct_by_id(c, p->account, &a)) != 1) return rc < 0 ? rc : STORE_ERROR;
-        if ((rc = session_end_all(c, p->account, NULL)) != STORE_OK) return rc;
+        if ((rc = session_end(c, p->sid_hash)) != STORE_OK) return rc;
         t->stage = acct_next_stage(&a, t->cfg, 1);
         return session_create(t->r, c, p->account, t->stage, 0, 0, t->csrf);
     }

@@ -1063,7 +1063,7 @@ static int act_tx(store_conn *c, void *arg)
         if (rc < 0) return rc;
         if (a->bad) return auth_audit(a->r, c, "agent.act", "grant", "denied", NULL);
     }
-    int rc = session_end_all(c, p->account, NULL);
+    int rc = session_end(c, p->sid_hash);
     if (rc != STORE_OK) return rc;
     if ((rc = session_create(a->r, c, p->account, "full", a->ent, a->grant, a->csrf)) != STORE_OK) return rc;
     char det[96];

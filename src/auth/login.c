@@ -481,14 +481,14 @@ static int mfa_tx(store_conn *c, void *arg)
             m->locked = 1;
             m->until = throttle_locked_until(c, key);
             /* the half-made session ends with the lock */
-            if ((rc = session_end_all(c, m->a.id, NULL)) != STORE_OK) return rc;
+            if ((rc = session_end(c, p->sid_hash)) != STORE_OK) return rc;
             return auth_audit(m->r, c, "auth.lock", m->a.login, "locked", det);
         }
         return STORE_OK;
     }
     if ((rc = throttle_clear(c, key)) != STORE_OK) return rc;
     /* a new session id for the new privilege; the old one ends */
-    if ((rc = session_end_all(c, m->a.id, NULL)) != STORE_OK) return rc;
+    if ((rc = session_end(c, p->sid_hash)) != STORE_OK) return rc;
     m->stage = acct_next_stage(&m->a, m->cfg, 1);
     if ((rc = session_create(m->r, c, m->a.id, m->stage, 0, 0, m->csrf)) != STORE_OK) return rc;
     return auth_audit(m->r, c, "auth.mfa", m->a.login, "ok", det);
@@ -573,12 +573,8 @@ static int logout_tx(store_conn *c, void *arg)
 {
     http_req *r = arg;
     const struct principal *p = auth_principal(r);
-    store_stmt *st = store_prepare(c, "DELETE FROM session WHERE id_hash = $1");
-    if (!st) return STORE_ERROR;
-    store_bind_text(st, 1, p->sid_hash);
-    int rc = store_step(st);
-    store_finalize(st);
-    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    int rc = session_end(c, p->sid_hash);
+    if (rc != STORE_OK) return rc;
     return auth_audit(r, c, "auth.logout", p->login, "ok", NULL);
 }
 

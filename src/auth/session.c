@@ -145,6 +145,16 @@ int session_end_all(store_conn *c, long long account, const char *keep)
     return rc == STORE_DONE ? STORE_OK : rc;
 }
 
+int session_end(store_conn *c, const char *id_hash)
+{
+    store_stmt *st = store_prepare(c, "DELETE FROM session WHERE id_hash = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, id_hash);
+    int rc = store_step(st);
+    store_finalize(st);
+    return rc == STORE_DONE ? STORE_OK : rc;
+}
+
 /* Staff and administrators may hold only so many sessions: the oldest give way. */
 static int enforce_limit(store_conn *c, long long account, long long max)
 {

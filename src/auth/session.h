@@ -65,6 +65,8 @@ int auth_audit(http_req *r, store_conn *c, const char *action, const char *objec
 int session_create(http_req *r, store_conn *c, long long account, const char *stage, long long on_behalf,
                    long long grant_id, char csrf_out[65]);
 int session_end_all(store_conn *c, long long account, const char *keep);
+/* End one session, by the hash of its id. */
+int session_end(store_conn *c, const char *id_hash);
 /* Clear the cookie on the reply about to be sent. */
 void session_clear_cookie(http_req *r);
 
