@@ -109,8 +109,8 @@ int audit_search(store *s, const struct audit_filter *f, int (*row)(void *arg, c
  *          always quoted with '"' doubled, NULL is an empty unquoted cell, and a cell
  *          that begins with = + - @ TAB or CR gets a leading apostrophe so spreadsheets
  *          do not run it as a formula (the CSV is for reading; verify with jsonl).
- * Returns STORE_OK, AUDIT_BAD_FILTER, STORE_ERROR (also for write errors; errno is
- * kept) or another STORE_* code. */
+ * Returns STORE_OK, AUDIT_BAD_FILTER (also for an unknown format), STORE_ERROR (also
+ * for write errors; errno is kept) or another STORE_* code. */
 int audit_export(store *s, const struct audit_filter *f, FILE *out, const char *format, long long *rows,
                  char sm3hex[65]);
 
