@@ -145,6 +145,34 @@ static const struct migration MIGRATIONS[] = {
       * role, membership and grant rows carry an HMAC-SM3 (mac) checked when loaded. */
      NULL, IDENTITY_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      IDENTITY_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {5, "audit_retention",
+     /* Retention (src/audit/search.c, `ehall audit purge`): the chain's anchor (the
+      * last purged record, where verification starts) and purge_upto, the only records
+      * DELETE may touch.  UPDATE and TRUNCATE stay refused, and DELETE of any record
+      * above purge_upto too.  The purge sets purge_upto = anchor_seq and deletes those
+      * records in one transaction, so afterwards it permits nothing that exists. */
+     NULL,
+     "ALTER TABLE audit_head ADD COLUMN anchor_seq INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE audit_head ADD COLUMN anchor_hash TEXT NOT NULL DEFAULT "
+     "'0000000000000000000000000000000000000000000000000000000000000000';"
+     "ALTER TABLE audit_head ADD COLUMN purge_upto INTEGER NOT NULL DEFAULT 0;"
+     "DROP TRIGGER audit_log_no_delete;"
+     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+     " WHEN OLD.seq > COALESCE((SELECT purge_upto FROM audit_head WHERE id = 1), 0)"
+     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+     "ALTER TABLE audit_head ADD COLUMN anchor_seq BIGINT NOT NULL DEFAULT 0,"
+     " ADD COLUMN anchor_hash TEXT NOT NULL DEFAULT "
+     "'0000000000000000000000000000000000000000000000000000000000000000',"
+     " ADD COLUMN purge_upto BIGINT NOT NULL DEFAULT 0;"
+     "DROP TRIGGER audit_log_no_change ON audit_log;"
+     "CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+     " IF TG_OP = 'DELETE' AND OLD.seq <= COALESCE((SELECT purge_upto FROM audit_head WHERE id = 1), 0)"
+     " THEN RETURN OLD; END IF;"
+     " RAISE EXCEPTION 'audit records are append-only'; END $$;"
+     "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log"
+     " FOR EACH ROW EXECUTE FUNCTION audit_log_guard();"
+     "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
+     " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
