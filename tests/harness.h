@@ -47,6 +47,12 @@ char *h_slurp(const char *path);
 /* A connected TCP socket to the server, for hand-made requests. */
 int h_connect(struct srv *s);
 
+/* Headers that pass the CSRF check for an anonymous change (double submit: the token
+ * equals the cookie), for tests that speak raw HTTP. */
+#define H_CSRF_TOKEN  "c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5"
+#define H_CSRF_COOKIE "Cookie: ehall_csrf=" H_CSRF_TOKEN
+#define H_CSRF_HEADER "X-CSRF-Token: " H_CSRF_TOKEN
+
 /* A browser-like client: keeps the session and CSRF cookies, sends X-CSRF-Token on
  * every change, and takes the new token from any JSON reply carrying "csrf". */
 struct hclient {

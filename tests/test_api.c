@@ -138,8 +138,8 @@ static void error_contract(void **state)
     assert_string_equal(v, "GET, HEAD");
     h_resp_free(&r);
 
-    const char *json[] = {"Content-Type: application/json", NULL};
-    const char *text[] = {"Content-Type: text/plain", NULL};
+    const char *json[] = {"Content-Type: application/json", H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
+    const char *text[] = {"Content-Type: text/plain", H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
     h_http(&S, "POST", "/api/v1/analytics/pageviews", json, "{\"path\": ", 9, &r);
     assert_error(&r, 400, "invalid_json", "body");
     h_resp_free(&r);
@@ -183,7 +183,8 @@ static void analytics_validates_records_and_summarises(void **state)
 {
     (void)state;
     struct resp r;
-    const char *json[] = {"Content-Type: application/json; charset=utf-8", "User-Agent: test-agent", NULL};
+    const char *json[] = {"Content-Type: application/json; charset=utf-8", "User-Agent: test-agent",
+                          H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
     const char *bad = "{\"path\": 5, \"dwell_ms\": -1, \"color\": \"red\", \"visit\": \"\"}";
     h_http(&S, "POST", "/api/v1/analytics/pageviews", json, bad, strlen(bad), &r);
     assert_error(&r, 422, "validation_failed", "path");
@@ -435,7 +436,7 @@ static void loopback_routes_ignore_forwarded_for(void **state)
 static void hostile_input_never_5xx(void **state)
 {
     (void)state;
-    const char *json[] = {"Content-Type: application/json", NULL};
+    const char *json[] = {"Content-Type: application/json", H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
     const char *bodies[] = {"",
                             "null",
                             "[]",
@@ -497,9 +498,10 @@ static void graceful_shutdown_finishes_in_flight(void **state)
     int fd = h_connect(&s);
     assert_true(fd >= 0);
     const char *body = "{\"path\":\"/during-shutdown\"}";
-    char head[256];
+    char head[512];
     snprintf(head, sizeof head,
-             "POST /api/v1/analytics/pageviews HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "POST /api/v1/analytics/pageviews HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             "application/json\r\n" H_CSRF_COOKIE "\r\n" H_CSRF_HEADER "\r\n"
              "Content-Length: %zu\r\n\r\n",
              strlen(body));
     assert_true(write(fd, head, strlen(head)) > 0);

@@ -92,7 +92,7 @@ static long long count_views(struct srv *s)
 
 static void post_views(struct srv *s, int n)
 {
-    const char *json[] = {"Content-Type: application/json", NULL};
+    const char *json[] = {"Content-Type: application/json", H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
     for (int i = 0; i < n; i++) {
         struct resp r;
         h_http(s, "POST", "/api/v1/analytics/pageviews", json, "{\"path\":\"/b\"}", 13, &r);
