@@ -32,7 +32,7 @@ static const struct command {
     {"migrate", cmd_migrate, "migrate                      apply pending schema migrations"},
     {"backup", cmd_backup, "backup FILE                  online backup of the SQLite store, with FILE.sm3"},
     {"restore", cmd_restore, "restore FILE                 verify FILE against FILE.sm3 and restore it"},
-    {"audit", cmd_audit_main, "audit verify                 check the tamper-evident audit chain"},
+    {"audit", cmd_audit_main, "audit verify|checkpoint      check the audit chain; sign a checkpoint now"},
     {"audit", cmd_audit_main,
      "audit search|export          find or export audit records (filters: `ehall audit`)"},
     {"audit", cmd_audit_main,

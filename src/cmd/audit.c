@@ -1,7 +1,9 @@
 /*
- * audit.c — `ehall audit verify|search|export|purge|verify-archive`, and cmd_audit(),
+ * audit.c — `ehall audit verify|checkpoint|search|export|purge|verify-archive`, and cmd_audit(),
  * which the other subcommands use to record what an operator did from the command
- * line.  The library behind search, export and purge is src/audit/search.c.
+ * line.  The library behind search, export and purge is src/audit/search.c; verify also
+ * checks every SM2-signed checkpoint (src/audit/checkpoint.c) against the audit public
+ * key from the keyring, and checkpoint signs the chain's newest record now.
  *
  * Reads (verify, search, verify-archive) are not recorded; an export and every purge
  * attempt (done, refused or failed) are.
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/keys.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
 
@@ -36,7 +39,9 @@ void cmd_audit(store *s, const char *action, const char *object, const char *res
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: ehall audit verify                      check the audit chain end to end\n"
+            "usage: ehall audit verify                      check the audit chain end to end, and its signed\n"
+            "                                               checkpoints\n"
+            "       ehall audit checkpoint                  sign a checkpoint of the newest record now\n"
             "       ehall audit search [FILTERS] [--after SEQ] [--limit N]\n"
             "                                               print matching records, oldest first, one per\n"
             "                                               line: seq at actor role client action object\n"
@@ -308,18 +313,28 @@ static int do_verify_archive(int argc, char **argv)
 
 static int do_verify(struct cmd_ctx *ctx)
 {
+    /* the public key of the checkpoint signatures */
+    char err[1024];
+    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ehall audit verify: %s\n", err);
+        return 2;
+    }
     /* read-only: no migrations, nothing recorded */
     store *s = cmd_open_store(ctx, 0);
-    if (!s) return 2;
+    if (!s) {
+        keys_shutdown();
+        return 2;
+    }
     struct audit_report rep;
     long long anchor = 0, before = 0;
     char anchor_hash[65];
     audit_anchor(s, &before, anchor_hash);
-    int rc = audit_verify(s, &rep);
+    int rc = audit_verify_signed(s, keys_audit_public_pem(), &rep);
     if (rc >= 0 && audit_anchor(s, &anchor, anchor_hash) != STORE_OK) anchor = 0;
     if (rc == 1 && anchor != before) /* a purge ran meanwhile and moved the start: look again */
-        rc = audit_verify(s, &rep);
+        rc = audit_verify_signed(s, keys_audit_public_pem(), &rep);
     store_close(s);
+    keys_shutdown();
     if (rc < 0) {
         fprintf(stderr, "ehall audit verify: the audit log could not be read (is the schema migrated?)\n");
         return 2;
@@ -329,10 +344,38 @@ static int do_verify(struct cmd_ctx *ctx)
                rep.reason, rep.records);
         return 1;
     }
-    printf("audit chain intact: %lld records, head %s\n", rep.records, rep.head);
+    printf("audit chain intact: %lld records, %lld signed checkpoints verified, head %s\n", rep.records,
+           rep.checkpoints, rep.head);
     if (anchor > 0)
         printf("records up to %lld were purged; the chain starts from their archive's last hash\n", anchor);
     return 0;
+}
+
+static int do_checkpoint(struct cmd_ctx *ctx)
+{
+    char err[1024];
+    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ehall audit checkpoint: %s\n", err);
+        return 2;
+    }
+    store *s = cmd_open_store(ctx, 0);
+    if (!s) {
+        keys_shutdown();
+        return 2;
+    }
+    long long seq = 0;
+    int rc = audit_checkpoint(s, keys_audit_private_pem(), keys_audit_key_id(), &seq);
+    store_close(s);
+    if (rc < 0)
+        fprintf(stderr, "ehall audit checkpoint: the checkpoint could not be written (is the schema migrated?)\n");
+    else if (rc == 0)
+        printf("signed checkpoint at record %lld with audit key %s\n", seq, keys_audit_key_id());
+    else if (seq == 0)
+        printf("the audit log is empty: nothing to sign\n");
+    else
+        printf("record %lld already has a signed checkpoint\n", seq);
+    keys_shutdown();
+    return rc < 0 ? 2 : 0;
 }
 
 int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv)
@@ -340,6 +383,7 @@ int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv)
     if (argc < 2) return usage();
     const char *sub = argv[1];
     if (!strcmp(sub, "verify") && argc == 2) return do_verify(ctx);
+    if (!strcmp(sub, "checkpoint") && argc == 2) return do_checkpoint(ctx);
     if (!strcmp(sub, "search")) return do_search(ctx, argc - 2, argv + 2);
     if (!strcmp(sub, "export")) return do_export(ctx, argc - 2, argv + 2);
     if (!strcmp(sub, "purge")) return do_purge(ctx, argc - 2, argv + 2);
