@@ -563,7 +563,8 @@ static void three_administrators_are_separate(void **state)
 {
     (void)state;
     struct srv s;
-    start(&s, NULL);
+    const char *env[] = {"EHALL_AUDIT_CHECKPOINT_EVERY=5", NULL};
+    start(&s, env);
     struct admins a;
     bootstrap_admins(&s, &a);
     /* the next log-in asks for the TOTP code (HMAC-SM3); a wrong one is refused */
@@ -607,7 +608,44 @@ static void three_administrators_are_separate(void **state)
     assert_int_equal(call(&a.sec, "PUT", "/api/v1/admin/accounts/1/roles", "{\"roles\":[\"auditor\"]}"), 422);
     /* refusals are audited */
     assert_true(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.denied'") >= 5);
+
+    /* the auditor searches, exports and verifies; nobody else may */
+    long st;
+    json_t *j = hc_json(&a.aud, "GET", "/api/v1/audit?action=auth.denied&limit=3", NULL, &st);
+    expect(st, 200, j);
+    assert_int_equal(json_array_size(json_object_get(j, "records")), 3);
+    assert_true(json_integer_value(json_object_get(j, "next_after")) > 0);
+    json_decref(j);
+    j = hc_json(&a.aud, "GET", "/api/v1/audit?from=yesterday", NULL, &st);
+    expect(st, 400, j);
+    assert_string_equal(
+        str(json_array_get(json_object_get(json_object_get(j, "error"), "details"), 0), "field"), "from");
+    json_decref(j);
+    assert_int_equal(call(&a.sys, "GET", "/api/v1/audit", NULL), 403);
+    assert_int_equal(call(&a.sec, "GET", "/api/v1/audit/export", NULL), 403);
+    struct resp r;
+    assert_int_equal(hc_call(&a.aud, "GET", "/api/v1/audit/export?format=csv&action=auth.*", NULL, &r), 200);
+    char sm3hdr[80], hex[65];
+    unsigned char d[32];
+    assert_non_null(h_header(&r, "X-Content-SM3", sm3hdr, sizeof sm3hdr));
+    crypto_sm3(r.body, r.len, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    assert_string_equal(sm3hdr, hex);
+    assert_non_null(strstr(r.body, "auth.login"));
+    h_resp_free(&r);
+    assert_int_equal(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.export'"), 1);
+    j = hc_json(&a.aud, "GET", "/api/v1/audit/verify", NULL, &st);
+    expect(st, 200, j);
+    assert_true(json_is_true(json_object_get(j, "intact")));
+    json_decref(j);
     stop(&s);
+    /* the server signed checkpoints as records accumulated; the CLI checks them */
+    assert_true(db_int("SELECT COUNT(*) FROM audit_checkpoint") >= 1);
+    char out[1024];
+    const char *verify[] = {"audit", "verify", NULL};
+    assert_int_equal(h_cli(dir, db, verify, out, sizeof out), 0);
+    assert_non_null(strstr(out, "signed checkpoints verified"));
+    assert_null(strstr(out, " 0 signed checkpoints"));
 }
 
 /* The staff member logs in with an SMS second factor, then must change the one-time password. */

@@ -9,6 +9,7 @@
  */
 #include "analytics/analytics.h"
 #include "api/api.h"
+#include "audit/handlers.h"
 #include "auth/handlers.h"
 
 const struct http_route api_routes[] = {
@@ -94,6 +95,13 @@ const struct http_route api_routes[] = {
      "security.account.unlock", "unlock an account"},
     {"POST", "/api/v1/admin/accounts/{id}/reset-password", admin_account_reset, ACCESS_SESSION,
      "security.account.reset", "reset a password (one-time password)"},
+    /* the security auditor */
+    {"GET", "/api/v1/audit", audit_api_search, ACCESS_SESSION, "audit.read",
+     "search audit records (filters, keyset pages)"},
+    {"GET", "/api/v1/audit/export", audit_api_export, ACCESS_SESSION, "audit.export",
+     "export audit records as CSV or JSON lines (SM3 in X-Content-SM3)"},
+    {"GET", "/api/v1/audit/verify", audit_api_verify, ACCESS_SESSION, "audit.read",
+     "verify the chain and its signed checkpoints"},
     /* staff */
     {"GET", "/api/v1/accounts/{id}", admin_account_get, ACCESS_SESSION, "account.read",
      "one account, masked; ?reveal=field with its field permission (audited)"},

@@ -38,27 +38,28 @@ void cmd_audit(store *s, const char *action, const char *object, const char *res
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: ehall audit verify                      check the audit chain end to end, and its signed\n"
-            "                                               checkpoints\n"
-            "       ehall audit checkpoint                  sign a checkpoint of the newest record now\n"
-            "       ehall audit search [FILTERS] [--after SEQ] [--limit N]\n"
-            "                                               print matching records, oldest first, one per\n"
-            "                                               line: seq at actor role client action object\n"
-            "                                               result details (tab-separated; - is empty)\n"
-            "       ehall audit export --format csv|jsonl [FILTERS] [--after SEQ] FILE\n"
-            "                                               write every matching record to FILE (new) and\n"
-            "                                               FILE.sm3; prints the count and the SM3 digest\n"
-            "       ehall audit purge --archive FILE [--before DATE]\n"
-            "                                               archive, then delete, the records older than\n"
-            "                                               audit.retention_days (or DATE, when earlier)\n"
-            "       ehall audit verify-archive FILE         check a purge archive against FILE.sm3 and its\n"
-            "                                               hash chain\n"
-            "FILTERS: --from DATE --to DATE (DATE: YYYY-MM-DD in the configured zone, or RFC 3339;\n"
-            "         from inclusive, to exclusive) --actor A --action X --object O --client C\n"
-            "         --result R --request-id ID; actor, action, object, client match a prefix\n"
-            "         when they end in '*' (--action 'auth.*')\n"
-            "exit status: 0 done / intact, 1 broken or refused, 2 usage error or could not check\n");
+    fprintf(
+        stderr,
+        "usage: ehall audit verify                      check the audit chain end to end, and its signed\n"
+        "                                               checkpoints\n"
+        "       ehall audit checkpoint                  sign a checkpoint of the newest record now\n"
+        "       ehall audit search [FILTERS] [--after SEQ] [--limit N]\n"
+        "                                               print matching records, oldest first, one per\n"
+        "                                               line: seq at actor role client action object\n"
+        "                                               result details (tab-separated; - is empty)\n"
+        "       ehall audit export --format csv|jsonl [FILTERS] [--after SEQ] FILE\n"
+        "                                               write every matching record to FILE (new) and\n"
+        "                                               FILE.sm3; prints the count and the SM3 digest\n"
+        "       ehall audit purge --archive FILE [--before DATE]\n"
+        "                                               archive, then delete, the records older than\n"
+        "                                               audit.retention_days (or DATE, when earlier)\n"
+        "       ehall audit verify-archive FILE         check a purge archive against FILE.sm3 and its\n"
+        "                                               hash chain\n"
+        "FILTERS: --from DATE --to DATE (DATE: YYYY-MM-DD in the configured zone, or RFC 3339;\n"
+        "         from inclusive, to exclusive) --actor A --action X --object O --client C\n"
+        "         --result R --request-id ID; actor, action, object, client match a prefix\n"
+        "         when they end in '*' (--action 'auth.*')\n"
+        "exit status: 0 done / intact, 1 broken or refused, 2 usage error or could not check\n");
     return 2;
 }
 
@@ -367,7 +368,8 @@ static int do_checkpoint(struct cmd_ctx *ctx)
     int rc = audit_checkpoint(s, keys_audit_private_pem(), keys_audit_key_id(), &seq);
     store_close(s);
     if (rc < 0)
-        fprintf(stderr, "ehall audit checkpoint: the checkpoint could not be written (is the schema migrated?)\n");
+        fprintf(stderr,
+                "ehall audit checkpoint: the checkpoint could not be written (is the schema migrated?)\n");
     else if (rc == 0)
         printf("signed checkpoint at record %lld with audit key %s\n", seq, keys_audit_key_id());
     else if (seq == 0)

@@ -3,6 +3,9 @@
  * migrate.c's `ehall migrate` and the shared cmd_open_store() live here too.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/internal.h"
 #include "auth/keys.h"
 #include "auth/session.h"
@@ -79,6 +83,42 @@ int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive)
     return fd; /* held until the process exits */
 }
 
+/* The housekeeper: every few seconds, an SM2-signed audit checkpoint once
+ * audit.checkpoint_every records have been appended, and SMS a failed hand-over left
+ * in the outbox.  Several nodes may do this at once: a checkpoint that exists already
+ * is not signed twice, and each message is claimed by one node. */
+static pthread_mutex_t keeper_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t keeper_cv = PTHREAD_COND_INITIALIZER;
+static int keeper_stop;
+
+static void keeper_round(struct app *app)
+{
+    if (audit_checkpoint_due(app->db, app->cfg->audit_checkpoint_every) == 1) {
+        long long seq = 0;
+        if (audit_checkpoint(app->db, keys_audit_private_pem(), keys_audit_key_id(), &seq) == 0)
+            log_info("signed audit checkpoint at record %lld", seq);
+    }
+    sms_flush(app->db, app->cfg);
+}
+
+static void *keeper(void *arg)
+{
+    struct app *app = arg;
+    pthread_mutex_lock(&keeper_mu);
+    while (!keeper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_cond_timedwait(&keeper_cv, &keeper_mu, &until);
+        if (keeper_stop) break;
+        pthread_mutex_unlock(&keeper_mu);
+        keeper_round(app);
+        pthread_mutex_lock(&keeper_mu);
+    }
+    pthread_mutex_unlock(&keeper_mu);
+    return NULL;
+}
+
 static void on_listening(void *appp)
 {
     struct app *app = appp;
@@ -140,8 +180,23 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, auth_authorize, on_listening};
     sms_flush(db, &ctx->cfg); /* messages a previous run queued but did not hand over */
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
+    /* the keeper never takes SIGTERM/SIGINT: those belong to the server's own handling */
+    pthread_t keeper_thread;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int keeping = pthread_create(&keeper_thread, NULL, keeper, &app) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     int rc = http_serve(&opt);
+    if (keeping) {
+        pthread_mutex_lock(&keeper_mu);
+        keeper_stop = 1;
+        pthread_cond_signal(&keeper_cv);
+        pthread_mutex_unlock(&keeper_mu);
+        pthread_join(keeper_thread, NULL);
+    }
     if (app.started) cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
+    keeper_round(&app); /* the stop record is covered too */
     store_close(db);
     return rc;
 }
