@@ -161,14 +161,14 @@ static void enrol_totp(struct hclient *c, const char *digest, char secret[64])
     json_decref(j);
 }
 
-static long totp_mfa(struct hclient *c, const char *secret, const char *digest)
+static long totp_mfa(struct hclient *c, const char *secret, const char *digest, int offset)
 {
     unsigned char key[64];
     size_t klen;
     char code[8], body[96];
     long st;
     crypto_base32_decode(secret, key, sizeof key, &klen);
-    crypto_totp(key, klen, digest, (long long)time(NULL), 30, 6, code);
+    crypto_totp(key, klen, digest, (long long)time(NULL) + offset, 30, 6, code);
     snprintf(body, sizeof body, "{\"method\":\"totp\",\"code\":\"%s\"}", code);
     json_t *j = hc_json(c, "POST", "/api/v1/auth/mfa", body, &st);
     json_decref(j);
@@ -576,7 +576,14 @@ static void three_administrators_are_separate(void **state)
     assert_int_equal(call(&again, "GET", "/api/v1/admin/departments", NULL), 401);
     assert_int_equal(call(&again, "POST", "/api/v1/auth/mfa", "{\"method\":\"totp\",\"code\":\"000000\"}"),
                      401);
-    assert_int_equal(totp_mfa(&again, a.sys_totp, "SM3"), 200);
+    /* the next step's code (clock skew is allowed for) works once; it and any earlier
+     * step's code are refused after that, so a seen code cannot be replayed */
+    assert_int_equal(totp_mfa(&again, a.sys_totp, "SM3", 30), 200);
+    struct hclient replay;
+    hc_init(&replay, &s);
+    assert_int_equal(login(&replay, "sysadmin", PW, stage), 200);
+    assert_int_equal(totp_mfa(&replay, a.sys_totp, "SM3", 30), 401);
+    assert_int_equal(totp_mfa(&replay, a.sys_totp, "SM3", 0), 401);
     assert_int_equal(call(&again, "GET", "/api/v1/admin/departments", NULL), 200);
     /* the system administrator runs the organisation, nothing else */
     assert_int_equal(
@@ -714,7 +721,7 @@ static void rbac_scope_fields_and_tampered_rows(void **state)
                      201);
     assert_int_equal(call(&a.sec, "PUT", "/api/v1/admin/roles/chief",
                           "{\"name\":\"科长\",\"scope\":\"subtree\",\"permissions\":[\"account.read\","
-                          "\"field.id_number\"]}"),
+                          "\"field.id_number\",\"account.export\"]}"),
                      201);
     char path[96];
     snprintf(path, sizeof path, "/api/v1/admin/accounts/%lld/roles", clerk);
@@ -761,6 +768,25 @@ static void rbac_scope_fields_and_tampered_rows(void **state)
     assert_int_equal(call(&bo, "GET", path, NULL), 200);
     /* staff hold no administration powers */
     assert_int_equal(call(&bo, "GET", "/api/v1/admin/roles", NULL), 403);
+    /* export is a permission of its own, and every export is on the record */
+    struct resp r;
+    assert_int_equal(hc_call(&cl, "GET", "/api/v1/accounts/export", NULL, &r), 403);
+    h_resp_free(&r);
+    assert_int_equal(hc_call(&bo, "GET", "/api/v1/accounts/export", NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"citizen1\""));
+    assert_non_null(strstr(r.body, "\"钱**\""));
+    assert_null(strstr(r.body, idn));
+    h_resp_free(&r);
+    assert_int_equal(
+        db_int(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'account.export' AND details LIKE '%\"rows\":1%'"),
+        1);
+    /* the security settings are the security administrator's to read */
+    j = hc_json(&a.sec, "GET", "/api/v1/admin/security", NULL, &st);
+    expect(st, 200, j);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "lockout"), "threshold")), 3);
+    json_decref(j);
+    assert_int_equal(call(&a.sys, "GET", "/api/v1/admin/security", NULL), 403);
 
     /* someone with database access widens a role behind ehall's back */
     db_exec("UPDATE role SET perms = ',account.read,field.id_number,field.mobile,account.export,' WHERE code "
@@ -1080,6 +1106,98 @@ static void hostile_input_is_refused_cleanly(void **state)
     stop(&s);
 }
 
+/* ---------- closing an account; throttling an address; rotating keys while serving ---------- */
+
+static void closed_accounts_keep_their_login_reserved(void **state)
+{
+    (void)state;
+    struct srv s;
+    start(&s, NULL);
+    struct hclient c;
+    hc_init(&c, &s);
+    char idn[19], idn2[19], stage[16];
+    make_id("19850505", 101, idn);
+    make_id("19850505", 102, idn2);
+    assert_int_equal(register_person(&c, "leaving", PW, "离开者", idn, "13812340101", 0), 201);
+    assert_int_equal(login(&c, "leaving", PW, stage), 200);
+    assert_int_equal(call(&c, "DELETE", "/api/v1/account", "{\"password\":\"Wrong-pass-9\"}"), 403);
+    assert_int_equal(call(&c, "DELETE", "/api/v1/account", "{\"password\":\"" PW "\"}"), 200);
+    assert_int_equal(call(&c, "GET", "/api/v1/account", NULL), 401);
+    assert_int_equal(login(&c, "leaving", PW, stage), 401);
+    /* the personal data is gone, the row and its login stay */
+    assert_int_equal(db_int("SELECT COUNT(*) FROM account WHERE login = 'leaving' AND status = 'deleted'"
+                            " AND name_enc IS NULL AND id_number_enc IS NULL AND mobile_enc IS NULL"),
+                     1);
+    assert_int_equal(register_person(&c, "leaving", PW, "新用户", idn2, "13812340102", 0), 409);
+    /* the ID number itself may register again, under a new login and a new account number */
+    assert_int_equal(register_person(&c, "returning", PW, "离开者", idn, "13812340103", 0), 201);
+    assert_true(db_int("SELECT id FROM account WHERE login = 'returning'") >
+                db_int("SELECT id FROM account WHERE login = 'leaving'"));
+    stop(&s);
+}
+
+static void failing_addresses_are_throttled(void **state)
+{
+    (void)state;
+    struct srv s;
+    const char *env[] = {"EHALL_AUTH_IP_FAIL_LIMIT=4", "EHALL_AUTH_LOCKOUT_THRESHOLD=100", NULL};
+    start(&s, env);
+    struct hclient c;
+    hc_init(&c, &s);
+    char stage[16], who[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(who, sizeof who, "probe%d", i);
+        assert_int_equal(login(&c, who, "Wrong-pass-1", stage), 401);
+    }
+    assert_int_equal(login(&c, "probe9", "Wrong-pass-1", stage), 401); /* the fourth locks the address */
+    assert_int_equal(login(&c, "anyone", "Wrong-pass-1", stage), 429);
+    stop(&s);
+}
+
+static void keys_rotate_while_serving(void **state)
+{
+    (void)state;
+    struct srv s;
+    start(&s, NULL);
+    struct hclient c;
+    hc_init(&c, &s);
+    char idn[19], idn2[19], stage[16];
+    make_id("19770707", 201, idn);
+    make_id("19770707", 202, idn2);
+    assert_int_equal(register_person(&c, "rotor1", PW, "轮换一", idn, "13812340201", 0), 201);
+    assert_int_equal(register_person(&c, "rotor2", PW, "轮换二", idn2, "13812340202", 0), 201);
+    assert_int_equal(login(&c, "rotor1", PW, stage), 200);
+    assert_true(db_int("SELECT COUNT(*) FROM account WHERE id_number_enc LIKE 'v1.1.%'") == 2);
+    char out[4096];
+    const char *rotate[] = {"keys", "rotate", NULL};
+    if (h_cli(dir, db, rotate, out, sizeof out) != 0) fail_msg("keys rotate: %s", out);
+    /* no sealed value, blind index or MAC is left on the old version */
+    assert_int_equal(
+        db_int("SELECT COUNT(*) FROM account WHERE id_number_enc LIKE 'v1.1.%' OR name_enc LIKE 'v1.1.%'"
+               " OR mobile_enc LIKE 'v1.1.%' OR address_enc LIKE 'v1.1.%' OR id_number_bidx LIKE '1:%'"
+               " OR mobile_bidx LIKE '1:%'"),
+        0);
+    assert_int_equal(
+        db_int("SELECT COUNT(*) FROM sms_outbox WHERE body_enc LIKE 'v1.1.%' OR mobile_bidx LIKE '1:%'"), 0);
+    assert_int_equal(db_int("SELECT COUNT(*) FROM session WHERE mac LIKE '1:%'"), 0);
+    assert_int_equal(db_int("SELECT COUNT(*) FROM account WHERE id_number_enc LIKE 'v1.2.%'"), 2);
+    /* the running server follows: the session stays valid, values open, lookups by ID number work */
+    long st;
+    json_t *j = hc_json(&c, "GET", "/api/v1/account", NULL, &st);
+    expect(st, 200, j);
+    assert_string_equal(str(j, "mobile"), "138****0201");
+    json_decref(j);
+    struct hclient c2;
+    hc_init(&c2, &s);
+    assert_int_equal(login(&c2, idn2, PW, stage), 200);
+    char idn3[19];
+    make_id("19770707", 203, idn3);
+    assert_int_equal(register_person(&c2, "rotor3", PW, "轮换三", idn3, "13812340203", 0), 201);
+    assert_int_equal(
+        db_int("SELECT COUNT(*) FROM account WHERE login = 'rotor3' AND id_number_enc LIKE 'v1.2.%'"), 1);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1214,9 @@ int main(void)
         cmocka_unit_test(enterprise_clerks_and_agents),
         cmocka_unit_test(certificate_login_with_openssl_signature),
         cmocka_unit_test(hostile_input_is_refused_cleanly),
+        cmocka_unit_test(closed_accounts_keep_their_login_reserved),
+        cmocka_unit_test(failing_addresses_are_throttled),
+        cmocka_unit_test(keys_rotate_while_serving),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

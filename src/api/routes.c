@@ -55,6 +55,8 @@ const struct http_route api_routes[] = {
     {"DELETE", "/api/v1/account/sessions", account_sessions_end, ACCESS_SESSION, NULL,
      "end my other sessions"},
     {"GET", "/api/v1/account/logins", account_logins, ACCESS_SESSION, NULL, "my log-in history"},
+    {"DELETE", "/api/v1/account", account_close, ACCESS_SESSION, NULL,
+     "close my account (password needed; the login is never reused)"},
     /* identity: enterprises and agents */
     {"GET", "/api/v1/enterprise/members", ent_member_list, ACCESS_SESSION, "ent.manage",
      "the enterprise's accounts"},
@@ -85,6 +87,8 @@ const struct http_route api_routes[] = {
     /* administration: security administrator */
     {"GET", "/api/v1/admin/permissions", admin_permissions, ACCESS_SESSION, "security.role.manage",
      "the permission catalog"},
+    {"GET", "/api/v1/admin/security", admin_security, ACCESS_SESSION, "security.policy.read",
+     "the security settings in force"},
     {"GET", "/api/v1/admin/roles", admin_role_list, ACCESS_SESSION, "security.role.manage",
      "roles, with their integrity"},
     {"PUT", "/api/v1/admin/roles/{code}", admin_role_put, ACCESS_SESSION, "security.role.manage",
@@ -103,6 +107,8 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/audit/verify", audit_api_verify, ACCESS_SESSION, "audit.read",
      "verify the chain and its signed checkpoints"},
     /* staff */
+    {"GET", "/api/v1/accounts/export", admin_account_export, ACCESS_SESSION, "account.export",
+     "export public accounts as CSV, masked (audited, SM3 in X-Content-SM3)"},
     {"GET", "/api/v1/accounts/{id}", admin_account_get, ACCESS_SESSION, "account.read",
      "one account, masked; ?reveal=field with its field permission (audited)"},
     /* test mode only */

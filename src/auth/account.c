@@ -609,8 +609,9 @@ static int totp_confirm_tx(store_conn *c, void *arg)
     const char *secret = colon ? colon + 1 : "";
     unsigned char key[64];
     size_t klen = 0;
+    long long step = 0;
     int ok = crypto_base32_decode(secret, key, sizeof key, &klen) == 0 &&
-             crypto_totp_verify(key, klen, digest, (long long)now_wall(), 30, 6, t->code, 1) == 0;
+             totp_match(key, klen, digest, t->code, &step) == 0;
     crypto_wipe(key, sizeof key);
     if (!ok) {
         crypto_wipe(pending, strlen(pending));
@@ -622,7 +623,7 @@ static int totp_confirm_tx(store_conn *c, void *arg)
     crypto_wipe(pending, strlen(pending));
     free(pending);
     if (!sealed) return STORE_ERROR;
-    st = store_prepare(c, "UPDATE account SET totp_enc = $2, totp_digest = $3 WHERE id = $1");
+    st = store_prepare(c, "UPDATE account SET totp_enc = $2, totp_digest = $3, totp_step = $4 WHERE id = $1");
     if (!st) {
         free(sealed);
         return STORE_ERROR;
@@ -630,6 +631,7 @@ static int totp_confirm_tx(store_conn *c, void *arg)
     store_bind_int64(st, 1, p->account);
     store_bind_text(st, 2, sealed);
     store_bind_text(st, 3, digest);
+    store_bind_int64(st, 4, step);
     int rc = store_step(st);
     store_finalize(st);
     free(sealed);
@@ -894,4 +896,85 @@ int account_logins(http_req *r)
     }
     store_release(c);
     return http_reply_json(r, 200, json_pack("{s:o}", "logins", list));
+}
+
+/* ---------- closing an account ---------- */
+
+struct closing {
+    http_req *r;
+    struct acct a;
+    int refused;
+    const char *why;
+};
+
+static int close_tx(store_conn *c, void *arg)
+{
+    struct closing *x = arg;
+    store_stmt *st = store_prepare(c, "SELECT admin FROM enterprise_member WHERE account_id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->a.id);
+    int rc = store_step(st);
+    int ent_admin = rc == STORE_ROW && store_column_int64(st, 0) == 1;
+    store_finalize(st);
+    if (rc < 0) return rc;
+    if (ent_admin) {
+        x->refused = 1;
+        x->why = "the enterprise's administrator account cannot be closed while the enterprise is registered";
+        return STORE_OK;
+    }
+    char ts[48];
+    time_rfc3339(now_wall(), ts, sizeof ts);
+    /* the row stays, so the login and the account number are never given out again;
+     * the personal data goes */
+    st = store_prepare(
+        c, "UPDATE account SET status = 'deleted', deleted_at = $2, name_enc = NULL,"
+           " id_number_enc = NULL, id_number_bidx = NULL, mobile_enc = NULL, mobile_bidx = NULL,"
+           " address_enc = NULL, totp_enc = NULL, totp_digest = NULL, ip_ranges = NULL WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->a.id);
+    store_bind_text(st, 2, ts);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    st = store_prepare(c, "UPDATE cert_key SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->a.id);
+    store_bind_text(st, 2, ts);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    if ((rc = session_end_all(c, x->a.id, NULL)) != STORE_OK) return rc;
+    return auth_audit(x->r, c, "account.close", x->a.login, "ok", NULL);
+}
+
+/* DELETE /api/v1/account {password}: the holder closes the account. */
+int account_close(http_req *r)
+{
+    static const char *known[] = {"password", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
+    const char *password = input_str(&in, "password", 1, 1, 128);
+    if (input_done(&in) != 0) return 0;
+    const struct principal *p = auth_principal(r);
+    if (!strcmp(p->kind, "staff") || !strcmp(p->kind, "admin") || p->on_behalf)
+        return http_reply_error(r, 403, "forbidden",
+                                "staff and administrator accounts are closed by the system administrator",
+                                NULL);
+    struct app *app = req_app(r);
+    struct closing x = {.r = r};
+    store_conn *c = store_acquire(app->db);
+    if (!c) return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    int rc = acct_by_id(c, p->account, &x.a);
+    store_release(c);
+    if (rc != 1) return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    if (auth_password_verify(password, x.a.hash) != 0) {
+        auth_audit(r, NULL, "account.close", x.a.login, "failed", "{\"reason\":\"password\"}");
+        return http_reply_error(r, 403, "wrong_password", "the password is wrong",
+                                json_pack("[o]", http_field_error("password", "wrong")));
+    }
+    if (store_tx(app->db, 1, close_tx, &x) != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    if (x.refused) return http_reply_error(r, 409, "conflict", x.why, NULL);
+    session_clear_cookie(r);
+    return http_reply_json(r, 200, json_pack("{s:s}", "status", "closed"));
 }

@@ -20,6 +20,7 @@
 #include "auth/internal.h"
 #include "auth/rbac.h"
 #include "core/core.h"
+#include "core/metrics.h"
 #include "crypto/crypto.h"
 
 static int reply_unavailable(http_req *r)
@@ -1089,4 +1090,108 @@ int agent_act(http_req *r)
     return http_reply_json(r, 200,
                            json_pack("{s:I, s:I, s:s}", "grant", (json_int_t)a.grant, "on_behalf_of",
                                      (json_int_t)a.ent, "csrf", a.csrf));
+}
+
+/* ---------- exports and settings ---------- */
+
+#define EXPORT_MAX_ROWS 100000
+
+static void csv_cell(struct strbuf *sb, const char *v, int last)
+{
+    sb_printf(sb, "\"");
+    if (v && (*v == '=' || *v == '+' || *v == '-' || *v == '@' || *v == '\t' || *v == '\r'))
+        sb_printf(sb, "'"); /* never a formula in a spreadsheet */
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '"')
+            sb_printf(sb, "\"\"");
+        else
+            sb_printf(sb, "%c", *p);
+    }
+    sb_printf(sb, last ? "\"\r\n" : "\",");
+}
+
+static char *masked(const char *sealed, int (*mask)(const char *, char *, size_t), char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (!sealed) return buf;
+    char *plain = keys_open(sealed);
+    if (plain) {
+        mask(plain, buf, len);
+        crypto_wipe(plain, strlen(plain));
+        free(plain);
+    }
+    return buf;
+}
+
+/* GET /api/v1/accounts/export — public accounts as CSV, masked; audited with the count
+ * and the SM3 of the file. */
+int admin_account_export(http_req *r)
+{
+    store_conn *c = store_acquire(req_app(r)->db);
+    if (!c) return reply_unavailable(r);
+    struct strbuf sb = {0};
+    sb_printf(&sb, "\xEF\xBB\xBF\"id\",\"login\",\"kind\",\"status\",\"name\",\"mobile\",\"created_at\"\r\n");
+    store_stmt *st =
+        store_prepare(c, "SELECT id, login, kind, status, name_enc, mobile_enc, created_at FROM account"
+                         " WHERE kind IN ('person','enterprise','agent') ORDER BY id LIMIT $1");
+    long long rows = 0;
+    int rc = STORE_ERROR;
+    if (st) {
+        store_bind_int64(st, 1, EXPORT_MAX_ROWS);
+        while ((rc = store_step(st)) == STORE_ROW) {
+            char id[24], name[256], mobile[64];
+            snprintf(id, sizeof id, "%lld", store_column_int64(st, 0));
+            csv_cell(&sb, id, 0);
+            csv_cell(&sb, store_column_text(st, 1), 0);
+            csv_cell(&sb, store_column_text(st, 2), 0);
+            csv_cell(&sb, store_column_text(st, 3), 0);
+            csv_cell(&sb, masked(store_column_text(st, 4), auth_mask_name, name, sizeof name), 0);
+            csv_cell(&sb, masked(store_column_text(st, 5), auth_mask_mobile, mobile, sizeof mobile), 0);
+            csv_cell(&sb, store_column_text(st, 6), 1);
+            rows++;
+        }
+        store_finalize(st);
+    }
+    store_release(c);
+    if (rc != STORE_DONE || sb.oom) {
+        sb_free(&sb);
+        return reply_unavailable(r);
+    }
+    unsigned char d[SM3_DIGEST_LEN];
+    char sm3[65], det[160], count[24];
+    crypto_sm3(sb.data, sb.len, d);
+    hex_encode(d, sizeof d, sm3);
+    snprintf(det, sizeof det, "{\"rows\":%lld,\"sm3\":\"%s\"}", rows, sm3);
+    if (auth_audit(r, NULL, "account.export", "accounts", "ok", det) != STORE_OK) {
+        sb_free(&sb);
+        return reply_unavailable(r);
+    }
+    snprintf(count, sizeof count, "%lld", rows);
+    http_add_header(r, "Content-Disposition", "attachment; filename=\"ehall-accounts.csv\"");
+    http_add_header(r, "X-Content-SM3", arena_strdup(http_req_arena(r), sm3));
+    http_add_header(r, "X-Record-Count", arena_strdup(http_req_arena(r), count));
+    int out = http_reply_text(r, 200, "text/csv; charset=utf-8", sb.data, sb.len);
+    sb_free(&sb);
+    return out;
+}
+
+/* GET /api/v1/admin/security — the security settings in force (from the configuration). */
+int admin_security(http_req *r)
+{
+    const struct config *c = req_app(r)->cfg;
+    json_t *body = json_pack(
+        "{s:{s:I, s:I, s:i, s:b}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I},"
+        " s:{s:I, s:I}, s:b, s:b}",
+        "password", "iterations", (json_int_t)c->password_iterations, "expiry_days",
+        (json_int_t)c->password_expiry_days, "history", 5, "forced_change_after_reset", 1, "lockout",
+        "threshold", (json_int_t)c->lockout_threshold, "window_s", (json_int_t)c->lockout_window,
+        "duration_s", (json_int_t)c->lockout_duration, "ip_fail_limit", (json_int_t)c->ip_fail_limit,
+        "session", "idle_timeout_s", (json_int_t)c->session_idle, "max_lifetime_s",
+        (json_int_t)c->session_lifetime, "staff_max", (json_int_t)c->session_staff_max, "secure_cookie",
+        (int)c->session_secure_cookie, "factors", "captcha_ttl_s", (json_int_t)c->captcha_ttl, "otp_ttl_s",
+        (json_int_t)c->otp_ttl, "challenge_ttl_s", (json_int_t)c->challenge_ttl, "audit", "checkpoint_every",
+        (json_int_t)c->audit_checkpoint_every, "retention_days", (json_int_t)c->audit_retention_days,
+        "production", (int)c->production, "test_mode", (int)c->test_mode);
+    json_object_set_new(body, "key_version", json_integer(keys_current_version()));
+    return http_reply_json(r, 200, body);
 }

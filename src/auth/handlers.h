@@ -31,6 +31,7 @@ int account_cert_revoke(http_req *r);
 int account_sessions(http_req *r);
 int account_sessions_end(http_req *r);
 int account_logins(http_req *r);
+int account_close(http_req *r);
 
 /* admin.c — administrators, enterprises and agents */
 int admin_dept_create(http_req *r);
@@ -54,5 +55,7 @@ int ent_agent_revoke(http_req *r);
 int ent_agent_list(http_req *r);
 int agent_grants(http_req *r);
 int agent_act(http_req *r);
+int admin_account_export(http_req *r);
+int admin_security(http_req *r);
 
 #endif

@@ -36,6 +36,10 @@ int acct_needs_mfa(const struct acct *a);
 /* The stage after the steps done so far: "mfa", "password", "enroll" or "full". */
 const char *acct_next_stage(const struct acct *a, const struct config *cfg, int mfa_done);
 
+/* A 6-digit TOTP code for the time step now-1..now+1 (30 s steps); *step gets the one
+ * it matched.  0 on a match. */
+int totp_match(const unsigned char *key, size_t klen, const char *digest, const char *code, long long *step);
+
 /* Failure counting and lockout (login.c), keyed "acct:<id>", "name:<sm3>" or "ip:<addr>". */
 long long throttle_locked_until(store_conn *c, const char *key);
 /* Count one failure; returns 1 when it locked the key now. */

@@ -433,24 +433,51 @@ struct mfa {
     char csrf[65];
 };
 
+int totp_match(const unsigned char *key, size_t klen, const char *digest, const char *code, long long *step)
+{
+    long long now = (long long)now_wall() / 30, found = -1;
+    /* every candidate is computed and compared; no early exit */
+    for (long long s = now - 1; s <= now + 1; s++) {
+        char want[10];
+        if (crypto_totp(key, klen, digest, s * 30, 30, 6, want) != 0) return -1;
+        if (strlen(code) == 6 && crypto_equal(want, code, 6) == 0) found = s;
+    }
+    if (found < 0) return -1;
+    *step = found;
+    return 0;
+}
+
+/* The code must match a time step later than the last one used: a code seen once
+ * (over a shoulder, in a proxy log) cannot be replayed within its 30-second window. */
 static int totp_ok(store_conn *c, long long id, const char *digest, const char *code)
 {
-    store_stmt *st = store_prepare(c, "SELECT totp_enc FROM account WHERE id = $1");
+    store_stmt *st = store_prepare(c, "SELECT totp_enc, totp_step FROM account WHERE id = $1");
     if (!st) return -1;
     store_bind_int64(st, 1, id);
     char *secret = NULL;
-    if (store_step(st) == STORE_ROW && !store_column_is_null(st, 0))
+    long long last = 0;
+    if (store_step(st) == STORE_ROW && !store_column_is_null(st, 0)) {
         secret = keys_open(store_column_text(st, 0));
+        last = store_column_int64(st, 1);
+    }
     store_finalize(st);
     if (!secret) return -1;
     unsigned char key[64];
     size_t klen = 0;
+    long long step = 0;
     int ok = crypto_base32_decode(secret, key, sizeof key, &klen) == 0 &&
-             crypto_totp_verify(key, klen, digest, (long long)now_wall(), 30, 6, code, 1) == 0;
+             totp_match(key, klen, digest, code, &step) == 0 && step > last;
     crypto_wipe(key, sizeof key);
     crypto_wipe(secret, strlen(secret));
     free(secret);
-    return ok ? 0 : -1;
+    if (!ok) return -1;
+    st = store_prepare(c, "UPDATE account SET totp_step = $2 WHERE id = $1");
+    if (!st) return -1;
+    store_bind_int64(st, 1, id);
+    store_bind_int64(st, 2, step);
+    int rc = store_step(st);
+    store_finalize(st);
+    return rc == STORE_DONE ? 0 : -1;
 }
 
 static int mfa_tx(store_conn *c, void *arg)

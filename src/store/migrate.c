@@ -38,7 +38,8 @@ struct migration {
     " must_change_password " INT " NOT NULL DEFAULT 0,"                                                      \
     " name_enc TEXT, id_number_enc TEXT, id_number_bidx TEXT, mobile_enc TEXT, mobile_bidx TEXT,"            \
     " address_enc TEXT, enterprise_id " INT " REFERENCES enterprise(id), dept_id " INT                       \
-    " REFERENCES department(id), badge TEXT, ip_ranges TEXT, totp_enc TEXT, totp_digest TEXT,"               \
+    " REFERENCES department(id), badge TEXT, ip_ranges TEXT, totp_enc TEXT, totp_digest TEXT, "              \
+    "totp_step " INT " NOT NULL DEFAULT 0,"                                                                  \
     " mfa " INT " NOT NULL DEFAULT 0, created_at TEXT NOT NULL, deleted_at TEXT);"                           \
     "CREATE INDEX account_id_number ON account(id_number_bidx);"                                             \
     "CREATE INDEX account_mobile ON account(mobile_bidx);"                                                   \
