@@ -53,12 +53,12 @@ static json_t *present(struct input *in, const char *name, int required)
     return v;
 }
 
-static int text_ok(struct input *in, const char *name, const char *s, size_t minc, size_t maxc)
+static int text_ok(struct input *in, const char *name, const char *s, size_t minc, size_t maxc, int lines)
 {
     char msg[96];
     size_t n = utf8_chars(s);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
+        if ((*p < 0x20 || *p == 0x7f) && !(lines && (*p == '\n' || *p == '\r' || *p == '\t'))) {
             input_error(in, name, "must not contain control characters");
             return -1;
         }
@@ -73,7 +73,8 @@ static int text_ok(struct input *in, const char *name, const char *s, size_t min
     return 0;
 }
 
-const char *input_str(struct input *in, const char *name, int required, size_t minc, size_t maxc)
+static const char *get_str(struct input *in, const char *name, int required, size_t minc, size_t maxc,
+                           int lines)
 {
     json_t *v = present(in, name, required);
     if (!v) return NULL;
@@ -86,7 +87,17 @@ const char *input_str(struct input *in, const char *name, int required, size_t m
         input_error(in, name, "must not contain NUL characters");
         return NULL;
     }
-    return text_ok(in, name, json_string_value(v), minc, maxc) == 0 ? json_string_value(v) : NULL;
+    return text_ok(in, name, json_string_value(v), minc, maxc, lines) == 0 ? json_string_value(v) : NULL;
+}
+
+const char *input_str(struct input *in, const char *name, int required, size_t minc, size_t maxc)
+{
+    return get_str(in, name, required, minc, maxc, 0);
+}
+
+const char *input_text(struct input *in, const char *name, int required, size_t minc, size_t maxc)
+{
+    return get_str(in, name, required, minc, maxc, 1);
 }
 
 long long input_int(struct input *in, const char *name, int required, long long lo, long long hi,
@@ -133,7 +144,7 @@ json_t *input_str_array(struct input *in, const char *name, int required, size_t
             input_error(in, msg, "must be a string");
             return NULL;
         }
-        if (text_ok(in, msg, json_string_value(e), 1, maxc) != 0) return NULL;
+        if (text_ok(in, msg, json_string_value(e), 1, maxc, 0) != 0) return NULL;
     }
     return v;
 }

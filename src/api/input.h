@@ -26,6 +26,8 @@ struct input {
 int input_begin(struct input *in, http_req *r, const char *const *known);
 /* A string of minc..maxc characters (NULL when absent and not required). */
 const char *input_str(struct input *in, const char *name, int required, size_t minc, size_t maxc);
+/* Like input_str, but line breaks and tabs are allowed (PEM text, free comments). */
+const char *input_text(struct input *in, const char *name, int required, size_t minc, size_t maxc);
 /* An integer in lo..hi; def when absent and not required. */
 long long input_int(struct input *in, const char *name, int required, long long lo, long long hi,
                     long long def);

@@ -764,15 +764,7 @@ int account_cert_add(http_req *r)
     if (input_begin(&in, r, known) != 0) return 0;
     struct cert ct = {.r = r};
     ct.label = input_str(&in, "label", 1, 1, 64);
-    ct.pem = input_str(&in, "public_key", 1, 100, 4096);
-    /* input_str refuses control characters, but PEM has line breaks: take it raw */
-    json_t *pk = json_object_get(in.body, "public_key");
-    if (!ct.pem && json_is_string(pk) && strlen(json_string_value(pk)) == json_string_length(pk) &&
-        json_string_length(pk) <= 4096) {
-        json_array_clear(in.errors);
-        ct.label = input_str(&in, "label", 1, 1, 64);
-        ct.pem = json_string_value(pk);
-    }
+    ct.pem = input_text(&in, "public_key", 1, 100, 4096);
     if (ct.pem && crypto_sm2_pub_fingerprint(ct.pem, ct.fp) != 0)
         input_error(&in, "public_key", "must be an SM2 public key in PEM (BEGIN PUBLIC KEY)");
     if (input_done(&in) != 0) return 0;

@@ -385,6 +385,10 @@ int auth_authorize(http_req *r, const struct http_route *rt)
         if (p) http_req_set_auth(r, p);
     }
 
+    if (!p && (rt->access == ACCESS_PARTIAL || rt->access == ACCESS_SESSION)) {
+        http_reply_error(r, 401, "unauthenticated", "log in first", NULL);
+        return 1;
+    }
     if (state_changing(http_req_method(r))) {
         const char *sent = http_req_header(r, "X-CSRF-Token");
         char cookie[80];
@@ -401,11 +405,8 @@ int auth_authorize(http_req *r, const struct http_route *rt)
     case ACCESS_PUBLIC:
     case ACCESS_LOOPBACK:
     case ACCESS_TEST: return 0;
-    case ACCESS_PARTIAL:
-        if (!p) break;
-        return 0;
+    case ACCESS_PARTIAL: return 0;
     case ACCESS_SESSION:
-        if (!p) break;
         if (strcmp(p->stage, "full") != 0) {
             http_reply_error(r, 401, "login_incomplete", "finish logging in first",
                              json_pack("[{s:s, s:s}]", "field", "stage", "message", p->stage));
@@ -423,8 +424,7 @@ int auth_authorize(http_req *r, const struct http_route *rt)
         }
         return 0;
     }
-    http_reply_error(r, 401, "unauthenticated", "log in first", NULL);
-    return 1;
+    return 0;
 }
 
 /* GET /api/v1/session: who am I, and the CSRF token for the next change. */
