@@ -12,6 +12,7 @@
 
 #include "analytics/analytics.h"
 #include "api/api.h"
+#include "api/input.h"
 #include "core/core.h"
 
 struct view {
@@ -52,61 +53,18 @@ static int insert_view(store_conn *c, void *arg)
     return rc;
 }
 
-/* Optional string field: NULL when absent; sets *bad when present but unacceptable. */
-static const char *opt_string(json_t *body, const char *name, size_t max, json_t *errors)
-{
-    json_t *v = json_object_get(body, name);
-    if (!v || json_is_null(v)) return NULL;
-    char msg[96];
-    if (!json_is_string(v)) {
-        json_array_append_new(errors, http_field_error(name, "must be a string"));
-        return NULL;
-    }
-    if (json_string_length(v) > max) {
-        snprintf(msg, sizeof msg, "must be at most %zu bytes", max);
-        json_array_append_new(errors, http_field_error(name, msg));
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 int analytics_record_view(http_req *r)
 {
-    json_t *body = http_req_json(r);
-    if (!json_is_object(body))
-        return http_reply_error(r, 400, "invalid_body", "the body must be a JSON object",
-                                json_pack("[o]", http_field_error("body", "must be an object")));
-    json_t *errors = json_array();
-    static const char *known[] = {"path", "referrer", "dwell_ms", "visit"};
-    const char *key;
-    json_t *val;
-    json_object_foreach(body, key, val)
-    {
-        int ok = 0;
-        for (size_t i = 0; i < EHALL_ARRAY_LEN(known); i++) ok |= !strcmp(key, known[i]);
-        if (!ok) json_array_append_new(errors, http_field_error(key, "unknown field"));
-    }
+    static const char *known[] = {"path", "referrer", "dwell_ms", "visit", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
     struct view v = {0};
-    json_t *path = json_object_get(body, "path");
-    v.path = opt_string(body, "path", 512, errors);
-    if (!path || json_is_null(path))
-        json_array_append_new(errors, http_field_error("path", "is required"));
-    else if (v.path && v.path[0] != '/')
-        json_array_append_new(errors, http_field_error("path", "must start with /"));
-    v.referrer = opt_string(body, "referrer", 1024, errors);
-    v.visit = opt_string(body, "visit", 64, errors);
-    json_t *dwell = json_object_get(body, "dwell_ms");
-    v.dwell_ms = -1;
-    if (dwell && !json_is_null(dwell)) {
-        if (!json_is_integer(dwell) || json_integer_value(dwell) < 0 || json_integer_value(dwell) > 86400000)
-            json_array_append_new(errors,
-                                  http_field_error("dwell_ms", "must be an integer from 0 to 86400000"));
-        else
-            v.dwell_ms = json_integer_value(dwell);
-    }
-    if (json_array_size(errors) > 0)
-        return http_reply_error(r, 422, "validation_failed", "some fields are not valid", errors);
-    json_decref(errors);
+    v.path = input_str(&in, "path", 1, 1, 512);
+    if (v.path && v.path[0] != '/') input_error(&in, "path", "must start with /");
+    v.referrer = input_str(&in, "referrer", 0, 0, 1024);
+    v.visit = input_str(&in, "visit", 0, 0, 64);
+    v.dwell_ms = input_int(&in, "dwell_ms", 0, 0, 86400000, -1);
+    if (input_done(&in) != 0) return 0;
 
     char at[48];
     time_rfc3339(now_wall(), at, sizeof at);
