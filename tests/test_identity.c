@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -697,7 +698,8 @@ static void rbac_scope_fields_and_tampered_rows(void **state)
 {
     (void)state;
     struct srv s;
-    start(&s, NULL);
+    const char *env[] = {"EHALL_SESSION_STAFF_MAX=2", NULL};
+    start(&s, env);
     struct admins a;
     bootstrap_admins(&s, &a);
     long st;
@@ -822,6 +824,23 @@ static void rbac_scope_fields_and_tampered_rows(void **state)
     assert_int_equal(strlen(str(j, "one_time_password")), 16);
     json_decref(j);
     assert_int_equal(call(&cl2, "GET", "/api/v1/account", NULL), 401); /* the reset ended the sessions */
+    /* a locked staff account is unlocked by the security administrator */
+    struct hclient bo2, bo3;
+    hc_init(&bo2, &s);
+    hc_init(&bo3, &s);
+    for (int k = 0; k < 2; k++) assert_int_equal(login(&bo2, "boss1", "Wrong-pass-1", stage), 401);
+    assert_int_equal(login(&bo2, "boss1", "Wrong-pass-1", stage), 423);
+    assert_int_equal(login(&bo2, "boss1", PW, stage), 423);
+    snprintf(path, sizeof path, "/api/v1/admin/accounts/%lld/unlock", boss);
+    assert_int_equal(call(&a.sys, "POST", path, "{}"), 403);
+    assert_int_equal(call(&a.sec, "POST", path, "{}"), 200);
+    assert_true(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.unlock'") == 1);
+    /* staff hold at most two sessions here: the third log-in ends the oldest (bo's) */
+    assert_int_equal(call(&bo, "GET", "/api/v1/account", NULL), 200);
+    assert_int_equal(login(&bo2, "boss1", PW, stage), 200);
+    assert_int_equal(call(&bo, "GET", "/api/v1/account", NULL), 200);
+    assert_int_equal(login(&bo3, "boss1", PW, stage), 200);
+    assert_int_equal(call(&bo, "GET", "/api/v1/account", NULL), 401);
     stop(&s);
 }
 
@@ -1198,6 +1217,56 @@ static void keys_rotate_while_serving(void **state)
     stop(&s);
 }
 
+/* ---------- the public's own second factor; an exec SMS gateway ---------- */
+
+static void public_totp_with_sha1_and_an_exec_gateway(void **state)
+{
+    (void)state;
+    struct srv s;
+    h_fresh(dir, db);
+    char gw[400], env_gw[450], logpath[400];
+    snprintf(gw, sizeof gw, "%s/gateway.sh", dir);
+    snprintf(logpath, sizeof logpath, "%s/gateway.log", dir);
+    FILE *f = fopen(gw, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\ncat >> '%s'\n", logpath);
+    fclose(f);
+    chmod(gw, 0700);
+    snprintf(env_gw, sizeof env_gw, "EHALL_SMS_GATEWAY=exec:%s", gw);
+    const char *env[] = {env_gw, NULL};
+    assert_int_equal(h_start(&s, dir, db, env), 0);
+    struct hclient c;
+    hc_init(&c, &s);
+    char idn[19], stage[16], secret[64];
+    make_id("19950505", 301, idn);
+    assert_int_equal(register_person(&c, "appuser", PW, "应用用户", idn, "13812340301", 0), 201);
+    char *log = h_slurp(logpath);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "13812340301\n"));
+    free(log);
+    assert_int_equal(login(&c, "appuser", PW, stage), 200);
+    enrol_totp(&c, "SHA1", secret); /* the common authenticator apps' algorithm */
+    assert_int_equal(call(&c, "POST", "/api/v1/account/mfa", "{\"enabled\":true}"), 200);
+    struct hclient c2;
+    hc_init(&c2, &s);
+    long st;
+    char id[64], ans[16], body[512];
+    captcha(&c2, id, ans);
+    snprintf(body, sizeof body,
+             "{\"login\":\"appuser\",\"password\":\"%s\",\"captcha_id\":\"%s\",\"captcha\":\"%s\"}", PW, id,
+             ans);
+    json_t *j = hc_json(&c2, "POST", "/api/v1/auth/login", body, &st);
+    expect(st, 200, j);
+    assert_string_equal(str(j, "stage"), "mfa");
+    char *t = json_dumps(json_object_get(j, "mfa_methods"), JSON_COMPACT);
+    assert_string_equal(t, "[\"totp\",\"sms\"]");
+    free(t);
+    json_decref(j);
+    assert_int_equal(totp_mfa(&c2, secret, "SHA1", 30), 200);
+    assert_int_equal(call(&c2, "GET", "/api/v1/account", NULL), 200);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1217,6 +1286,7 @@ int main(void)
         cmocka_unit_test(closed_accounts_keep_their_login_reserved),
         cmocka_unit_test(failing_addresses_are_throttled),
         cmocka_unit_test(keys_rotate_while_serving),
+        cmocka_unit_test(public_totp_with_sha1_and_an_exec_gateway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
