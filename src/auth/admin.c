@@ -625,7 +625,9 @@ static int assign_tx(store_conn *c, void *arg)
     }
     /* a privilege change: the holder's sessions end, the next log-in gets the new set */
     if ((rc = session_end_all(c, s->id, NULL)) != STORE_OK) return rc;
-    char *det = json_dumps(json_pack("{s:O}", "roles", s->roles), JSON_COMPACT);
+    json_t *d = json_pack("{s:O}", "roles", s->roles);
+    char *det = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
     rc = auth_audit(s->r, c, "security.role.assign", s->a.login, "ok", det);
     free(det);
     return rc;
