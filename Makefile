@@ -2,7 +2,8 @@
 #   make run    install what is missing, build, and start ehall on SQLite (http://127.0.0.1:8080)
 #   make test   install what is missing, build, and run the whole suite (SQLite, PostgreSQL, sanitizers)
 # and, for measurements:
-#   make bench  wrk against ehall and nginx side by side (see docs/performance.md)
+#   make bench  wrk against ehall and nginx side by side, then the identity benchmarks
+#               (log-in throughput, session checks; see docs/performance.md)
 .PHONY: run test bench build clean
 
 build:
@@ -19,6 +20,7 @@ test:
 bench:
 	scripts/bootstrap.sh
 	bench/run.sh
+	bench/auth.sh
 
 clean:
 	rm -rf build build-asan build-bench

@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# bench/auth.sh — the identity issue's two performance targets, each measured next to
+# its reference in the same run:
+#
+#  1. Log-in throughput ≥ 80 % of the KDF-bound limit.  The limit is
+#     cores ÷ (time of one password hash at the default cost), the hash timed with
+#     auth_password_hash from build-bench/libehallcore.a (PBKDF2-HMAC-SM3, 100 000
+#     iterations unless EHALL_AUTH_PASSWORD_ITERATIONS says otherwise), median of
+#     several on one thread.  Log-ins are driven through the HTTP API by bench/auth_load.c:
+#     N clients (default 2 × cores), each on its own keep-alive connection and its own
+#     account, fetch a captcha and log in, over and over.  Also measured: log-ins with
+#     the captchas fetched beforehand (the log-in request alone), and captchas alone.
+#  2. Checking the session adds ≤ 0.2 ms at p50.  wrk, one connection:
+#     GET /api/v1/version without a cookie (the reference) and with
+#     Cookie: ehall_session=<a live session> (the authorize hook looks the session up),
+#     plus GET /api/v1/account (a route that needs the session) for context; rounds
+#     alternate the order, and each figure is the median over the rounds.  The same
+#     three again at BENCH_AUTH_CONNECTIONS connections, one round, for context.
+#
+# Both are run on SQLite and, when PostgreSQL's server binaries are installed, on a
+# throwaway PostgreSQL started with scripts/pg-test-server.sh.  Everything listens on
+# 127.0.0.1 only; state lives in a mktemp dir removed on exit.  The server runs in test
+# mode (EHALL_TEST_MODE=1: captcha answers and SMS codes readable through the API), with
+# the per-client rate and concurrency limits lifted (one load generator, one address).
+# Prints a markdown report (also copied to build-bench/bench-auth-latest.md).
+#
+# Knobs (environment):
+#   BENCH_AUTH_CLIENTS=2×nproc   concurrent log-in clients (and accounts registered)
+#   BENCH_AUTH_SECONDS=10        measured window of each log-in run
+#   BENCH_AUTH_WARMUP=2          unmeasured seconds at the start of each log-in run
+#   BENCH_AUTH_KDF_RUNS=9        hashes timed for the median
+#   BENCH_AUTH_LAT_SECONDS=4     length of each wrk run
+#   BENCH_AUTH_LAT_ROUNDS=3      rounds of the one-connection wrk runs
+#   BENCH_AUTH_CONNECTIONS=64    connections of the context wrk runs (0 = skip them)
+#   BENCH_AUTH_DBS="sqlite postgres"   stores to run on (postgres skipped if not installed)
+#   BENCH_KEEP=1                 keep the temp dir (server logs, raw outputs)
+#   BENCH_STRICT=1               exit 1 when a target is missed (default: report only)
+#   EHALL_AUTH_PASSWORD_ITERATIONS   the cost under test (default: the server's, 100000)
+#   EHALL_*                      passed through to ehall, except data/db/listen/config,
+#                                test_mode and the per-client limits, which this pins.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD="$REPO/build-bench"
+NCPU=$(nproc)
+CLIENTS=${BENCH_AUTH_CLIENTS:-$((2 * NCPU))}
+SECS=${BENCH_AUTH_SECONDS:-10}
+WARM=${BENCH_AUTH_WARMUP:-2}
+KDF_RUNS=${BENCH_AUTH_KDF_RUNS:-9}
+LAT_SECS=${BENCH_AUTH_LAT_SECONDS:-4}
+LAT_ROUNDS=${BENCH_AUTH_LAT_ROUNDS:-3}
+CTX_CONNS=${BENCH_AUTH_CONNECTIONS:-64}
+DBS=${BENCH_AUTH_DBS:-sqlite postgres}
+KEEP=${BENCH_KEEP:-0}
+STRICT=${BENCH_STRICT:-0}
+ITER=${EHALL_AUTH_PASSWORD_ITERATIONS:-100000}
+PASSWORD="Bench-2026-pass"
+
+# Targets.
+TARGET_LOGIN_RATIO=0.80   # log-ins/s ÷ (cores ÷ hash time), at least
+TARGET_SESSION_MS=0.2     # p50 with a session minus p50 without, at most
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+for v in CLIENTS SECS WARM KDF_RUNS LAT_SECS LAT_ROUNDS CTX_CONNS ITER; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+((CLIENTS >= 1 && SECS >= 1 && KDF_RUNS >= 1 && LAT_SECS >= 1 && LAT_ROUNDS >= 1 && ITER >= 1000)) ||
+    die "clients, seconds, runs and rounds must be at least 1, iterations at least 1000"
+((CLIENTS <= 256)) || die "BENCH_AUTH_CLIENTS must be at most 256"
+for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_AUTH_DBS: unknown store '$db'"; done
+((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later (for EPOCHREALTIME)"
+
+# ---------- tools ----------
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v cc >/dev/null || missing+=(gcc)
+pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
+if ((${#missing[@]})); then
+    echo "bench: missing: ${missing[*]}" >&2
+    echo "bench: install them with:  sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+if [[ " $DBS " == *" postgres "* ]] && ! ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "PostgreSQL server binaries not found: running on SQLite only (apt-get install postgresql)"
+    DBS=${DBS//postgres/}
+fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
+    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
+fi
+
+# ---------- temp dir and cleanup ----------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-auth.XXXXXX")
+EHALL_PID="" WRK_PID="" LOAD_PID="" PG_DIR=""
+
+stop_pid() { # PID [signal]: signal one process we started and wait for it (5 s, then KILL)
+    local pid=$1 sig=${2:-TERM} i
+    [[ -n $pid ]] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "process $pid did not stop on SIG$sig; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    stop_pid "$WRK_PID" INT
+    stop_pid "$LOAD_PID" TERM
+    stop_pid "$EHALL_PID" TERM
+    [[ -n $PG_DIR ]] && "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
+    if ((rc != 0)) || [[ $KEEP == 1 ]]; then
+        say "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---------- helpers (as in bench/run.sh) ----------
+
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
+if ((EPH_LO > 11024)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000))
+elif ((EPH_HI < 64000)); then PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI))
+else PORT_LO=1024 PORT_SPAN=64000; fi
+USED_PORTS=" "
+PORT=""
+free_port() { # sets PORT to a loopback TCP port no socket uses
+    local p i
+    for ((i = 0; i < 500; i++)); do
+        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        if command -v ss >/dev/null; then
+            [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+        USED_PORTS+="$p "
+        PORT=$p
+        return 0
+    done
+    die "no free loopback port found"
+}
+
+# URL PID: poll URL until it answers 2xx: 0 when it does, 1 when PID exited first, 2 after 30 s.
+wait_http() {
+    local url=$1 pid=$2 deadline=$(($(now_us) + 30000000))
+    until curl -fs -o /dev/null --max-time 1 "$url"; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        (($(now_us) < deadline)) || return 2
+        sleep 0.02
+    done
+}
+
+# wrk output -> "req/s p50_ms p99_ms non2xx socket_errors requests"
+parse_wrk() {
+    awk '
+        function ms(v,  n, u) {
+            n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+            if (u == "us") return n / 1000
+            if (u == "ms") return n
+            if (u == "s") return n * 1000
+            if (u == "m") return n * 60000
+            if (u == "h") return n * 3600000
+            return -1
+        }
+        /^[ \t]+50%/ { p50 = ms($2) }
+        /^[ \t]+99%/ { p99 = ms($2) }
+        /^Requests\/sec:/ { rps = $2 }
+        / requests in / { total = $1 }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        /Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
+        END {
+            if (rps == "" || p50 == "" || p99 == "") exit 1
+            printf "%.0f %.4f %.4f %d %d %d\n", rps, p50, p99, non2xx, errs, total
+        }' "$1"
+}
+
+# key=value line (from auth_load) and a key -> the value
+kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
+calc() { awk "BEGIN {printf \"$1\", $2}"; } # FORMAT EXPRESSION
+pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo "**FAIL**"; fi; }
+
+# ---------- build ----------
+
+say "building release ehall and bench/auth_load.c into $BUILD (log: $TMP/build.log)"
+build() { # extra C flags
+    cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF "-DCMAKE_C_FLAGS=$1" &&
+        cmake --build "$BUILD" --parallel "$NCPU"
+}
+BUILD_NOTE=""
+if ! build "" >"$TMP/build.log" 2>&1; then
+    # GCC's -O3 flow analysis finds "may be used uninitialized" cases the RelWithDebInfo
+    # build of the tests does not, and -Werror makes them fatal.  The warning is kept
+    # (printed in the log); only its being an error is lifted, and the report says so.
+    if grep -q 'Werror=maybe-uninitialized' "$TMP/build.log" &&
+        build "-Wno-error=maybe-uninitialized" >>"$TMP/build.log" 2>&1; then
+        BUILD_NOTE=$(grep -m3 -o '[^ ]*\.c:[0-9]*:[0-9]*: warning: .* \[-Wmaybe-uninitialized\]' "$TMP/build.log" |
+            sed "s|$REPO/||" | sort -u | paste -sd ';' -)
+        say "the release build needed -Wno-error=maybe-uninitialized: $BUILD_NOTE"
+    else
+        tail -n 40 "$TMP/build.log" >&2
+        die "build failed"
+    fi
+fi
+EHALL="$BUILD/ehall"
+LOADGEN="$BUILD/auth_load"
+[[ -x $EHALL && -f $BUILD/libehallcore.a ]] || die "$EHALL or libehallcore.a was not built"
+# shellcheck disable=SC2046  # pkg-config's output is a list of flags
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/auth_load.c" "$BUILD/libehallcore.a" \
+    $(pkg-config --libs libcurl libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
+    -o "$LOADGEN" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building auth_load failed"; }
+
+# ---------- the server ----------
+
+unset EHALL_CONFIG EHALL_DATA EHALL_DB EHALL_LISTEN
+export EHALL_TEST_MODE=1                     # captcha answers and SMS codes through the API
+export EHALL_SHUTDOWN_DELAY=0
+export EHALL_HTTP_CLIENT_RATE=0              # one load generator on one address
+export EHALL_HTTP_CLIENT_CONCURRENCY=100000
+export EHALL_HTTP_MAX_CONNECTIONS=4096
+export EHALL_AUTH_PASSWORD_ITERATIONS=$ITER
+
+start_ehall() { # NAME [--db URL]: start ehall on a free port with data dir $TMP/NAME
+    local name=$1 attempt rc
+    shift
+    for attempt in 1 2 3; do
+        free_port
+        URL="http://127.0.0.1:$PORT"
+        LOG="$TMP/ehall-$name.log"
+        "$EHALL" --data "$TMP/$name" "$@" serve --listen "127.0.0.1:$PORT" >>"$LOG" 2>&1 &
+        EHALL_PID=$!
+        rc=0
+        wait_http "$URL/healthz" "$EHALL_PID" || rc=$?
+        ((rc == 0)) && return 0
+        tail -n 5 "$LOG" >&2
+        ((rc == 1 && attempt < 3)) || die "ehall did not start"
+        wait "$EHALL_PID" 2>/dev/null || true
+        EHALL_PID=""
+        say "retrying on another port"
+    done
+}
+
+run_load() { # output file, then auth_load arguments
+    local out=$1
+    shift
+    "$LOADGEN" "$@" >"$out" 2>"$out.err" &
+    LOAD_PID=$!
+    local rc=0
+    wait "$LOAD_PID" || rc=$?
+    LOAD_PID=""
+    ((rc == 0)) || { cat "$out.err" >&2; die "auth_load $1 failed"; }
+    [[ ! -s $out.err ]] || sed 's/^/bench:   /' "$out.err" | head -n 5 >&2
+}
+
+run_wrk() { # CONNS SECONDS OUTFILE wrk-args...
+    local c=$1 s=$2 out=$3 t
+    t=$((c < 2 ? 1 : 2))
+    shift 3
+    wrk -t "$t" -c "$c" -d "${s}s" --latency "$@" >"$out" 2>&1 &
+    WRK_PID=$!
+    local rc=0
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=""
+    ((rc == 0)) || { cat "$out" >&2; die "wrk failed"; }
+}
+
+# CPU time used so far, in clock ticks: of process PID (user + system), and of the whole machine (busy, all)
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
+# median of the lines (one number each)
+median() { sort -g | awk '{a[NR] = $1} END {if (!NR) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+declare -A R # results: R[db,key]
+
+bench_store() { # sqlite | postgres
+    local db=$1 args=() f
+    if [[ $db == postgres ]]; then
+        # its own dir: as root the script hands it to the postgres user, who cannot enter $TMP
+        PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-pg.XXXXXX")
+        say "starting a throwaway PostgreSQL (scripts/pg-test-server.sh)"
+        local pgurl
+        pgurl=$("$REPO/scripts/pg-test-server.sh" start "$PG_DIR" 2>"$TMP/pg-start.log") ||
+            { cat "$TMP/pg-start.log" >&2; die "PostgreSQL did not start"; }
+        args=(--db "$pgurl")
+    fi
+    start_ehall "$db" "${args[@]}"
+    say "[$db] ehall on $URL"
+
+    # --- target 1: log-in throughput next to the KDF-bound limit ---
+    say "[$db] registering $CLIENTS accounts"
+    run_load "$TMP/$db-setup.txt" setup "$URL" "$CLIENTS" "$PASSWORD" "$TMP/$db-accounts.txt"
+
+    say "[$db] timing auth_password_hash ($ITER iterations): $KDF_RUNS on one thread, then $NCPU threads at once"
+    run_load "$TMP/$db-kdf.txt" kdf "$ITER" "$KDF_RUNS" "$NCPU"
+    f=$(cat "$TMP/$db-kdf.txt")
+    R[$db,kdf_ms]=$(kv "$f" kdf_ms) R[$db,kdf_min]=$(kv "$f" kdf_min_ms) R[$db,kdf_max]=$(kv "$f" kdf_max_ms)
+    R[$db,kdf_par]=$(kv "$f" par_hashes_per_s)
+    R[$db,limit]=$(calc %.2f "$NCPU * 1000 / ${R[$db,kdf_ms]}")
+    say "[$db]   hash ${R[$db,kdf_ms]} ms → limit ${R[$db,limit]} log-ins/s; $NCPU threads hashed ${R[$db,kdf_par]}/s"
+
+    say "[$db] log-ins, captcha + log-in each: $CLIENTS clients, ${WARM}+${SECS} s"
+    local p0 s0 a0 t0 p1 s1 a1 t1
+    p0=$(proc_ticks "$EHALL_PID") t0=$(now_us)
+    read -r s0 a0 < <(sys_ticks)
+    run_load "$TMP/$db-full.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" "$WARM" "$SECS" full
+    p1=$(proc_ticks "$EHALL_PID") t1=$(now_us)
+    read -r s1 a1 < <(sys_ticks)
+    # ehall's CPU in % of one CPU, and the whole machine's busy share in %, over the run
+    R[$db,full_cpu]=$(calc %.0f "($p1 - $p0) * 100 / $HZ / (($t1 - $t0) / 1e6)")
+    R[$db,full_sys]=$(calc %.0f "($s1 - $s0) * 100 / ($a1 - $a0 + 1e-9)")
+    f=$(cat "$TMP/$db-full.txt")
+    say "[$db]   $f; ehall CPU ${R[$db,full_cpu]} % of one CPU, machine ${R[$db,full_sys]} % busy"
+    R[$db,full]=$(kv "$f" rate) R[$db,full_fail]=$(kv "$f" fail) R[$db,full_bad]=$(kv "$f" bad)
+    R[$db,full_p50]=$(kv "$f" flow_p50_ms) R[$db,full_login_p50]=$(kv "$f" login_p50_ms)
+    R[$db,full_cap_p50]=$(kv "$f" captcha_p50_ms)
+
+    # enough captchas for 1.5 × the KDF limit over the whole run, shared out per client
+    local pre
+    pre=$(awk -v l="${R[$db,limit]}" -v t=$((WARM + SECS)) -v c="$CLIENTS" 'BEGIN {printf "%d", l * t * 1.5 / c + 5}')
+    say "[$db] log-ins with $pre captchas per client fetched beforehand: $CLIENTS clients, ${WARM}+${SECS} s"
+    run_load "$TMP/$db-login.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" "$WARM" "$SECS" login "$pre"
+    f=$(cat "$TMP/$db-login.txt")
+    say "[$db]   $f"
+    [[ $(kv "$f" ran_out) == 0 ]] || say "[$db]   warning: a client ran out of captchas; the rate is understated"
+    R[$db,login]=$(kv "$f" rate) R[$db,login_fail]=$(kv "$f" fail) R[$db,login_bad]=$(kv "$f" bad)
+    R[$db,login_p50]=$(kv "$f" login_p50_ms) R[$db,login_p99]=$(kv "$f" login_p99_ms)
+
+    local csecs=$((SECS < 5 ? SECS : 5))
+    say "[$db] captchas alone: $CLIENTS clients, 1+$csecs s"
+    run_load "$TMP/$db-captcha.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" 1 "$csecs" captcha
+    f=$(cat "$TMP/$db-captcha.txt")
+    say "[$db]   $f"
+    R[$db,cap]=$(kv "$f" captcha_rate) R[$db,cap_p50]=$(kv "$f" captcha_p50_ms) R[$db,cap_fail]=$(kv "$f" fail)
+
+    # --- target 2: what checking the session adds ---
+    local sid
+    run_load "$TMP/$db-sid.txt" session "$URL" "$(head -n 1 "$TMP/$db-accounts.txt")" "$PASSWORD"
+    sid=$(cat "$TMP/$db-sid.txt")
+    local ck="Cookie: ehall_session=$sid"
+    curl -fsS -H "$ck" "$URL/api/v1/session" | grep -q '"authenticated": *true' ||
+        die "[$db] the session cookie is not recognised by GET /api/v1/session"
+    curl -fsS -o /dev/null -H "$ck" "$URL/api/v1/account" || die "[$db] GET /api/v1/account with the session failed"
+
+    local names=(version version+session account+session)
+    local i round k out line rps p50 p99 n2 er
+    declare -A lines=()
+    for ((round = 1; round <= LAT_ROUNDS; round++)); do
+        local order=(0 1 2)
+        ((round % 2)) || order=(2 1 0)
+        for i in "${order[@]}"; do
+            k=${names[$i]}
+            out="$TMP/$db-wrk-1-$k-$round.txt"
+            local wargs=("$URL/api/v1/version")
+            [[ $k == version+session ]] && wargs=(-H "$ck" "$URL/api/v1/version")
+            [[ $k == account+session ]] && wargs=(-H "$ck" "$URL/api/v1/account")
+            say "[$db] round $round/$LAT_ROUNDS: wrk 1 connection, ${LAT_SECS} s: $k"
+            run_wrk 1 "$LAT_SECS" "$out" "${wargs[@]}"
+            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
+            say "[$db]   $line (req/s p50 p99 non-2xx errors requests)"
+            lines[$k]+="$line"$'\n'
+        done
+    done
+    for k in "${names[@]}"; do
+        R[$db,1,$k,rps]=$(awk 'NF {print $1}' <<<"${lines[$k]}" | median)
+        R[$db,1,$k,p50]=$(awk 'NF {print $2}' <<<"${lines[$k]}" | median)
+        R[$db,1,$k,p99]=$(awk 'NF {print $3}' <<<"${lines[$k]}" | median)
+        R[$db,1,$k,p50s]=$(awk 'NF {printf "%s%.3f", (n++ ? ", " : ""), $2}' <<<"${lines[$k]}")
+        R[$db,1,$k,bad]=$(awk 'NF {b += $4 + $5} END {print b + 0}' <<<"${lines[$k]}")
+    done
+    if ((CTX_CONNS > 0)); then
+        for k in "${names[@]}"; do
+            out="$TMP/$db-wrk-$CTX_CONNS-$k.txt"
+            local wargs=("$URL/api/v1/version")
+            [[ $k == version+session ]] && wargs=(-H "$ck" "$URL/api/v1/version")
+            [[ $k == account+session ]] && wargs=(-H "$ck" "$URL/api/v1/account")
+            say "[$db] wrk $CTX_CONNS connections, ${LAT_SECS} s: $k"
+            run_wrk "$CTX_CONNS" "$LAT_SECS" "$out" "${wargs[@]}"
+            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
+            say "[$db]   $line"
+            read -r rps p50 p99 n2 er _ <<<"$line"
+            R[$db,c,$k,rps]=$rps R[$db,c,$k,p50]=$p50 R[$db,c,$k,p99]=$p99
+            R[$db,c,$k,bad]=$((n2 + er))
+        done
+    fi
+    R[$db,engine]=$(curl -fsS "$URL/api/v1/version" | sed -n 's/.*"engine": *"\([^"]*\)".*/\1/p')
+
+    stop_pid "$EHALL_PID" TERM
+    EHALL_PID=""
+    if [[ $db == postgres ]]; then
+        "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
+        PG_DIR=""
+    fi
+}
+
+RUN_DBS=()
+for db in $DBS; do
+    bench_store "$db"
+    RUN_DBS+=("$db")
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------- report ----------
+
+ms() { awk -v v="$1" 'BEGIN {printf (v < 1 ? "%.3f" : v < 10 ? "%.2f" : "%.1f"), v}'; }
+cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+[[ -n $cpu ]] || cpu=$(uname -m)
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(git -C "$REPO" status --porcelain -- src 2>/dev/null) ]] && commit+=" (src/ modified)"
+
+REPORT="$TMP/results.md"
+{
+    echo "## ehall identity benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "- machine: $NCPU CPUs, $cpu, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
+    echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit), default HTTP threads;"
+    echo "  test mode, per-client limits lifted; password cost PBKDF2-HMAC-SM3 × $ITER"
+    [[ -z $BUILD_NOTE ]] || echo "- the release build needed \`-Wno-error=maybe-uninitialized\` ($BUILD_NOTE)"
+    echo "- the load generators (bench/auth_load, wrk) run on the same $NCPU CPUs as the server"
+    echo
+    echo "### Log-in throughput"
+    echo
+    echo "Limit = $NCPU cores ÷ one hash (auth_password_hash, median of $KDF_RUNS on one thread)."
+    echo "$CLIENTS clients, each on its own connection and account; ${SECS} s measured after ${WARM} s."
+    echo
+    echo "| store | hash ms (min–max) | limit log-ins/s | log-ins/s (captcha + log-in) | ÷ limit | log-ins/s (captcha fetched before) | ÷ limit | failures |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for db in "${RUN_DBS[@]}"; do
+        echo "| $db | $(ms "${R[$db,kdf_ms]}") ($(ms "${R[$db,kdf_min]}")–$(ms "${R[$db,kdf_max]}")) | ${R[$db,limit]} |" \
+            "${R[$db,full]} | **$(calc %.2f "${R[$db,full]} / ${R[$db,limit]}")** | ${R[$db,login]} |" \
+            "$(calc %.2f "${R[$db,login]} / ${R[$db,limit]}") | $((${R[$db,full_fail]} + ${R[$db,login_fail]})) |"
+    done
+    echo
+    echo "A second reference, measured rather than computed: $NCPU threads hashing at once, in the"
+    echo "bench process with no server running requests (it shows whether the cores were really free)."
+    echo
+    echo "| store | hashes/s, $NCPU threads at once | ÷ limit | log-ins/s (captcha + log-in) ÷ it | log-ins/s (captcha fetched before) ÷ it |"
+    echo "|---|---:|---:|---:|---:|"
+    for db in "${RUN_DBS[@]}"; do
+        echo "| $db | ${R[$db,kdf_par]} | $(calc %.2f "${R[$db,kdf_par]} / ${R[$db,limit]}") |" \
+            "$(calc %.2f "${R[$db,full]} / ${R[$db,kdf_par]}") | $(calc %.2f "${R[$db,login]} / ${R[$db,kdf_par]}") |"
+    done
+    echo
+    echo "| store | captcha + log-in p50 ms | of which captcha p50 ms | log-in alone p50 / p99 ms | captchas/s alone | captcha alone p50 ms | ehall CPU, captcha + log-in run | machine busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for db in "${RUN_DBS[@]}"; do
+        echo "| $db | $(ms "${R[$db,full_p50]}") | $(ms "${R[$db,full_cap_p50]}") | $(ms "${R[$db,login_p50]}") / $(ms "${R[$db,login_p99]}") |" \
+            "${R[$db,cap]} | $(ms "${R[$db,cap_p50]}") | ${R[$db,full_cpu]} % of one CPU (max $((NCPU * 100)) %) | ${R[$db,full_sys]} % |"
+    done
+    echo
+    echo "### Session checks"
+    echo
+    echo "wrk, 1 connection, ${LAT_SECS} s per run, $LAT_ROUNDS rounds (order alternating); medians over the rounds."
+    echo
+    echo "| store | request | req/s | p50 ms | p99 ms | p50 − reference | p50 of each round | non-2xx + errors |"
+    echo "|---|---|---:|---:|---:|---:|---|---:|"
+    for db in "${RUN_DBS[@]}"; do
+        ref=${R[$db,1,version,p50]}
+        for k in version version+session account+session; do
+            case $k in
+            version) label="GET /api/v1/version (reference)" d="—" ;;
+            version+session) label="GET /api/v1/version + session cookie" d="**$(calc %+.3f "${R[$db,1,$k,p50]} - $ref")**" ;;
+            account+session) label="GET /api/v1/account + session cookie" d="$(calc %+.3f "${R[$db,1,$k,p50]} - $ref")" ;;
+            esac
+            echo "| $db | $label | ${R[$db,1,$k,rps]} | $(ms "${R[$db,1,$k,p50]}") | $(ms "${R[$db,1,$k,p99]}") | $d | ${R[$db,1,$k,p50s]} | ${R[$db,1,$k,bad]} |"
+        done
+    done
+    if ((CTX_CONNS > 0)); then
+        echo
+        echo "For context, $CTX_CONNS connections (one run each):"
+        echo
+        echo "| store | request | req/s | p50 ms | p99 ms | p50 − reference | non-2xx + errors |"
+        echo "|---|---|---:|---:|---:|---:|---:|"
+        for db in "${RUN_DBS[@]}"; do
+            ref=${R[$db,c,version,p50]}
+            for k in version version+session account+session; do
+                case $k in
+                version) label="GET /api/v1/version (reference)" d="—" ;;
+                version+session) label="GET /api/v1/version + session cookie" d=$(calc %+.3f "${R[$db,c,$k,p50]} - $ref") ;;
+                account+session) label="GET /api/v1/account + session cookie" d=$(calc %+.3f "${R[$db,c,$k,p50]} - $ref") ;;
+                esac
+                echo "| $db | $label | ${R[$db,c,$k,rps]} |" \
+                    "$(ms "${R[$db,c,$k,p50]}") | $(ms "${R[$db,c,$k,p99]}") | $d | ${R[$db,c,$k,bad]} |"
+            done
+        done
+    fi
+    echo
+    echo "### Targets"
+    echo
+    echo "| check | target | measured | result |"
+    echo "|---|---|---:|---|"
+    for db in "${RUN_DBS[@]}"; do
+        r=$(calc %.2f "${R[$db,full]} / ${R[$db,limit]}")
+        echo "| $db: log-ins/s (captcha + log-in) ÷ KDF-bound limit | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,full]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
+        r=$(calc %.2f "${R[$db,login]} / ${R[$db,limit]}")
+        echo "| $db: the same, captchas fetched beforehand | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,login]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
+        d=$(calc %.3f "${R[$db,1,version+session,p50]} - ${R[$db,1,version,p50]}")
+        echo "| $db: p50 added by the session check, 1 connection | ≤ $TARGET_SESSION_MS ms | $d ms | $(pf "$d <= $TARGET_SESSION_MS") |"
+        echo "| $db: every log-in and request succeeded | 0 failures | $((${R[$db,full_fail]} + ${R[$db,login_fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]})) | $(pf "${R[$db,full_fail]} + ${R[$db,login_fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]} == 0") |"
+    done
+} >"$REPORT"
+MISSED=$(grep -c 'FAIL\*\* |$' "$REPORT" || true)
+
+cat "$REPORT"
+cp "$REPORT" "$BUILD/bench-auth-latest.md"
+echo
+echo "results: $BUILD/bench-auth-latest.md (raw outputs in $TMP, kept with BENCH_KEEP=1)"
+if ((MISSED > 0)); then
+    echo "$MISSED check(s) missed their target."
+    [[ $STRICT == 1 ]] && exit 1
+fi
+exit 0
