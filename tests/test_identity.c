@@ -863,8 +863,9 @@ static void password_rules(void **state)
     assert_int_equal(login(&c, "chenyi", PW, stage), 200);
     /* the current password is needed */
     assert_int_equal(change_password(&c, "Not-the-current-1", PW2), 403);
-    /* the account name is refused, and so are the last five passwords */
+    /* the account name and the mobile number are refused, and so are the last five passwords */
     assert_int_equal(change_password(&c, PW, "Chenyi-2026x"), 422);
+    assert_int_equal(change_password(&c, PW, "X-13812345555"), 422);
     const char *seq[] = {PW2, "Third#2026pass", "Fourth#2026pass", "Fifth#2026pass", "Sixth#2026pass"};
     const char *cur = PW;
     for (int i = 0; i < 5; i++) {

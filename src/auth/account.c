@@ -377,6 +377,7 @@ struct pwchange {
     char hash[AUTH_PASSWORD_HASH_MAX];
     const char *stage;
     char csrf[65];
+    char mobile[32]; /* for the policy: a password must not contain it */
 };
 
 /* 1 when password matches one of the last PASSWORD_HISTORY hashes. */
@@ -421,7 +422,17 @@ static int pw_read(store_conn *c, void *arg)
 {
     struct pwchange *w = arg;
     int rc = acct_by_id(c, auth_principal(w->r)->account, &w->a);
-    return rc == 1 ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+    if (rc != 1) return rc < 0 ? rc : STORE_ERROR;
+    store_stmt *st = store_prepare(c, "SELECT mobile_enc FROM account WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, w->a.id);
+    if (store_step(st) == STORE_ROW && !store_column_is_null(st, 0)) {
+        char *m = keys_open(store_column_text(st, 0));
+        if (m) snprintf(w->mobile, sizeof w->mobile, "%s", m);
+        free(m);
+    }
+    store_finalize(st);
+    return STORE_OK;
 }
 
 static int pw_tx(store_conn *c, void *arg)
@@ -477,9 +488,8 @@ int account_password(http_req *r)
         return http_reply_error(r, 403, "wrong_password", "the current password is wrong",
                                 json_pack("[o]", http_field_error("current_password", "wrong")));
     }
-    char mobile[16] = "";
     const char *why;
-    if (auth_password_policy(w.next, w.a.login, mobile, &why) != 0)
+    if (auth_password_policy(w.next, w.a.login, w.mobile[0] ? w.mobile : NULL, &why) != 0)
         return http_reply_error(r, 422, "validation_failed", "the new password does not meet the policy",
                                 json_pack("[o]", http_field_error("new_password", why)));
     if (!strcmp(w.current, w.next))
@@ -830,8 +840,9 @@ int account_sessions(http_req *r)
     store_conn *c = store_acquire(req_app(r)->db);
     if (!c) return http_reply_error(r, 503, "unavailable", "try again", NULL);
     json_t *list = json_array();
-    store_stmt *st = store_prepare(c, "SELECT id_hash, created_at, last_seen, client, user_agent FROM session"
-                                      " WHERE account_id = $1 ORDER BY created_at DESC");
+    store_stmt *st =
+        store_prepare(c, "SELECT id_hash, created_ms / 1000, last_seen, client, user_agent FROM session"
+                         " WHERE account_id = $1 ORDER BY created_ms DESC");
     if (st) {
         store_bind_int64(st, 1, p->account);
         while (store_step(st) == STORE_ROW) {

@@ -159,7 +159,7 @@ int session_end(store_conn *c, const char *id_hash)
 static int enforce_limit(store_conn *c, long long account, long long max)
 {
     store_stmt *st = store_prepare(c, "SELECT id_hash FROM session WHERE account_id = $1"
-                                      " ORDER BY created_at DESC, id_hash LIMIT 1000 OFFSET $2");
+                                      " ORDER BY created_ms DESC, id_hash LIMIT 1000 OFFSET $2");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, account);
     store_bind_int64(st, 2, max - 1);
@@ -219,6 +219,9 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     sid_hash(sid, hash);
     random_hex64(csrf_out);
     long long now = (long long)now_wall(), expires = now + cfg->session_lifetime;
+    /* created_ms: the staff session limit ends the oldest, even among
+     * sessions made within one second */
+    long long created_ms = (long long)(now_wall() * 1000.0);
     if (session_mac(hash, account, stage, perms, scope, on_behalf, grant_id, expires, mac, NULL) != 0) {
         free(perms);
         return STORE_ERROR;
@@ -226,9 +229,9 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     const char *ua = http_req_header(r, "User-Agent");
     char uabuf[201];
     snprintf(uabuf, sizeof uabuf, "%s", ua ? ua : "");
-    st = store_prepare(c, "INSERT INTO session(id_hash, account_id, stage, csrf, created_at, last_seen,"
+    st = store_prepare(c, "INSERT INTO session(id_hash, account_id, stage, csrf, created_ms, last_seen,"
                           " expires_at, client, user_agent, on_behalf, grant_id, perms, scope, mac)"
-                          " VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+                          " VALUES ($1, $2, $3, $4, $14, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
     if (!st) {
         free(perms);
         return STORE_ERROR;
@@ -251,6 +254,7 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     store_bind_text(st, 11, perms);
     store_bind_text(st, 12, scope);
     store_bind_text(st, 13, mac);
+    store_bind_int64(st, 14, created_ms);
     rc = store_step(st);
     store_finalize(st);
     free(perms);

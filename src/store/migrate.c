@@ -61,7 +61,7 @@ struct migration {
     " revoked_at TEXT, revoked_by " INT ", mac TEXT NOT NULL);"                                              \
     "CREATE INDEX agent_grant_agent ON agent_grant(agent_id);"                                               \
     "CREATE TABLE session (id_hash TEXT PRIMARY KEY, account_id " INT " NOT NULL REFERENCES account(id),"    \
-    " stage TEXT NOT NULL, csrf TEXT NOT NULL, created_at " INT " NOT NULL, last_seen " INT " NOT NULL,"     \
+    " stage TEXT NOT NULL, csrf TEXT NOT NULL, created_ms " INT " NOT NULL, last_seen " INT " NOT NULL,"     \
     " expires_at " INT " NOT NULL, client TEXT, user_agent TEXT, on_behalf " INT ", grant_id " INT ","       \
     " perms TEXT NOT NULL, scope TEXT NOT NULL, mac TEXT NOT NULL);"                                         \
     "CREATE INDEX session_account ON session(account_id);"                                                   \
