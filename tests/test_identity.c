@@ -398,6 +398,15 @@ static void captcha_answer_hidden_outside_test_mode(void **state)
     assert_int_equal(h_cli(dir, db, wide, out, sizeof out), 2);
     assert_non_null(strstr(out, "loopback"));
     unsetenv("EHALL_TEST_MODE");
+    /* production refuses the development SMS gateway and cookies without Secure */
+    setenv("EHALL_PRODUCTION", "1", 1);
+    assert_int_equal(h_cli(dir, db, prod, out, sizeof out), 2);
+    assert_non_null(strstr(out, "SMS gateway"));
+    setenv("EHALL_SMS_GATEWAY", "exec:/bin/true", 1);
+    assert_int_equal(h_cli(dir, db, prod, out, sizeof out), 2);
+    assert_non_null(strstr(out, "secure_cookie"));
+    unsetenv("EHALL_SMS_GATEWAY");
+    unsetenv("EHALL_PRODUCTION");
 }
 
 /* ---------- lockout ---------- */
@@ -586,6 +595,21 @@ static void three_administrators_are_separate(void **state)
     assert_int_equal(totp_mfa(&replay, a.sys_totp, "SM3", 30), 401);
     assert_int_equal(totp_mfa(&replay, a.sys_totp, "SM3", 0), 401);
     assert_int_equal(call(&again, "GET", "/api/v1/admin/departments", NULL), 200);
+    /* a lost token: the operator resets the account on the server; the next log-in
+     * changes the password and enrols a new token */
+    char out[1024];
+    const char *reset[] = {"admin", "reset", "auditor", NULL};
+    assert_int_equal(h_cli(dir, db, reset, out, sizeof out), 0);
+    const char *p = strstr(out, "one-time password ");
+    assert_non_null(p);
+    char otp[20];
+    snprintf(otp, sizeof otp, "%.16s", p + strlen("one-time password "));
+    assert_int_equal(call(&a.aud, "GET", "/api/v1/audit/verify", NULL), 401); /* its sessions ended */
+    hc_init(&a.aud, &s);
+    assert_int_equal(login(&a.aud, "auditor", otp, stage), 200);
+    assert_string_equal(stage, "password");
+    assert_int_equal(change_password(&a.aud, otp, PW2), 200);
+    enrol_totp(&a.aud, "SM3", a.aud_totp);
     /* the system administrator runs the organisation, nothing else */
     assert_int_equal(
         call(&a.sys, "POST", "/api/v1/admin/departments", "{\"code\":\"CITY\",\"name\":\"市局\"}"), 201);
@@ -614,6 +638,14 @@ static void three_administrators_are_separate(void **state)
                      403);
     /* no one can grant an administrator role, nor a role to an administrator */
     assert_int_equal(call(&a.sec, "PUT", "/api/v1/admin/accounts/1/roles", "{\"roles\":[\"auditor\"]}"), 422);
+    /* nor act on another administrator's account: the powers stay apart */
+    long long sys_id = db_int("SELECT id FROM account WHERE login = 'sysadmin'");
+    long long aud_id = db_int("SELECT id FROM account WHERE login = 'auditor'");
+    char apath[96];
+    snprintf(apath, sizeof apath, "/api/v1/admin/accounts/%lld/reset-password", sys_id);
+    assert_int_equal(call(&a.sec, "POST", apath, "{}"), 403);
+    snprintf(apath, sizeof apath, "/api/v1/admin/accounts/%lld/disable", aud_id);
+    assert_int_equal(call(&a.sys, "POST", apath, "{}"), 403);
     /* refusals are audited */
     assert_true(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.denied'") >= 5);
 
@@ -649,7 +681,6 @@ static void three_administrators_are_separate(void **state)
     stop(&s);
     /* the server signed checkpoints as records accumulated; the CLI checks them */
     assert_true(db_int("SELECT COUNT(*) FROM audit_checkpoint") >= 1);
-    char out[1024];
     const char *verify[] = {"audit", "verify", NULL};
     assert_int_equal(h_cli(dir, db, verify, out, sizeof out), 0);
     assert_non_null(strstr(out, "signed checkpoints verified"));
@@ -671,6 +702,12 @@ static void staff_first_login(struct hclient *c, const char *loginname, const ch
     assert_string_equal(str(j, "stage"), "password");
     json_decref(j);
     assert_int_equal(change_password(c, otp, PW), 200);
+    /* SMS alone is not enough for staff: they enrol a TOTP token (HMAC-SM3) */
+    j = hc_json(c, "GET", "/api/v1/session", NULL, &st);
+    assert_string_equal(str(j, "stage"), "enroll");
+    json_decref(j);
+    char secret[64];
+    enrol_totp(c, "SM3", secret);
     j = hc_json(c, "GET", "/api/v1/session", NULL, &st);
     assert_string_equal(str(j, "stage"), "full");
     json_decref(j);
@@ -989,7 +1026,18 @@ static void enterprise_clerks_and_agents(void **state)
     json_decref(j);
     assert_int_equal(login(&agent, "taxagent", PW, stage), 200);
     assert_int_equal(call(&agent, "POST", "/api/v1/agent/act", body), 403);
-    /* the real-name register refuses a forged legal representative */
+    /* acting ends when the grant's period does, whatever the session lifetime */
+    snprintf(body, sizeof body,
+             "{\"agent\":\"taxagent\",\"items\":[\"*\"],\"valid_from\":%lld,\"valid_to\":%lld}",
+             (long long)time(NULL) - 60, (long long)time(NULL) + 3);
+    j = hc_json(&boss, "POST", "/api/v1/enterprise/agents", body, &st);
+    expect(st, 201, j);
+    snprintf(body, sizeof body, "{\"grant\":%lld}", (long long)json_integer_value(json_object_get(j, "id")));
+    json_decref(j);
+    assert_int_equal(call(&agent, "POST", "/api/v1/agent/act", body), 200);
+    assert_int_equal(call(&agent, "GET", "/api/v1/agent/grants", NULL), 200);
+    sleep(4);
+    assert_int_equal(call(&agent, "GET", "/api/v1/agent/grants", NULL), 401);
     stop(&s);
 }
 
@@ -1072,6 +1120,39 @@ static void certificate_login_with_openssl_signature(void **state)
             expect(st, 401, j);
         }
         json_decref(j);
+    }
+    /* a key slipped into the database behind ehall's back is never used */
+    char planted[300];
+    snprintf(planted, sizeof planted, "%s/planted.pub.pem", dir);
+    snprintf(cmd, sizeof cmd, "openssl pkey -in %s -pubout -out %s 2>&1", otherkey, planted);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+    char *ppem = h_slurp(planted);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO cert_key(account_id, label, public_key, fingerprint, created_at, mac)"
+             " SELECT id, 'planted', '%s', 'planted', 'now', '1:00' FROM account WHERE login = 'certuser'",
+             ppem);
+    free(ppem);
+    db_exec(sql);
+    {
+        long st;
+        json_t *j = hc_json(&c, "POST", "/api/v1/auth/cert/challenge", "{\"login\":\"certuser\"}", &st);
+        char cid[64];
+        snprintf(cid, sizeof cid, "%s", str(j, "challenge_id"));
+        FILE *f = fopen(chalfile, "w");
+        fputs(str(j, "challenge"), f);
+        fclose(f);
+        json_decref(j);
+        snprintf(
+            cmd, sizeof cmd,
+            "openssl pkeyutl -sign -inkey %s -rawin -in %s -digest sm3 -pkeyopt distid:1234567812345678 | od "
+            "-An -v -tx1 | tr -d ' \\n'",
+            otherkey, chalfile);
+        assert_int_equal(sh(cmd, out, sizeof out), 0);
+        char lb[8192];
+        snprintf(lb, sizeof lb, "{\"challenge_id\":\"%s\",\"signature\":\"%s\"}", cid, out);
+        assert_int_equal(call(&c, "POST", "/api/v1/auth/cert/login", lb), 401);
+        assert_int_equal(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'security.integrity'"), 1);
     }
     /* an unknown login gets a challenge too (no account probing) */
     assert_int_equal(call(&c, "POST", "/api/v1/auth/cert/challenge", "{\"login\":\"nobody-at-all\"}"), 200);

@@ -147,7 +147,7 @@ struct audit_archive_info {
  * (why, bad_line), -1 unreadable (why). */
 int audit_archive_verify(const char *path, struct audit_archive_info *info);
 
-#define AUDIT_RETENTION_MIN_DAYS 180
+#define AUDIT_RETENTION_MIN_DAYS 365
 
 /* Remove the oldest records, once they are safely archived.  Only a prefix of the
  * chain can go: the records after the anchor up to (not including) the first one whose

@@ -377,7 +377,8 @@ struct pwchange {
     char hash[AUTH_PASSWORD_HASH_MAX];
     const char *stage;
     char csrf[65];
-    char mobile[32]; /* for the policy: a password must not contain it */
+    char mobile[32];    /* for the policy: a password must not contain it */
+    const char *action; /* what a wrong password is audited as (default: the change) */
 };
 
 /* 1 when password matches one of the last PASSWORD_HISTORY hashes. */
@@ -464,8 +465,8 @@ static int pw_fail_tx(store_conn *c, void *arg)
     snprintf(key, sizeof key, "acct:%lld", w->a.id);
     int rc = throttle_fail(c, key, w->cfg->lockout_threshold, w->cfg);
     if (rc < 0) return rc;
-    return auth_audit(w->r, c, "account.password_change", w->a.login, "failed",
-                      "{\"reason\":\"current password\"}");
+    return auth_audit(w->r, c, w->action ? w->action : "account.password_change", w->a.login, "failed",
+                      "{\"reason\":\"password\"}");
 }
 
 int account_password(http_req *r)
@@ -732,6 +733,57 @@ int account_mfa(http_req *r)
 
 /* ---------- certificates ---------- */
 
+/* A registered key's row MAC: id, account, fingerprint, public key, revocation time. */
+int cert_mac(long long id, long long account, const char *fp, const char *pem, const char *revoked,
+             char mac[KEYS_TAG_MAX], const char *check)
+{
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", id);
+    snprintf(b, sizeof b, "%lld", account);
+    const char *v[] = {a, b, fp, pem, revoked};
+    return check ? keys_row_mac_check("cert_key", v, 5, check) : keys_row_mac("cert_key", v, 5, mac);
+}
+
+/* Revoke an account's active keys (one, or all when id is 0) at time ts.  Rows whose
+ * MAC still verifies get a new MAC; a row already tampered with keeps its stale MAC,
+ * so revoking never launders it. */
+static int cert_revoke_rows(store_conn *c, long long account, long long id, const char *ts, int *n)
+{
+    store_stmt *st =
+        store_prepare(c, "SELECT id, fingerprint, public_key, mac FROM cert_key WHERE account_id = $1"
+                         " AND ($2 = 0 OR id = $2) AND revoked_at IS NULL ORDER BY id");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, account);
+    store_bind_int64(st, 2, id);
+    struct {
+        long long id;
+        char mac[KEYS_TAG_MAX];
+    } rows[32];
+    int k = 0, rc;
+    while ((rc = store_step(st)) == STORE_ROW && k < 32) {
+        rows[k].id = store_column_int64(st, 0);
+        const char *fp = store_column_text(st, 1), *pem = store_column_text(st, 2);
+        if (cert_mac(rows[k].id, account, fp, pem, NULL, NULL, store_column_text(st, 3)) != 0 ||
+            cert_mac(rows[k].id, account, fp, pem, ts, rows[k].mac, NULL) != 0)
+            snprintf(rows[k].mac, sizeof rows[k].mac, "%s", store_column_text(st, 3));
+        k++;
+    }
+    store_finalize(st);
+    if (rc < 0) return rc;
+    for (int i = 0; i < k; i++) {
+        st = store_prepare(c, "UPDATE cert_key SET revoked_at = $2, mac = $3 WHERE id = $1");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, rows[i].id);
+        store_bind_text(st, 2, ts);
+        store_bind_text(st, 3, rows[i].mac);
+        rc = store_step(st);
+        store_finalize(st);
+        if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    }
+    if (n) *n = k;
+    return STORE_OK;
+}
+
 struct cert {
     http_req *r;
     const char *label, *pem;
@@ -745,9 +797,9 @@ static int cert_add_tx(store_conn *c, void *arg)
     struct cert *ct = arg;
     char ts[48];
     time_rfc3339(now_wall(), ts, sizeof ts);
-    store_stmt *st =
-        store_prepare(c, "INSERT INTO cert_key(account_id, label, public_key, fingerprint, created_at)"
-                         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (fingerprint) DO NOTHING RETURNING id");
+    store_stmt *st = store_prepare(
+        c, "INSERT INTO cert_key(account_id, label, public_key, fingerprint, created_at, mac)"
+           " VALUES ($1, $2, $3, $4, $5, '') ON CONFLICT (fingerprint) DO NOTHING RETURNING id");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, auth_principal(ct->r)->account);
     store_bind_text(st, 2, ct->label);
@@ -762,6 +814,16 @@ static int cert_add_tx(store_conn *c, void *arg)
         return STORE_OK;
     }
     if (rc != STORE_ROW) return rc < 0 ? rc : STORE_ERROR;
+    char mac[KEYS_TAG_MAX];
+    if (cert_mac(ct->id, auth_principal(ct->r)->account, ct->fp, ct->pem, NULL, mac, NULL) != 0)
+        return STORE_ERROR;
+    st = store_prepare(c, "UPDATE cert_key SET mac = $2 WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, ct->id);
+    store_bind_text(st, 2, mac);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
     char det[128];
     snprintf(det, sizeof det, "{\"factor\":\"certificate\",\"fingerprint\":\"%s\"}", ct->fp);
     return auth_audit(ct->r, c, "account.factor", "certificate", "added", det);
@@ -793,15 +855,8 @@ static int cert_revoke_tx(store_conn *c, void *arg)
     struct cert *ct = arg;
     char ts[48];
     time_rfc3339(now_wall(), ts, sizeof ts);
-    store_stmt *st = store_prepare(
-        c, "UPDATE cert_key SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, ct->id);
-    store_bind_int64(st, 2, auth_principal(ct->r)->account);
-    store_bind_text(st, 3, ts);
-    int rc = store_step(st);
-    store_finalize(st);
-    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    int rc = cert_revoke_rows(c, auth_principal(ct->r)->account, ct->id, ts, NULL);
+    if (rc != STORE_OK) return rc;
     char obj[32];
     snprintf(obj, sizeof obj, "certificate %lld", ct->id);
     return auth_audit(ct->r, c, "account.factor", obj, "revoked", NULL);
@@ -939,13 +994,7 @@ static int close_tx(store_conn *c, void *arg)
     rc = store_step(st);
     store_finalize(st);
     if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
-    st = store_prepare(c, "UPDATE cert_key SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, x->a.id);
-    store_bind_text(st, 2, ts);
-    rc = store_step(st);
-    store_finalize(st);
-    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    if ((rc = cert_revoke_rows(c, x->a.id, 0, ts, NULL)) != STORE_OK) return rc;
     if ((rc = session_end_all(c, x->a.id, NULL)) != STORE_OK) return rc;
     return auth_audit(x->r, c, "account.close", x->a.login, "ok", NULL);
 }
@@ -971,7 +1020,8 @@ int account_close(http_req *r)
     store_release(c);
     if (rc != 1) return http_reply_error(r, 503, "unavailable", "try again", NULL);
     if (auth_password_verify(password, x.a.hash) != 0) {
-        auth_audit(r, NULL, "account.close", x.a.login, "failed", "{\"reason\":\"password\"}");
+        struct pwchange w = {.r = r, .cfg = app->cfg, .a = x.a, .action = "account.close"};
+        store_tx(app->db, 1, pw_fail_tx, &w); /* counts towards the lockout like any wrong password */
         return http_reply_error(r, 403, "wrong_password", "the password is wrong",
                                 json_pack("[o]", http_field_error("password", "wrong")));
     }

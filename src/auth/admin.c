@@ -357,7 +357,7 @@ struct acct_action {
     long long id;
     const char *action;
     struct acct a;
-    int found;
+    int found, admin;
     char pw[17];
     char hash[AUTH_PASSWORD_HASH_MAX];
 };
@@ -369,6 +369,12 @@ static int action_tx(store_conn *c, void *arg)
     if (rc < 0) return rc;
     x->found = rc == 1 && strcmp(x->a.status, "deleted") != 0;
     if (!x->found) return STORE_OK;
+    /* the three administrators cannot act on one another: that is what keeps their
+     * powers apart (an administrator's lost password or token: `ehall admin reset`) */
+    if (!strcmp(x->a.kind, "admin")) {
+        x->admin = 1;
+        return auth_audit(x->r, c, "account.admin_action", x->a.login, "denied", NULL);
+    }
     char key[48];
     snprintf(key, sizeof key, "acct:%lld", x->id);
     if (!strcmp(x->action, "unlock")) {
@@ -397,9 +403,6 @@ static int action_tx(store_conn *c, void *arg)
 static int do_action(http_req *r, const char *action)
 {
     struct acct_action x = {.r = r, .id = param_id(r), .action = action};
-    const struct principal *p = auth_principal(r);
-    if (x.id == p->account)
-        return http_reply_error(r, 403, "forbidden", "administrators cannot act on their own account", NULL);
     if (!strcmp(action, "reset")) {
         admin_one_time_password(x.pw);
         if (auth_password_hash(x.pw, (int)req_app(r)->cfg->password_iterations, x.hash, sizeof x.hash) != 0)
@@ -407,6 +410,12 @@ static int do_action(http_req *r, const char *action)
     }
     if (store_tx(req_app(r)->db, 1, action_tx, &x) != STORE_OK) return reply_unavailable(r);
     if (!x.found) return http_reply_error(r, 404, "not_found", "no such account", NULL);
+    if (x.admin)
+        return http_reply_error(
+            r, 403, "forbidden",
+            "administrator accounts are not managed through the API; on the server, an operator "
+            "runs `ehall admin reset LOGIN`",
+            NULL);
     json_t *body = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)x.id, "login", x.a.login, "status", action);
     if (!strcmp(action, "reset")) json_object_set_new(body, "one_time_password", json_string(x.pw));
     crypto_wipe(x.pw, sizeof x.pw);
@@ -556,7 +565,7 @@ int admin_role_put(http_req *r)
         return http_reply_error(r, 403, "forbidden", "built-in administrator roles cannot be changed", NULL);
     return http_reply_json(
         r, w.created ? 201 : 200,
-        json_pack("{s:s, s:s, s:s}", "code", w.code, "scope", w.scope, "permissions", w.perms));
+        json_pack("{s:s, s:s, s:O}", "code", w.code, "scope", w.scope, "permissions", perms));
 }
 
 struct assign {

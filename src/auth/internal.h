@@ -58,6 +58,10 @@ int sms_enqueue(store_conn *c, const char *mobile, const char *text, const char 
 /* Hand queued messages to the gateway (after the transaction committed). */
 void sms_flush(store *s, const struct config *cfg);
 
+/* Remove expired sessions, challenges, captchas, codes and counters; requeue SMS a
+ * dead process claimed (sweep.c; the server's housekeeping thread calls it). */
+void auth_sweep(store *s, const struct config *cfg);
+
 /* Captchas (captcha.c): 0 when the answer is right; the captcha is used up either way. */
 int captcha_consume(store *s, const char *id, const char *answer);
 
@@ -88,6 +92,9 @@ int account_insert(store_conn *c, struct new_account *na);
 int account_set_password(store_conn *c, long long id, const char *hash, int must_change);
 /* The account as JSON, personal fields masked except reveal_field (NULL: none). */
 json_t *account_json(store_conn *c, long long id, const char *reveal_field);
+/* The row MAC of a registered SM2 key (cert_key), or its check when check is set. */
+int cert_mac(long long id, long long account, const char *fp, const char *pem, const char *revoked,
+             char mac[KEYS_TAG_MAX], const char *check);
 /* 16 random characters of four classes, for accounts an administrator creates. */
 void admin_one_time_password(char out[17]);
 

@@ -106,7 +106,9 @@ const char *acct_next_stage(const struct acct *a, const struct config *cfg, int 
     long long age = (long long)now_wall() - a->pw_changed;
     if (a->must_change || (cfg->password_expiry_days > 0 && age > cfg->password_expiry_days * 86400))
         return "password";
-    if (staff && !a->has_totp && !a->has_mobile) return "enroll";
+    /* staff and administrators hold a TOTP token (HMAC-SM3 by default): SMS alone is not
+     * enough for them (seed 003), so a first log-in by SMS still ends in enrolment */
+    if (staff && !a->has_totp) return "enroll";
     return "full";
 }
 
@@ -243,6 +245,40 @@ int ip_in_ranges(const char *addr, const char *ranges)
 
 /* ---------- password log-in ---------- */
 
+/* A client address that keeps failing is slowed down whoever it tries: 1 after
+ * replying 429 (or 503). */
+static int address_throttled(http_req *r)
+{
+    struct app *app = req_app(r);
+    if (app->cfg->ip_fail_limit <= 0) return 0;
+    char ipkey[96];
+    snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(r));
+    store_conn *c = store_acquire(app->db);
+    if (!c) {
+        http_reply_error(r, 503, "unavailable", "try again", NULL);
+        return 1;
+    }
+    long long until = throttle_locked_until(c, ipkey);
+    store_release(c);
+    if (until <= 0) return 0;
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", until - (long long)now_wall());
+    http_add_header(r, "Retry-After", ra);
+    http_reply_error(r, 429, "too_many_failures",
+                     "too many failed log-ins from this address; wait and try again", NULL);
+    return 1;
+}
+
+/* Count a failure against the client's address (inside the caller's transaction). */
+static int address_failed(http_req *r, store_conn *c)
+{
+    const struct config *cfg = req_app(r)->cfg;
+    if (cfg->ip_fail_limit <= 0) return STORE_OK;
+    char ipkey[96];
+    snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(r));
+    return throttle_fail(c, ipkey, cfg->ip_fail_limit, cfg) < 0 ? STORE_ERROR : STORE_OK;
+}
+
 struct login {
     http_req *r;
     const struct config *cfg;
@@ -273,9 +309,8 @@ static int login_read(store_conn *c, void *arg)
 static int login_write(store_conn *c, void *arg)
 {
     struct login *l = arg;
-    char key[96], ipkey[96], det[160];
+    char key[96], det[160];
     account_key(&l->a, l->found, l->ident, key);
-    snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(l->r));
     long long until = throttle_locked_until(c, key);
     if (until < 0) return STORE_ERROR;
     l->locked = 0;
@@ -289,8 +324,7 @@ static int login_write(store_conn *c, void *arg)
     if (!l->found || !l->password_ok) {
         int rc = throttle_fail(c, key, l->cfg->lockout_threshold, l->cfg);
         if (rc < 0) return rc;
-        if (l->cfg->ip_fail_limit > 0 && throttle_fail(c, ipkey, l->cfg->ip_fail_limit, l->cfg) < 0)
-            return STORE_ERROR;
+        if (address_failed(l->r, c) != STORE_OK) return STORE_ERROR;
         snprintf(det, sizeof det, "{\"reason\":\"%s\"}", l->found ? "password" : "unknown account");
         if ((rc = auth_audit(l->r, c, "auth.login", object, "failed", det)) != STORE_OK) return rc;
         if (rc == STORE_OK && throttle_locked_until(c, key) > 0) {
@@ -371,22 +405,7 @@ int auth_login(http_req *r)
     struct app *app = req_app(r);
     const struct config *cfg = app->cfg;
 
-    /* the address first: a client that keeps failing is slowed down whoever it tries */
-    if (cfg->ip_fail_limit > 0) {
-        char ipkey[96];
-        snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(r));
-        store_conn *c = store_acquire(app->db);
-        if (!c) return http_reply_error(r, 503, "unavailable", "try again", NULL);
-        long long until = throttle_locked_until(c, ipkey);
-        store_release(c);
-        if (until > 0) {
-            char ra[24];
-            snprintf(ra, sizeof ra, "%lld", until - (long long)now_wall());
-            http_add_header(r, "Retry-After", ra);
-            return http_reply_error(r, 429, "too_many_failures",
-                                    "too many failed log-ins from this address; wait and try again", NULL);
-        }
-    }
+    if (address_throttled(r)) return 0;
     if (captcha_consume(app->db, cid, answer) != 0)
         return http_reply_error(r, 400, "captcha", "the captcha answer is wrong or expired: get a new one",
                                 json_pack("[o]", http_field_error("captcha", "wrong or expired")));
@@ -621,7 +640,7 @@ struct challenge {
     const char *ident, *id, *sig_hex;
     char nonce[65], cid[33];
     struct acct a;
-    int found, ok, locked;
+    int found, ok, locked, ip_denied;
     long long until;
     const char *stage;
     char csrf[65];
@@ -700,9 +719,11 @@ static int cert_login_tx(store_conn *c, void *arg)
     store_finalize(st);
     if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
     ch->stage = NULL;
-    if (!account || expires < (long long)now_wall())
+    if (!account || expires < (long long)now_wall()) {
+        if ((rc = address_failed(ch->r, c)) != STORE_OK) return rc;
         return auth_audit(ch->r, c, "auth.login", "(certificate)", "failed",
                           "{\"method\":\"certificate\",\"reason\":\"unknown or expired challenge\"}");
+    }
     if ((rc = acct_by_id(c, account, &ch->a)) != 1) return rc < 0 ? rc : STORE_OK;
     char key[96];
     snprintf(key, sizeof key, "acct:%lld", account);
@@ -717,21 +738,43 @@ static int cert_login_tx(store_conn *c, void *arg)
     unsigned char *sig = malloc(siglen ? siglen : 1);
     if (!sig) return STORE_ERROR;
     int sig_ok = hex_decode(ch->sig_hex, siglen, sig) == 0;
-    st = store_prepare(c, "SELECT public_key FROM cert_key WHERE account_id = $1 AND revoked_at IS NULL");
+    st = store_prepare(c, "SELECT id, fingerprint, public_key, mac FROM cert_key WHERE account_id = $1"
+                          " AND revoked_at IS NULL");
     if (!st) {
         free(sig);
         return STORE_ERROR;
     }
     store_bind_int64(st, 1, account);
-    while (sig_ok && !ch->ok && store_step(st) == STORE_ROW)
-        ch->ok = crypto_sm2_verify(store_column_text(st, 0), CRYPTO_SM2_DEFAULT_ID, text, strlen(text), sig,
-                                   siglen) == 0;
+    int tampered = 0;
+    while (sig_ok && !ch->ok && store_step(st) == STORE_ROW) {
+        const char *fp = store_column_text(st, 1), *pem = store_column_text(st, 2);
+        /* a key slipped into the database behind ehall's back is never used */
+        if (cert_mac(store_column_int64(st, 0), account, fp, pem, NULL, NULL, store_column_text(st, 3)) !=
+            0) {
+            tampered = 1;
+            continue;
+        }
+        ch->ok = crypto_sm2_verify(pem, CRYPTO_SM2_DEFAULT_ID, text, strlen(text), sig, siglen) == 0;
+    }
     store_finalize(st);
+    if (tampered) {
+        log_error("a registered key of account %lld failed its integrity check and was not used", account);
+        if ((rc = auth_audit(ch->r, c, "security.integrity", "cert_key", "tampered", NULL)) != STORE_OK) {
+            free(sig);
+            return rc;
+        }
+    }
     free(sig);
     if (!ch->ok) {
         if ((rc = throttle_fail(c, key, ch->cfg->lockout_threshold, ch->cfg)) < 0) return rc;
+        if ((rc = address_failed(ch->r, c)) != STORE_OK) return rc;
         return auth_audit(ch->r, c, "auth.login", ch->a.login, "failed",
                           "{\"method\":\"certificate\",\"reason\":\"signature\"}");
+    }
+    if (!ip_in_ranges(http_req_client(ch->r), ch->a.ip_ranges)) {
+        ch->ip_denied = 1;
+        return auth_audit(ch->r, c, "auth.login", ch->a.login, "denied",
+                          "{\"method\":\"certificate\",\"reason\":\"address outside allowed ranges\"}");
     }
     if ((rc = throttle_clear(c, key)) != STORE_OK) return rc;
     /* the key (a USB key with its PIN) is the second factor */
@@ -750,10 +793,15 @@ int auth_cert_login(http_req *r)
     if (sig && (strlen(sig) % 2 || strspn(sig, "0123456789abcdef") != strlen(sig)))
         input_error(&in, "signature", "must be the DER signature in lower-case hex");
     if (input_done(&in) != 0) return 0;
+    if (address_throttled(r)) return 0;
     struct challenge ch = {.r = r, .cfg = req_app(r)->cfg, .id = id, .sig_hex = sig};
     if (store_tx(req_app(r)->db, 1, cert_login_tx, &ch) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
     if (ch.locked) return reply_locked(r, ch.until);
+    if (ch.ip_denied)
+        return http_reply_error(r, 403, "address_not_allowed",
+                                "this account may not log in from your address; use an allowed workstation",
+                                NULL);
     if (!ch.stage)
         return http_reply_error(r, 401, "invalid_signature",
                                 "the challenge is unknown, used or expired, or the signature does not "

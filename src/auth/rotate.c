@@ -64,6 +64,7 @@ static const struct maced_table KEYS_MACED[] = {
      1,
      {"id", "enterprise_id", "agent_id", "items", "valid_from", "valid_to", "revoked_at"},
      7},
+    {"cert_key", {"id", NULL}, 1, {"id", "account_id", "fingerprint", "public_key", "revoked_at"}, 5},
     {"session",
      {"id_hash", NULL},
      0,

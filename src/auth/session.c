@@ -219,6 +219,18 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     sid_hash(sid, hash);
     random_hex64(csrf_out);
     long long now = (long long)now_wall(), expires = now + cfg->session_lifetime;
+    if (grant_id) {
+        /* acting for an enterprise ends when the grant does */
+        st = store_prepare(c, "SELECT valid_to FROM agent_grant WHERE id = $1");
+        if (!st) {
+            free(perms);
+            return STORE_ERROR;
+        }
+        store_bind_int64(st, 1, grant_id);
+        if (store_step(st) == STORE_ROW && store_column_int64(st, 0) < expires)
+            expires = store_column_int64(st, 0);
+        store_finalize(st);
+    }
     /* created_ms: the staff session limit ends the oldest, even among
      * sessions made within one second */
     long long created_ms = (long long)(now_wall() * 1000.0);

@@ -1,15 +1,25 @@
 /*
  * admin.c — `ehall admin bootstrap`: the three administrators of a fresh store.
  *
+ * `ehall admin reset LOGIN` is the way back in for an administrator (or a staff
+ * member) who lost the password or the TOTP token: run by an operator on the server,
+ * it sets a one-time password, removes the TOTP token (to be enrolled again at the
+ * next log-in), lifts any lock and ends the account's sessions, all recorded in the
+ * audit chain in the same transaction.  Administrators cannot do this to one another
+ * through the API.
+ *
  * Creates the system administrator, the security administrator and the security
  * auditor (logins sysadmin, secadmin, auditor), each holding exactly its built-in
  * role, with one-time passwords printed once here and never stored in clear.  Each
  * must change the password and enrol a second factor at first log-in.  Refused when
  * any administrator exists already: administrators are never created any other way.
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "audit/audit.h"
 #include "auth/internal.h"
 #include "auth/keys.h"
 #include "auth/rbac.h"
@@ -61,10 +71,93 @@ static int boot_tx(store_conn *c, void *arg)
     return STORE_OK;
 }
 
+struct reset {
+    const char *login, *hash;
+    long long id;
+    char kind[16];
+};
+
+static int reset_tx(store_conn *c, void *arg)
+{
+    struct reset *x = arg;
+    store_stmt *st =
+        store_prepare(c, "SELECT id, kind FROM account WHERE login = $1 AND status <> 'deleted'");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, x->login);
+    int rc = store_step(st);
+    if (rc == STORE_ROW) {
+        x->id = store_column_int64(st, 0);
+        snprintf(x->kind, sizeof x->kind, "%s", store_column_text(st, 1));
+    }
+    store_finalize(st);
+    if (rc != STORE_ROW) return rc == STORE_DONE ? STORE_OK : rc;
+    if ((rc = account_set_password(c, x->id, x->hash, 1)) != STORE_OK) return rc;
+    st = store_prepare(c,
+                       "UPDATE account SET totp_enc = NULL, totp_digest = NULL, totp_step = 0 WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->id);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    char key[48];
+    snprintf(key, sizeof key, "acct:%lld", x->id);
+    if ((rc = throttle_clear(c, key)) != STORE_OK) return rc;
+    if ((rc = session_end_all(c, x->id, NULL)) != STORE_OK) return rc;
+    char actor[96];
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(actor, sizeof actor, "system:%s", pw ? pw->pw_name : "unknown");
+    struct audit_event e = {actor,
+                            "operator",
+                            "local",
+                            NULL,
+                            "account.password_reset",
+                            x->login,
+                            "ok",
+                            "{\"totp\":\"removed\",\"via\":\"ehall admin reset\"}"};
+    return audit_append(c, &e);
+}
+
+static int admin_reset(struct cmd_ctx *ctx, const char *login)
+{
+    char err[512], pw[17], hash[AUTH_PASSWORD_HASH_MAX];
+    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ehall admin reset: %s\n", err);
+        return 1;
+    }
+    store *s = cmd_open_store(ctx, 1);
+    if (!s) return 1;
+    admin_one_time_password(pw);
+    if (auth_password_hash(pw, (int)ctx->cfg.password_iterations, hash, sizeof hash) != 0) {
+        store_close(s);
+        return 1;
+    }
+    struct reset x = {login, hash, 0, ""};
+    int rc = store_tx(s, 1, reset_tx, &x);
+    store_close(s);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "ehall admin reset: the database refused the change (%d)\n", rc);
+        return 1;
+    }
+    if (!x.id) {
+        fprintf(stderr, "ehall admin reset: no account %s\n", login);
+        return 1;
+    }
+    printf("%s (%s): one-time password %s\n"
+           "It must be changed at the next log-in, where a new TOTP token is enrolled; every session of the "
+           "account has ended.\n",
+           login, x.kind, pw);
+    crypto_wipe(pw, sizeof pw);
+    return 0;
+}
+
 int cmd_admin_main(struct cmd_ctx *ctx, int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "reset")) return admin_reset(ctx, argv[2]);
     if (argc != 2 || strcmp(argv[1], "bootstrap") != 0) {
-        fprintf(stderr, "usage: ehall admin bootstrap   create the three administrators of a fresh store\n");
+        fprintf(stderr,
+                "usage: ehall admin bootstrap     create the three administrators of a fresh store\n"
+                "       ehall admin reset LOGIN   one-time password, TOTP removed, lock lifted, sessions "
+                "ended\n");
         return 2;
     }
     char err[512];

@@ -84,9 +84,9 @@ int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive)
 }
 
 /* The housekeeper: every few seconds, an SM2-signed audit checkpoint once
- * audit.checkpoint_every records have been appended, and SMS a failed hand-over left
- * in the outbox.  Several nodes may do this at once: a checkpoint that exists already
- * is not signed twice, and each message is claimed by one node. */
+ * audit.checkpoint_every records have been appended, SMS a failed hand-over left in
+ * the outbox, and the sweep of expired sessions, codes and counters.  Several nodes may do this at once: a
+ * checkpoint that exists already is not signed twice, and each message is claimed by one node. */
 static pthread_mutex_t keeper_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t keeper_cv = PTHREAD_COND_INITIALIZER;
 static int keeper_stop;
@@ -99,6 +99,7 @@ static void keeper_round(struct app *app)
             log_info("signed audit checkpoint at record %lld", seq);
     }
     sms_flush(app->db, app->cfg);
+    auth_sweep(app->db, app->cfg);
 }
 
 static void *keeper(void *arg)
@@ -162,6 +163,26 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
         log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
                  "with real users");
     }
+    const char *gw = ctx->cfg.sms_gateway;
+    if (strcmp(gw, "file") != 0 && !(strncmp(gw, "exec:", 5) == 0 && gw[5] == '/')) {
+        fprintf(stderr, "ehall serve: sms.gateway must be file or exec:/absolute/program, not '%s'\n", gw);
+        return 2;
+    }
+    if (ctx->cfg.production) {
+        /* what a laptop may do, a production deployment may not */
+        if (!strcmp(gw, "file")) {
+            fprintf(stderr,
+                    "ehall serve: production needs a real SMS gateway (sms.gateway = exec:PROGRAM); the "
+                    "file gateway keeps codes on disk\n");
+            return 2;
+        }
+        if (!ctx->cfg.session_secure_cookie) {
+            fprintf(stderr,
+                    "ehall serve: production needs session.secure_cookie = true (ehall is reached over "
+                    "TLS)\n");
+            return 2;
+        }
+    }
     char err[512];
     if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "ehall serve: %s\n", err);
@@ -223,6 +244,26 @@ int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
         }
         log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
                  "with real users");
+    }
+    const char *gw = ctx->cfg.sms_gateway;
+    if (strcmp(gw, "file") != 0 && !(strncmp(gw, "exec:", 5) == 0 && gw[5] == '/')) {
+        fprintf(stderr, "ehall serve: sms.gateway must be file or exec:/absolute/program, not '%s'\n", gw);
+        return 2;
+    }
+    if (ctx->cfg.production) {
+        /* what a laptop may do, a production deployment may not */
+        if (!strcmp(gw, "file")) {
+            fprintf(stderr,
+                    "ehall serve: production needs a real SMS gateway (sms.gateway = exec:PROGRAM); the "
+                    "file gateway keeps codes on disk\n");
+            return 2;
+        }
+        if (!ctx->cfg.session_secure_cookie) {
+            fprintf(stderr,
+                    "ehall serve: production needs session.secure_cookie = true (ehall is reached over "
+                    "TLS)\n");
+            return 2;
+        }
     }
     char err[512];
     if (keys_init(&ctx->cfg, err, sizeof err) != 0) {

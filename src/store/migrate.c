@@ -78,7 +78,7 @@ struct migration {
     "CREATE INDEX sms_outbox_status ON sms_outbox(status, id);"                                              \
     "CREATE TABLE cert_key (id " PK ", account_id " INT " NOT NULL REFERENCES account(id),"                  \
     " label TEXT NOT NULL, public_key TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE,"                      \
-    " created_at TEXT NOT NULL, revoked_at TEXT);"                                                           \
+    " created_at TEXT NOT NULL, revoked_at TEXT, mac TEXT NOT NULL);"                                        \
     "CREATE TABLE cert_challenge (id TEXT PRIMARY KEY, account_id " INT " NOT NULL, nonce TEXT NOT NULL,"    \
     " expires_at " INT " NOT NULL);"                                                                         \
     "CREATE TABLE audit_checkpoint (seq " INT " PRIMARY KEY, hash TEXT NOT NULL, at TEXT NOT NULL,"          \
