@@ -127,6 +127,49 @@ static void on_listening(void *appp)
     cmd_audit(app->db, "system.start", app->cfg->listen, "ok", NULL);
 }
 
+/* Settings ehall refuses to serve with: test mode off loopback or in production, an
+ * unknown SMS gateway, and development conveniences in production.  Prints why. */
+static int refuse_unsafe(const struct config *c)
+{
+    if (c->test_mode) {
+        /* test mode hands out captcha answers and SMS codes: never in production, and
+         * only where nobody but this host can reach it */
+        if (c->production) {
+            fprintf(stderr, "ehall serve: test_mode is refused in a production configuration\n");
+            return -1;
+        }
+        if (strncmp(c->listen, "127.", 4) != 0 && strncmp(c->listen, "[::1]", 5) != 0 &&
+            strncmp(c->listen, "localhost:", 10) != 0) {
+            fprintf(stderr, "ehall serve: test_mode is only allowed on a loopback address, not %s\n",
+                    c->listen);
+            return -1;
+        }
+        log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
+                 "with real users");
+    }
+    const char *gw = c->sms_gateway;
+    if (strcmp(gw, "file") != 0 && !(strncmp(gw, "exec:", 5) == 0 && gw[5] == '/')) {
+        fprintf(stderr, "ehall serve: sms.gateway must be file or exec:/absolute/program, not '%s'\n", gw);
+        return -1;
+    }
+    if (c->production) {
+        /* what a laptop may do, a production deployment may not */
+        if (!strcmp(gw, "file")) {
+            fprintf(stderr,
+                    "ehall serve: production needs a real SMS gateway (sms.gateway = exec:PROGRAM); the "
+                    "file gateway keeps codes on disk\n");
+            return -1;
+        }
+        if (!c->session_secure_cookie) {
+            fprintf(stderr,
+                    "ehall serve: production needs session.secure_cookie = true (ehall is reached over "
+                    "TLS)\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
 {
     double t0 = now_monotonic();
@@ -147,42 +190,7 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
             return 2;
         }
     }
-    if (ctx->cfg.test_mode) {
-        /* test mode hands out captcha answers and SMS codes: never in production, and
-         * only where nobody but this host can reach it */
-        if (ctx->cfg.production) {
-            fprintf(stderr, "ehall serve: test_mode is refused in a production configuration\n");
-            return 2;
-        }
-        if (strncmp(ctx->cfg.listen, "127.", 4) != 0 && strncmp(ctx->cfg.listen, "[::1]", 5) != 0 &&
-            strncmp(ctx->cfg.listen, "localhost:", 10) != 0) {
-            fprintf(stderr, "ehall serve: test_mode is only allowed on a loopback address, not %s\n",
-                    ctx->cfg.listen);
-            return 2;
-        }
-        log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
-                 "with real users");
-    }
-    const char *gw = ctx->cfg.sms_gateway;
-    if (strcmp(gw, "file") != 0 && !(strncmp(gw, "exec:", 5) == 0 && gw[5] == '/')) {
-        fprintf(stderr, "ehall serve: sms.gateway must be file or exec:/absolute/program, not '%s'\n", gw);
-        return 2;
-    }
-    if (ctx->cfg.production) {
-        /* what a laptop may do, a production deployment may not */
-        if (!strcmp(gw, "file")) {
-            fprintf(stderr,
-                    "ehall serve: production needs a real SMS gateway (sms.gateway = exec:PROGRAM); the "
-                    "file gateway keeps codes on disk\n");
-            return 2;
-        }
-        if (!ctx->cfg.session_secure_cookie) {
-            fprintf(stderr,
-                    "ehall serve: production needs session.secure_cookie = true (ehall is reached over "
-                    "TLS)\n");
-            return 2;
-        }
-    }
+    if (refuse_unsafe(&ctx->cfg) != 0) return 2;
     char err[512];
     if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "ehall serve: %s\n", err);
@@ -228,47 +236,6 @@ int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
     if (argc > 1) {
         fprintf(stderr, "usage: ehall migrate\n");
         return 2;
-    }
-    if (ctx->cfg.test_mode) {
-        /* test mode hands out captcha answers and SMS codes: never in production, and
-         * only where nobody but this host can reach it */
-        if (ctx->cfg.production) {
-            fprintf(stderr, "ehall serve: test_mode is refused in a production configuration\n");
-            return 2;
-        }
-        if (strncmp(ctx->cfg.listen, "127.", 4) != 0 && strncmp(ctx->cfg.listen, "[::1]", 5) != 0 &&
-            strncmp(ctx->cfg.listen, "localhost:", 10) != 0) {
-            fprintf(stderr, "ehall serve: test_mode is only allowed on a loopback address, not %s\n",
-                    ctx->cfg.listen);
-            return 2;
-        }
-        log_warn("TEST MODE: captcha answers and SMS codes are readable through the API; never use this "
-                 "with real users");
-    }
-    const char *gw = ctx->cfg.sms_gateway;
-    if (strcmp(gw, "file") != 0 && !(strncmp(gw, "exec:", 5) == 0 && gw[5] == '/')) {
-        fprintf(stderr, "ehall serve: sms.gateway must be file or exec:/absolute/program, not '%s'\n", gw);
-        return 2;
-    }
-    if (ctx->cfg.production) {
-        /* what a laptop may do, a production deployment may not */
-        if (!strcmp(gw, "file")) {
-            fprintf(stderr,
-                    "ehall serve: production needs a real SMS gateway (sms.gateway = exec:PROGRAM); the "
-                    "file gateway keeps codes on disk\n");
-            return 2;
-        }
-        if (!ctx->cfg.session_secure_cookie) {
-            fprintf(stderr,
-                    "ehall serve: production needs session.secure_cookie = true (ehall is reached over "
-                    "TLS)\n");
-            return 2;
-        }
-    }
-    char err[512];
-    if (keys_init(&ctx->cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "ehall serve: %s\n", err);
-        return 1;
     }
     store *db = cmd_open_store(ctx, 1);
     if (!db) return 1;
