@@ -10,6 +10,10 @@
 #     N clients (default 2 × cores), each on its own keep-alive connection and its own
 #     account, fetch a captcha and log in, over and over.  Also measured: log-ins with
 #     the captchas fetched beforehand (the log-in request alone), and captchas alone.
+#     Each kind runs BENCH_AUTH_ROUNDS times on fresh connections (libmicrohttpd keeps a
+#     connection on the thread that accepted it, and the hash runs on that thread, so
+#     how the connections happen to spread matters); the report gives the median, each
+#     round, and how much of ehall's CPU went to its busiest thread.
 #  2. Checking the session adds ≤ 0.2 ms at p50.  wrk, one connection:
 #     GET /api/v1/version without a cookie (the reference) and with
 #     Cookie: ehall_session=<a live session> (the authorize hook looks the session up),
@@ -26,10 +30,11 @@
 #
 # Knobs (environment):
 #   BENCH_AUTH_CLIENTS=2×nproc   concurrent log-in clients (and accounts registered)
-#   BENCH_AUTH_SECONDS=10        measured window of each log-in run
-#   BENCH_AUTH_WARMUP=2          unmeasured seconds at the start of each log-in run
+#   BENCH_AUTH_SECONDS=5         measured window of each log-in run
+#   BENCH_AUTH_WARMUP=1          unmeasured seconds at the start of each log-in run
+#   BENCH_AUTH_ROUNDS=3          log-in runs of each kind, each on fresh connections; medians
 #   BENCH_AUTH_KDF_RUNS=9        hashes timed for the median
-#   BENCH_AUTH_LAT_SECONDS=4     length of each wrk run
+#   BENCH_AUTH_LAT_SECONDS=3     length of each wrk run
 #   BENCH_AUTH_LAT_ROUNDS=3      rounds of the one-connection wrk runs
 #   BENCH_AUTH_CONNECTIONS=64    connections of the context wrk runs (0 = skip them)
 #   BENCH_AUTH_DBS="sqlite postgres"   stores to run on (postgres skipped if not installed)
@@ -44,10 +49,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
 NCPU=$(nproc)
 CLIENTS=${BENCH_AUTH_CLIENTS:-$((2 * NCPU))}
-SECS=${BENCH_AUTH_SECONDS:-10}
-WARM=${BENCH_AUTH_WARMUP:-2}
+SECS=${BENCH_AUTH_SECONDS:-5}
+WARM=${BENCH_AUTH_WARMUP:-1}
+ROUNDS=${BENCH_AUTH_ROUNDS:-3}
 KDF_RUNS=${BENCH_AUTH_KDF_RUNS:-9}
-LAT_SECS=${BENCH_AUTH_LAT_SECONDS:-4}
+LAT_SECS=${BENCH_AUTH_LAT_SECONDS:-3}
 LAT_ROUNDS=${BENCH_AUTH_LAT_ROUNDS:-3}
 CTX_CONNS=${BENCH_AUTH_CONNECTIONS:-64}
 DBS=${BENCH_AUTH_DBS:-sqlite postgres}
@@ -63,10 +69,10 @@ TARGET_SESSION_MS=0.2     # p50 with a session minus p50 without, at most
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 
-for v in CLIENTS SECS WARM KDF_RUNS LAT_SECS LAT_ROUNDS CTX_CONNS ITER; do
+for v in CLIENTS SECS WARM ROUNDS KDF_RUNS LAT_SECS LAT_ROUNDS CTX_CONNS ITER; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
-((CLIENTS >= 1 && SECS >= 1 && KDF_RUNS >= 1 && LAT_SECS >= 1 && LAT_ROUNDS >= 1 && ITER >= 1000)) ||
+((CLIENTS >= 1 && SECS >= 1 && ROUNDS >= 1 && KDF_RUNS >= 1 && LAT_SECS >= 1 && LAT_ROUNDS >= 1 && ITER >= 1000)) ||
     die "clients, seconds, runs and rounds must be at least 1, iterations at least 1000"
 ((CLIENTS <= 256)) || die "BENCH_AUTH_CLIENTS must be at most 256"
 for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_AUTH_DBS: unknown store '$db'"; done
@@ -287,13 +293,70 @@ run_wrk() { # CONNS SECONDS OUTFILE wrk-args...
     ((rc == 0)) || { cat "$out" >&2; die "wrk failed"; }
 }
 
-# CPU time used so far, in clock ticks: of process PID (user + system), and of the whole machine (busy, all)
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time used so far, in clock ticks: "tid ticks" for each thread of process PID (user +
+# system; the fields are counted from the end of "(comm)", which may hold spaces), and
+# "busy all" for the whole machine
+thread_ticks() {
+    local f line rest
+    for f in /proc/"$1"/task/*/stat; do
+        read -r line <"$f" || continue
+        rest=${line##*) }
+        # shellcheck disable=SC2086  # split into fields on purpose
+        set -- $rest
+        echo "${line%% *} $((${12} + ${13}))"
+    done
+}
 sys_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
 # median of the lines (one number each)
 median() { sort -g | awk '{a[NR] = $1} END {if (!NR) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# One log-in run (fresh connections): DB MODE ROUND.  Appends to LR[DB,MODE] the line
+# "rate failures ehall_cpu% busiest_thread% machine_busy% p50 p99 captcha_p50 flow_p50 ran_out".
+declare -A LR
+login_run() {
+    local db=$1 mode=$2 round=$3 out="$TMP/$1-$2-$3.txt" f t0 t1 s0 a0 s1 a1 th0 th1 cpu share busy
+    local extra=()
+    [[ $mode == login ]] && extra=("$PREFETCH")
+    if [[ $mode == full ]]; then
+        say "[$db] round $round/$ROUNDS: captcha + log-in, $CLIENTS clients, ${WARM}+${SECS} s"
+    else
+        say "[$db] round $round/$ROUNDS: log-in alone ($PREFETCH captchas per client fetched first), $CLIENTS clients, ${WARM}+${SECS} s"
+    fi
+    th0=$(thread_ticks "$EHALL_PID") t0=$(now_us)
+    read -r s0 a0 < <(sys_ticks)
+    run_load "$out" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" "$WARM" "$SECS" "$mode" "${extra[@]}"
+    th1=$(thread_ticks "$EHALL_PID") t1=$(now_us)
+    read -r s1 a1 < <(sys_ticks)
+    # ehall's CPU (% of one CPU) and the share of it on its busiest thread, over the whole
+    # run (prefetching included); the machine's busy share in %
+    read -r cpu share < <(awk -v hz="$HZ" -v secs="$(((t1 - t0) / 1000))" '
+        NR == FNR {a[$1] = $2; next}
+        {d = $2 - a[$1]; tot += d; if (d > max) max = d}
+        END {printf "%.0f %.0f\n", tot * 100 / hz / (secs / 1000), tot ? max * 100 / tot : 0}' \
+        <(echo "$th0") <(echo "$th1"))
+    busy=$(calc %.0f "($s1 - $s0) * 100 / ($a1 - $a0 + 1e-9)")
+    f=$(cat "$out")
+    say "[$db]   $f"
+    say "[$db]   ehall CPU $cpu % of one CPU, $share % of it on its busiest thread; machine $busy % busy"
+    [[ $(kv "$f" ran_out) == 0 ]] || say "[$db]   warning: a client ran out of captchas; the rate is understated"
+    LR[$db,$mode]+="$(kv "$f" rate) $(kv "$f" fail) $cpu $share $busy $(kv "$f" login_p50_ms) $(kv "$f" login_p99_ms)"
+    LR[$db,$mode]+=" $(kv "$f" captcha_p50_ms) $(kv "$f" flow_p50_ms) $(kv "$f" ran_out)"$'\n'
+}
+
+# Medians over the rounds into R[DB,MODE,…]; the rates of each round and the failures summed.
+login_summary() {
+    local db=$1 mode=$2 k i
+    local keys=(rate fail cpu share busy p50 p99 cap_p50 flow_p50)
+    for i in "${!keys[@]}"; do
+        k=${keys[$i]}
+        R[$db,$mode,$k]=$(awk -v c=$((i + 1)) 'NF {print $c}' <<<"${LR[$db,$mode]}" | median)
+    done
+    R[$db,$mode,fail]=$(awk 'NF {s += $2} END {print s + 0}' <<<"${LR[$db,$mode]}")
+    R[$db,$mode,rates]=$(awk 'NF {printf "%s%.1f", (n++ ? ", " : ""), $1}' <<<"${LR[$db,$mode]}")
+    R[$db,$mode,shares]=$(awk 'NF {printf "%s%d", (n++ ? ", " : ""), $4}' <<<"${LR[$db,$mode]}")
+}
 
 declare -A R # results: R[db,key]
 
@@ -323,34 +386,14 @@ bench_store() { # sqlite | postgres
     R[$db,limit]=$(calc %.2f "$NCPU * 1000 / ${R[$db,kdf_ms]}")
     say "[$db]   hash ${R[$db,kdf_ms]} ms → limit ${R[$db,limit]} log-ins/s; $NCPU threads hashed ${R[$db,kdf_par]}/s"
 
-    say "[$db] log-ins, captcha + log-in each: $CLIENTS clients, ${WARM}+${SECS} s"
-    local p0 s0 a0 t0 p1 s1 a1 t1
-    p0=$(proc_ticks "$EHALL_PID") t0=$(now_us)
-    read -r s0 a0 < <(sys_ticks)
-    run_load "$TMP/$db-full.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" "$WARM" "$SECS" full
-    p1=$(proc_ticks "$EHALL_PID") t1=$(now_us)
-    read -r s1 a1 < <(sys_ticks)
-    # ehall's CPU in % of one CPU, and the whole machine's busy share in %, over the run
-    R[$db,full_cpu]=$(calc %.0f "($p1 - $p0) * 100 / $HZ / (($t1 - $t0) / 1e6)")
-    R[$db,full_sys]=$(calc %.0f "($s1 - $s0) * 100 / ($a1 - $a0 + 1e-9)")
-    f=$(cat "$TMP/$db-full.txt")
-    say "[$db]   $f; ehall CPU ${R[$db,full_cpu]} % of one CPU, machine ${R[$db,full_sys]} % busy"
-    R[$db,full]=$(kv "$f" rate) R[$db,full_fail]=$(kv "$f" fail) R[$db,full_bad]=$(kv "$f" bad)
-    R[$db,full_p50]=$(kv "$f" flow_p50_ms) R[$db,full_login_p50]=$(kv "$f" login_p50_ms)
-    R[$db,full_cap_p50]=$(kv "$f" captcha_p50_ms)
-
-    # enough captchas for 1.5 × the KDF limit over the whole run, shared out per client
-    local pre
-    pre=$(awk -v l="${R[$db,limit]}" -v t=$((WARM + SECS)) -v c="$CLIENTS" 'BEGIN {printf "%d", l * t * 1.5 / c + 5}')
-    say "[$db] log-ins with $pre captchas per client fetched beforehand: $CLIENTS clients, ${WARM}+${SECS} s"
-    run_load "$TMP/$db-login.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" "$WARM" "$SECS" login "$pre"
-    f=$(cat "$TMP/$db-login.txt")
-    say "[$db]   $f"
-    [[ $(kv "$f" ran_out) == 0 ]] || say "[$db]   warning: a client ran out of captchas; the rate is understated"
-    R[$db,login]=$(kv "$f" rate) R[$db,login_fail]=$(kv "$f" fail) R[$db,login_bad]=$(kv "$f" bad)
-    R[$db,login_p50]=$(kv "$f" login_p50_ms) R[$db,login_p99]=$(kv "$f" login_p99_ms)
-
-    local csecs=$((SECS < 5 ? SECS : 5))
+    # enough captchas for 1.5 × the KDF limit over a whole run, shared out per client
+    PREFETCH=$(awk -v l="${R[$db,limit]}" -v t=$((WARM + SECS)) -v c="$CLIENTS" 'BEGIN {printf "%d", l * t * 1.5 / c + 5}')
+    local mode round
+    for mode in full login; do
+        for ((round = 1; round <= ROUNDS; round++)); do login_run "$db" "$mode" "$round"; done
+        login_summary "$db" "$mode"
+    done
+    local csecs=$((SECS < 4 ? SECS : 4))
     say "[$db] captchas alone: $CLIENTS clients, 1+$csecs s"
     run_load "$TMP/$db-captcha.txt" login "$URL" "$TMP/$db-accounts.txt" "$PASSWORD" "$CLIENTS" 1 "$csecs" captcha
     f=$(cat "$TMP/$db-captcha.txt")
@@ -445,31 +488,41 @@ REPORT="$TMP/results.md"
     echo "### Log-in throughput"
     echo
     echo "Limit = $NCPU cores ÷ one hash (auth_password_hash, median of $KDF_RUNS on one thread)."
-    echo "$CLIENTS clients, each on its own connection and account; ${SECS} s measured after ${WARM} s."
+    echo "$CLIENTS clients, each on its own keep-alive connection and account; ${SECS} s measured after ${WARM} s;"
+    echo "$ROUNDS rounds of each kind, each on fresh connections; medians over the rounds."
     echo
-    echo "| store | hash ms (min–max) | limit log-ins/s | log-ins/s (captcha + log-in) | ÷ limit | log-ins/s (captcha fetched before) | ÷ limit | failures |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| store | hash ms (min–max) | limit log-ins/s | log-ins/s: captcha + log-in | ÷ limit | each round | log-ins/s: log-in alone | ÷ limit | each round | failures |"
+    echo "|---|---:|---:|---:|---:|---|---:|---:|---|---:|"
     for db in "${RUN_DBS[@]}"; do
         echo "| $db | $(ms "${R[$db,kdf_ms]}") ($(ms "${R[$db,kdf_min]}")–$(ms "${R[$db,kdf_max]}")) | ${R[$db,limit]} |" \
-            "${R[$db,full]} | **$(calc %.2f "${R[$db,full]} / ${R[$db,limit]}")** | ${R[$db,login]} |" \
-            "$(calc %.2f "${R[$db,login]} / ${R[$db,limit]}") | $((${R[$db,full_fail]} + ${R[$db,login_fail]})) |"
+            "${R[$db,full,rate]} | **$(calc %.2f "${R[$db,full,rate]} / ${R[$db,limit]}")** | ${R[$db,full,rates]} |" \
+            "${R[$db,login,rate]} | $(calc %.2f "${R[$db,login,rate]} / ${R[$db,limit]}") | ${R[$db,login,rates]} |" \
+            "$((${R[$db,full,fail]} + ${R[$db,login,fail]})) |"
     done
     echo
-    echo "A second reference, measured rather than computed: $NCPU threads hashing at once, in the"
-    echo "bench process with no server running requests (it shows whether the cores were really free)."
+    echo "\"Log-in alone\": each client fetched its captchas before the clock started, so only"
+    echo "POST /api/v1/auth/login is timed.  A second reference, measured rather than computed:"
+    echo "$NCPU threads hashing at once in the bench process, with the server idle."
     echo
-    echo "| store | hashes/s, $NCPU threads at once | ÷ limit | log-ins/s (captcha + log-in) ÷ it | log-ins/s (captcha fetched before) ÷ it |"
+    echo "| store | hashes/s, $NCPU threads at once | ÷ limit | captcha + log-in ÷ it | log-in alone ÷ it |"
     echo "|---|---:|---:|---:|---:|"
     for db in "${RUN_DBS[@]}"; do
         echo "| $db | ${R[$db,kdf_par]} | $(calc %.2f "${R[$db,kdf_par]} / ${R[$db,limit]}") |" \
-            "$(calc %.2f "${R[$db,full]} / ${R[$db,kdf_par]}") | $(calc %.2f "${R[$db,login]} / ${R[$db,kdf_par]}") |"
+            "$(calc %.2f "${R[$db,full,rate]} / ${R[$db,kdf_par]}") | $(calc %.2f "${R[$db,login,rate]} / ${R[$db,kdf_par]}") |"
     done
     echo
-    echo "| store | captcha + log-in p50 ms | of which captcha p50 ms | log-in alone p50 / p99 ms | captchas/s alone | captcha alone p50 ms | ehall CPU, captcha + log-in run | machine busy |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "Where the time goes (medians over the rounds).  \"Busiest thread\" is the share of ehall's"
+    echo "CPU time spent on its busiest thread: with $NCPU HTTP threads, $((100 / NCPU)) % means the work was spread"
+    echo "evenly, 100 % that every connection had landed on one thread."
+    echo
+    echo "| store | run | flow p50 ms | log-in p50 / p99 ms | captcha p50 ms | ehall CPU (of $((NCPU * 100)) %) | busiest thread, each round | machine busy |"
+    echo "|---|---|---:|---:|---:|---:|---|---:|"
     for db in "${RUN_DBS[@]}"; do
-        echo "| $db | $(ms "${R[$db,full_p50]}") | $(ms "${R[$db,full_cap_p50]}") | $(ms "${R[$db,login_p50]}") / $(ms "${R[$db,login_p99]}") |" \
-            "${R[$db,cap]} | $(ms "${R[$db,cap_p50]}") | ${R[$db,full_cpu]} % of one CPU (max $((NCPU * 100)) %) | ${R[$db,full_sys]} % |"
+        echo "| $db | captcha + log-in | $(ms "${R[$db,full,flow_p50]}") | $(ms "${R[$db,full,p50]}") / $(ms "${R[$db,full,p99]}") |" \
+            "$(ms "${R[$db,full,cap_p50]}") | ${R[$db,full,cpu]} % | ${R[$db,full,shares]} % | ${R[$db,full,busy]} % |"
+        echo "| $db | log-in alone | | $(ms "${R[$db,login,p50]}") / $(ms "${R[$db,login,p99]}") | | ${R[$db,login,cpu]} % |" \
+            "${R[$db,login,shares]} % | ${R[$db,login,busy]} % |"
+        echo "| $db | captchas alone: ${R[$db,cap]}/s | | | $(ms "${R[$db,cap_p50]}") | | | |"
     done
     echo
     echo "### Session checks"
@@ -514,13 +567,13 @@ REPORT="$TMP/results.md"
     echo "| check | target | measured | result |"
     echo "|---|---|---:|---|"
     for db in "${RUN_DBS[@]}"; do
-        r=$(calc %.2f "${R[$db,full]} / ${R[$db,limit]}")
-        echo "| $db: log-ins/s (captcha + log-in) ÷ KDF-bound limit | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,full]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
-        r=$(calc %.2f "${R[$db,login]} / ${R[$db,limit]}")
-        echo "| $db: the same, captchas fetched beforehand | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,login]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
+        r=$(calc %.2f "${R[$db,full,rate]} / ${R[$db,limit]}")
+        echo "| $db: log-ins/s (captcha + log-in) ÷ KDF-bound limit | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,full,rate]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
+        r=$(calc %.2f "${R[$db,login,rate]} / ${R[$db,limit]}")
+        echo "| $db: the same, log-in request alone | ≥ $TARGET_LOGIN_RATIO | $r (${R[$db,login,rate]} of ${R[$db,limit]}/s) | $(pf "$r >= $TARGET_LOGIN_RATIO") |"
         d=$(calc %.3f "${R[$db,1,version+session,p50]} - ${R[$db,1,version,p50]}")
         echo "| $db: p50 added by the session check, 1 connection | ≤ $TARGET_SESSION_MS ms | $d ms | $(pf "$d <= $TARGET_SESSION_MS") |"
-        echo "| $db: every log-in and request succeeded | 0 failures | $((${R[$db,full_fail]} + ${R[$db,login_fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]})) | $(pf "${R[$db,full_fail]} + ${R[$db,login_fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]} == 0") |"
+        echo "| $db: every log-in and request succeeded | 0 failures | $((${R[$db,full,fail]} + ${R[$db,login,fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]})) | $(pf "${R[$db,full,fail]} + ${R[$db,login,fail]} + ${R[$db,cap_fail]} + ${R[$db,1,version,bad]} + ${R[$db,1,version+session,bad]} + ${R[$db,1,account+session,bad]} == 0") |"
     done
 } >"$REPORT"
 MISSED=$(grep -c 'FAIL\*\* |$' "$REPORT" || true)
