@@ -1052,6 +1052,28 @@ static int sh(const char *cmd, char *out, size_t len)
     return pclose(f);
 }
 
+/* Ask for a challenge for login and sign it with the openssl CLI and key, as a USB
+ * key's software would; body gets the JSON for POST /api/v1/auth/cert/login. */
+static void signed_challenge(struct hclient *c, const char *login, const char *key, char *body, size_t len)
+{
+    long st;
+    char req[96], chalfile[300], cmd[1024], sig[2048];
+    snprintf(req, sizeof req, "{\"login\":\"%s\"}", login);
+    json_t *j = hc_json(c, "POST", "/api/v1/auth/cert/challenge", req, &st);
+    expect(st, 200, j);
+    snprintf(chalfile, sizeof chalfile, "%s/challenge.txt", dir);
+    FILE *f = fopen(chalfile, "w");
+    fputs(str(j, "challenge"), f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "openssl pkeyutl -sign -inkey %s -rawin -in %s -digest sm3 -pkeyopt distid:1234567812345678 "
+             "| od -An -v -tx1 | tr -d ' \\n'",
+             key, chalfile);
+    assert_int_equal(sh(cmd, sig, sizeof sig), 0);
+    snprintf(body, len, "{\"challenge_id\":\"%s\",\"signature\":\"%s\"}", str(j, "challenge_id"), sig);
+    json_decref(j);
+}
+
 static void certificate_login_with_openssl_signature(void **state)
 {
     (void)state;
@@ -1062,7 +1084,7 @@ static void certificate_login_with_openssl_signature(void **state)
     start(&s, env);
     struct hclient c;
     hc_init(&c, &s);
-    char idn[19], stage[16], cmd[1024], keyfile[300], otherkey[300], pubfile[300], chalfile[300], out[4096];
+    char idn[19], stage[16], cmd[1024], keyfile[300], otherkey[300], pubfile[300], out[4096];
     make_id("19910909", 81, idn);
     assert_int_equal(register_person(&c, "certuser", PW, "证书用户", idn, "13812348888", 0), 201);
     assert_int_equal(login(&c, "certuser", PW, stage), 200);
@@ -1070,7 +1092,6 @@ static void certificate_login_with_openssl_signature(void **state)
     snprintf(keyfile, sizeof keyfile, "%s/user-sm2.pem", dir);
     snprintf(pubfile, sizeof pubfile, "%s/user-sm2.pub.pem", dir);
     snprintf(otherkey, sizeof otherkey, "%s/other-sm2.pem", dir);
-    snprintf(chalfile, sizeof chalfile, "%s/challenge.txt", dir);
     snprintf(cmd, sizeof cmd,
              "openssl genpkey -algorithm SM2 -out %s 2>&1 && openssl pkey -in %s -pubout -out %s 2>&1 &&"
              " openssl genpkey -algorithm SM2 -out %s 2>&1",
@@ -1092,23 +1113,10 @@ static void certificate_login_with_openssl_signature(void **state)
 
     for (int round = 0; round < 3; round++) {
         long st;
-        json_t *j = hc_json(&c, "POST", "/api/v1/auth/cert/challenge", "{\"login\":\"certuser\"}", &st);
-        expect(st, 200, j);
-        char cid[64];
-        snprintf(cid, sizeof cid, "%s", str(j, "challenge_id"));
-        FILE *f = fopen(chalfile, "w");
-        fputs(str(j, "challenge"), f);
-        fclose(f);
-        json_decref(j);
-        snprintf(cmd, sizeof cmd,
-                 "openssl pkeyutl -sign -inkey %s -rawin -in %s -digest sm3 -pkeyopt distid:1234567812345678 "
-                 "| od -An -v -tx1 | tr -d ' \\n'",
-                 round == 1 ? otherkey : keyfile, chalfile);
-        assert_int_equal(sh(cmd, out, sizeof out), 0);
-        char lb[8192];
-        snprintf(lb, sizeof lb, "{\"challenge_id\":\"%s\",\"signature\":\"%s\"}", cid, out);
+        char lb[4096];
+        signed_challenge(&c, "certuser", round == 1 ? otherkey : keyfile, lb, sizeof lb);
         if (round == 2) sleep(3); /* expired */
-        j = hc_json(&c, "POST", "/api/v1/auth/cert/login", lb, &st);
+        json_t *j = hc_json(&c, "POST", "/api/v1/auth/cert/login", lb, &st);
         if (round == 0) {
             expect(st, 200, j);
             assert_string_equal(str(j, "stage"), "full");
@@ -1135,22 +1143,8 @@ static void certificate_login_with_openssl_signature(void **state)
     free(ppem);
     db_exec(sql);
     {
-        long st;
-        json_t *j = hc_json(&c, "POST", "/api/v1/auth/cert/challenge", "{\"login\":\"certuser\"}", &st);
-        char cid[64];
-        snprintf(cid, sizeof cid, "%s", str(j, "challenge_id"));
-        FILE *f = fopen(chalfile, "w");
-        fputs(str(j, "challenge"), f);
-        fclose(f);
-        json_decref(j);
-        snprintf(
-            cmd, sizeof cmd,
-            "openssl pkeyutl -sign -inkey %s -rawin -in %s -digest sm3 -pkeyopt distid:1234567812345678 | od "
-            "-An -v -tx1 | tr -d ' \\n'",
-            otherkey, chalfile);
-        assert_int_equal(sh(cmd, out, sizeof out), 0);
-        char lb[8192];
-        snprintf(lb, sizeof lb, "{\"challenge_id\":\"%s\",\"signature\":\"%s\"}", cid, out);
+        char lb[4096];
+        signed_challenge(&c, "certuser", otherkey, lb, sizeof lb);
         assert_int_equal(call(&c, "POST", "/api/v1/auth/cert/login", lb), 401);
         assert_int_equal(db_int("SELECT COUNT(*) FROM audit_log WHERE action = 'security.integrity'"), 1);
     }

@@ -332,7 +332,7 @@ static int search_tx(store_conn *c, void *arg)
 {
     struct search_state *ss = arg;
     if (ss->remaining == 0) return STORE_OK;
-    int n;
+    int n = 0;
     int rc = run_page(c, &ss->q, ss->after, ss->remaining, ss->row, ss->arg, &n, &ss->after, &ss->stopped);
     ss->remaining -= n;
     return rc;

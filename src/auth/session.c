@@ -377,7 +377,11 @@ int auth_authorize(http_req *r, const struct http_route *rt)
         }
         memset(p, 0, sizeof *p);
         struct lookup l = {hash, app->cfg, http_req_arena(r), p, 0, 0, 0, 0};
-        int rc = store_tx(app->db, 0, lookup_tx, &l);
+        /* one read on a pooled connection, outside any transaction: a single round trip
+         * on PostgreSQL */
+        store_conn *c = store_acquire(app->db);
+        int rc = c ? lookup_tx(c, &l) : STORE_UNAVAILABLE;
+        if (c) store_release(c);
         if (rc != STORE_OK) {
             http_reply_error(r, 503, "unavailable", "the session could not be checked; retry", NULL);
             return 1;
