@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1343,6 +1344,64 @@ static void public_totp_with_sha1_and_an_exec_gateway(void **state)
     stop(&s);
 }
 
+/* ---------- slow hashes do not hold up other requests ---------- */
+
+struct slow_login {
+    struct srv *s;
+    long status;
+};
+
+static void *slow_login_thread(void *arg)
+{
+    struct slow_login *sl = arg;
+    struct hclient c;
+    hc_init(&c, sl->s);
+    char stage[16];
+    sl->status = login(&c, "slowhash", PW, stage);
+    return NULL;
+}
+
+static void logins_do_not_hold_up_other_requests(void **state)
+{
+    (void)state;
+    struct srv s;
+    /* a cost that makes one hash take about a second */
+    const char *env[] = {"EHALL_AUTH_PASSWORD_ITERATIONS=1500000", "EHALL_HTTP_THREADS=2", NULL};
+    start(&s, env);
+    struct hclient c;
+    hc_init(&c, &s);
+    char idn[19];
+    make_id("19960606", 401, idn);
+    assert_int_equal(register_person(&c, "slowhash", PW, "慢哈希", idn, "13812340401", 0), 201);
+    struct slow_login sl[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        sl[i] = (struct slow_login){&s, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, slow_login_thread, &sl[i]), 0);
+    }
+    usleep(300000); /* the log-ins are hashing now */
+    double worst = 0;
+    for (int i = 0; i < 20; i++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        struct resp r;
+        assert_int_equal(h_http(&s, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        h_resp_free(&r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double t = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        if (t > worst) worst = t;
+        usleep(20000);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(sl[i].status, 200);
+    }
+    /* on the I/O threads, a request behind a hash would wait about a second */
+    if (worst > 0.25) fail_msg("a health check waited %.3f s behind password hashes", worst);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1363,6 +1422,7 @@ int main(void)
         cmocka_unit_test(failing_addresses_are_throttled),
         cmocka_unit_test(keys_rotate_while_serving),
         cmocka_unit_test(public_totp_with_sha1_and_an_exec_gateway),
+        cmocka_unit_test(logins_do_not_hold_up_other_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

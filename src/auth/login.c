@@ -9,6 +9,7 @@
  * names are counted and locked exactly like real ones, and a dummy hash is checked.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,7 +283,8 @@ static int address_failed(http_req *r, store_conn *c)
 struct login {
     http_req *r;
     const struct config *cfg;
-    const char *ident;
+    const char *ident, *password;
+    char rehash[AUTH_PASSWORD_HASH_MAX]; /* a stronger hash of a right password, when the cost rose */
     struct acct a;
     int found;
     int password_ok;
@@ -392,6 +394,50 @@ static json_t *login_reply(const char *stage, const char *csrf, const struct acc
 
 static const char DUMMY_HASH_PASSWORD[] = "ehall dummy password";
 
+/* A hash to check when the account does not exist, so that both cost the same. */
+static char dummy_hash[AUTH_PASSWORD_HASH_MAX];
+static int dummy_iterations;
+static void make_dummy(void)
+{
+    auth_password_hash(DUMMY_HASH_PASSWORD, dummy_iterations, dummy_hash, sizeof dummy_hash);
+}
+
+/* On a worker thread (http_defer): the slow part, and nothing else. */
+static void login_verify(void *arg)
+{
+    struct login *l = arg;
+    if (l->locked_until != 0) return;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    dummy_iterations = (int)l->cfg->password_iterations;
+    pthread_once(&once, make_dummy);
+    l->password_ok = auth_password_verify(l->password, l->found ? l->a.hash : dummy_hash) == 0 && l->found;
+    if (l->password_ok && auth_password_needs_rehash(l->a.hash, (int)l->cfg->password_iterations) &&
+        auth_password_hash(l->password, (int)l->cfg->password_iterations, l->rehash, sizeof l->rehash) != 0)
+        l->rehash[0] = 0;
+}
+
+/* Back on the I/O thread: count, lock or log in, in one short transaction. */
+static int login_finish(http_req *r)
+{
+    struct login *l = http_req_defer_arg(r);
+    struct app *app = req_app(r);
+    if (store_tx(app->db, 1, login_write, l) != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    if (l->locked) return reply_locked(r, l->locked_until);
+    if (l->ip_denied)
+        return http_reply_error(r, 403, "address_not_allowed",
+                                "this account may not log in from your address; use an allowed workstation",
+                                NULL);
+    if (!l->stage)
+        return http_reply_error(r, 401, "invalid_credentials", "the account or the password is wrong", NULL);
+    if (l->rehash[0]) {
+        struct rehash rh = {l->a.id, l->rehash};
+        if (store_tx(app->db, 1, rehash_tx, &rh) == STORE_OK)
+            log_info("password hash of account %lld upgraded", l->a.id);
+    }
+    return http_reply_json(r, 200, login_reply(l->stage, l->csrf, &l->a));
+}
+
 int auth_login(http_req *r)
 {
     static const char *known[] = {"login", "password", "captcha_id", "captcha", NULL};
@@ -403,40 +449,28 @@ int auth_login(http_req *r)
     const char *answer = input_str(&in, "captcha", 1, 1, 16);
     if (input_done(&in) != 0) return 0;
     struct app *app = req_app(r);
-    const struct config *cfg = app->cfg;
 
     if (address_throttled(r)) return 0;
     if (captcha_consume(app->db, cid, answer) != 0)
         return http_reply_error(r, 400, "captcha", "the captcha answer is wrong or expired: get a new one",
                                 json_pack("[o]", http_field_error("captcha", "wrong or expired")));
 
-    struct login l = {.r = r, .cfg = cfg, .ident = ident};
-    if (store_tx(app->db, 0, login_read, &l) != STORE_OK)
+    struct login *l = arena_alloc(http_req_arena(r), sizeof *l);
+    if (!l) return http_reply_error(r, 503, "unavailable", "out of memory", NULL);
+    memset(l, 0, sizeof *l);
+    l->r = r;
+    l->cfg = app->cfg;
+    l->ident = ident;
+    l->password = password;
+    if (store_tx(app->db, 0, login_read, l) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    /* the same work whether or not the account exists */
-    static char dummy[AUTH_PASSWORD_HASH_MAX];
-    if (!dummy[0])
-        auth_password_hash(DUMMY_HASH_PASSWORD, (int)cfg->password_iterations, dummy, sizeof dummy);
-    if (l.locked_until == 0)
-        l.password_ok = auth_password_verify(password, l.found ? l.a.hash : dummy) == 0 && l.found;
-    if (store_tx(app->db, 1, login_write, &l) != STORE_OK)
-        return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (l.locked) return reply_locked(r, l.locked_until);
-    if (l.ip_denied)
-        return http_reply_error(r, 403, "address_not_allowed",
-                                "this account may not log in from your address; use an allowed workstation",
-                                NULL);
-    if (!l.stage)
-        return http_reply_error(r, 401, "invalid_credentials", "the account or the password is wrong", NULL);
-    if (auth_password_needs_rehash(l.a.hash, (int)cfg->password_iterations)) {
-        char h[AUTH_PASSWORD_HASH_MAX];
-        if (auth_password_hash(password, (int)cfg->password_iterations, h, sizeof h) == 0) {
-            struct rehash rh = {l.a.id, h};
-            if (store_tx(app->db, 1, rehash_tx, &rh) == STORE_OK)
-                log_info("password hash of account %lld upgraded", l.a.id);
-        }
+    /* the hash takes tens of milliseconds: off this I/O thread, whose other
+     * connections keep being served meanwhile */
+    if (http_defer(r, login_verify, login_finish, l) != 0) {
+        login_verify(l);
+        return login_finish(r);
     }
-    return http_reply_json(r, 200, login_reply(l.stage, l.csrf, &l.a));
+    return 0;
 }
 
 /* ---------- the second factor ---------- */

@@ -58,6 +58,14 @@ void http_req_set_auth(http_req *r, void *auth);
 /* The client address connects directly from this host (never true through a proxy). */
 int http_req_is_local(http_req *r);
 
+/* Long work (a password hash) off the I/O threads.  A handler that calls http_defer
+ * returns without replying; work(arg) then runs on a worker thread (it must not touch
+ * the request or reply), and afterwards then(r) runs as the request's handler again
+ * and replies; http_req_defer_arg(r) gives it arg back.  Returns 0, or -1 when the
+ * request was deferred already. */
+int http_defer(http_req *r, void (*work)(void *arg), http_handler then, void *arg);
+void *http_req_defer_arg(http_req *r);
+
 /* ---- replies (exactly one per request) ---- */
 int http_reply_json(http_req *r, unsigned status, json_t *body /* reference stolen */);
 int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body, size_t len);

@@ -5,6 +5,7 @@
 #define EHALL_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 
 #include "http/http.h"
 
@@ -29,6 +30,12 @@ struct http_req {
     int body_too_large;
     json_t *json;
     void *auth;
+    /* http_defer: work on a worker thread, then the continuation on the I/O thread */
+    atomic_int defer_state; /* DEFER_NONE, DEFER_QUEUED, DEFER_DONE */
+    void (*defer_work)(void *arg);
+    http_handler defer_then;
+    void *defer_arg;
+    struct http_req *defer_next;
     int nparams;
     const char *param_names[HTTP_MAX_PARAMS], *param_values[HTTP_MAX_PARAMS];
     int nextra;
@@ -39,6 +46,12 @@ struct http_req {
 };
 
 enum { ROUTE_STATIC = -1, ROUTE_NONE = -2 };
+enum { DEFER_NONE, DEFER_QUEUED, DEFER_DONE };
+
+/* defer.c — the worker pool behind http_defer */
+int defer_start(void);
+void defer_submit(http_req *r);
+void defer_stop(void); /* runs what is queued, then joins the workers */
 
 /* Attach ehall's standard headers (request id, security headers, extras). */
 void http_decorate(http_req *r, struct MHD_Response *resp);

@@ -69,6 +69,17 @@ json_t *http_req_json(http_req *r) { return r->json; }
 arena *http_req_arena(http_req *r) { return r->a; }
 void *http_req_app(http_req *r) { return r->app; }
 void *http_req_auth(http_req *r) { return r->auth; }
+void *http_req_defer_arg(http_req *r) { return r->defer_arg; }
+
+int http_defer(http_req *r, void (*work)(void *arg), http_handler then, void *arg)
+{
+    if (atomic_load(&r->defer_state) != DEFER_NONE || r->replied) return -1;
+    r->defer_work = work;
+    r->defer_then = then;
+    r->defer_arg = arg;
+    atomic_store(&r->defer_state, DEFER_QUEUED);
+    return 0;
+}
 void http_req_set_auth(http_req *r, void *auth) { r->auth = auth; }
 
 const char *http_req_cookie(http_req *r, const char *name, char *buf, size_t len)
@@ -409,6 +420,7 @@ static void dispatch(http_req *r)
         goto out;
     }
     rt->handler(r);
+    if (!r->replied && atomic_load(&r->defer_state) == DEFER_QUEUED) goto out; /* suspended by the caller */
     if (!r->replied) {
         log_error("handler for %s %s sent no reply", rt->method, rt->pattern);
         http_reply_error(r, 500, "internal", "the server could not complete the request", NULL);
@@ -481,6 +493,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (atomic_load(&r->defer_state) == DEFER_DONE) { /* resumed: the deferred handler's continuation */
+        atomic_store(&r->defer_state, DEFER_NONE);
+        log_set_request_id(r->id);
+        r->defer_then(r);
+        if (!r->replied && atomic_load(&r->defer_state) == DEFER_QUEUED) {
+            MHD_suspend_connection(conn);
+            defer_submit(r);
+            log_set_request_id(NULL);
+            return MHD_YES;
+        }
+        if (!r->replied)
+            http_reply_error(r, 500, "internal", "the server could not complete the request", NULL);
+        log_set_request_id(NULL);
+        return MHD_YES;
+    }
     if (*upload_data_size) { /* phase 2: read */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -510,6 +537,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     dispatch(r); /* phase 3 and 4 */
+    if (!r->replied && atomic_load(&r->defer_state) == DEFER_QUEUED) {
+        /* suspended before it is queued, so the worker's resume always finds it suspended */
+        MHD_suspend_connection(conn);
+        defer_submit(r);
+        return MHD_YES;
+    }
     return r->replied ? MHD_YES : MHD_NO;
 }
 
@@ -678,8 +711,8 @@ int http_serve(const struct http_server_options *opt)
          * docs/performance.md); a pool of two does not. */
         threads = 2;
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* Open connections per address; behind a load balancer every client shares one. */
     unsigned per_ip =
@@ -697,10 +730,15 @@ int http_serve(const struct http_server_options *opt)
         {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    if (defer_start() != 0) {
+        log_error("cannot start the worker threads");
+        return 1;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, options,
                                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
+        defer_stop();
         log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
         return 1;
     }
@@ -732,6 +770,13 @@ int http_serve(const struct http_server_options *opt)
     }
     int left = atomic_load(&g.inflight);
     if (left > 0) log_warn("grace period over: %d request(s) still in flight are cut off", left);
+    /* every deferred request is worked off and resumed: libmicrohttpd must not be
+     * stopped with a connection suspended; give the resumed ones a moment to finish */
+    defer_stop();
+    for (int i = 0; i < 100 && atomic_load(&g.inflight) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(d);
     log_buffered(0);
     if (ls != MHD_INVALID_SOCKET) close(ls);
