@@ -379,6 +379,7 @@ struct pwchange {
     char csrf[65];
     char mobile[32];    /* for the policy: a password must not contain it */
     const char *action; /* what a wrong password is audited as (default: the change) */
+    long long locked_until;
 };
 
 /* 1 when password matches one of the last PASSWORD_HISTORY hashes. */
@@ -424,6 +425,10 @@ static int pw_read(store_conn *c, void *arg)
     struct pwchange *w = arg;
     int rc = acct_by_id(c, auth_principal(w->r)->account, &w->a);
     if (rc != 1) return rc < 0 ? rc : STORE_ERROR;
+    /* a locked account takes no password guesses, in a session or not */
+    char key[48];
+    snprintf(key, sizeof key, "acct:%lld", w->a.id);
+    if ((w->locked_until = throttle_locked_until(c, key)) < 0) return STORE_ERROR;
     store_stmt *st = store_prepare(c, "SELECT mobile_enc FROM account WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, w->a.id);
@@ -484,6 +489,7 @@ int account_password(http_req *r)
     struct app *app = req_app(r);
     if (store_tx(app->db, 0, pw_read, &w) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    if (w.locked_until > 0) return auth_reply_locked(r, w.locked_until);
     if (auth_password_verify(w.current, w.a.hash) != 0) {
         store_tx(app->db, 1, pw_fail_tx, &w);
         return http_reply_error(r, 403, "wrong_password", "the current password is wrong",
@@ -1014,13 +1020,12 @@ int account_close(http_req *r)
                                 NULL);
     struct app *app = req_app(r);
     struct closing x = {.r = r};
-    store_conn *c = store_acquire(app->db);
-    if (!c) return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    int rc = acct_by_id(c, p->account, &x.a);
-    store_release(c);
-    if (rc != 1) return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    struct pwchange w = {.r = r, .cfg = app->cfg, .action = "account.close"};
+    if (store_tx(app->db, 0, pw_read, &w) != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    if (w.locked_until > 0) return auth_reply_locked(r, w.locked_until);
+    x.a = w.a;
     if (auth_password_verify(password, x.a.hash) != 0) {
-        struct pwchange w = {.r = r, .cfg = app->cfg, .a = x.a, .action = "account.close"};
         store_tx(app->db, 1, pw_fail_tx, &w); /* counts towards the lockout like any wrong password */
         return http_reply_error(r, 403, "wrong_password", "the password is wrong",
                                 json_pack("[o]", http_field_error("password", "wrong")));

@@ -45,6 +45,8 @@ long long throttle_locked_until(store_conn *c, const char *key);
 /* Count one failure; returns 1 when it locked the key now. */
 int throttle_fail(store_conn *c, const char *key, long long threshold, const struct config *cfg);
 int throttle_clear(store_conn *c, const char *key);
+/* 423 locked with Retry-After. */
+int auth_reply_locked(http_req *r, long long until);
 
 /* One-time codes sent by SMS (sms.c).  otp_issue stores a new code for (purpose,
  * target) and queues the SMS to mobile; it refuses (returns 1) when the previous code

@@ -66,10 +66,11 @@ int keys_blind_indexes(const char *kind, const char *value, char out[][KEYS_TAG_
  *   account_role       account_id, role_id
  *   enterprise_member  account_id, enterprise_id, admin, perms
  *   agent_grant        id, enterprise_id, agent_id, items, valid_from, valid_to, revoked_at
+ *   cert_key           id, account_id, fingerprint, public_key, revoked_at
  *   session            id_hash, account_id, stage, perms, scope, on_behalf, grant_id, expires_at
  *
  * e.g.  keys_row_mac("role", (const char *[]){code, scope, perms}, 3, mac);
- * A row whose id is assigned by the database (agent_grant) is inserted first and its
+ * A row whose id is assigned by the database (agent_grant, cert_key) is inserted first and its
  * mac set once the id is known, in the same transaction. */
 int keys_row_mac(const char *table, const char *const *values, int n, char out[KEYS_TAG_MAX]);
 int keys_row_mac_check(const char *table, const char *const *values, int n, const char *mac);

@@ -368,7 +368,7 @@ static int rehash_tx(store_conn *c, void *arg)
     return rc == STORE_DONE ? STORE_OK : rc;
 }
 
-static int reply_locked(http_req *r, long long until)
+int auth_reply_locked(http_req *r, long long until)
 {
     char ra[24];
     long long left = until - (long long)now_wall();
@@ -381,12 +381,20 @@ static int reply_locked(http_req *r, long long until)
         NULL);
 }
 
+/* Staff and administrators who hold a token use it: SMS is only their way to their
+ * first log-in (seed 003: OTP for staff). */
+static int sms_allowed(const struct acct *a)
+{
+    int staff = !strcmp(a->kind, "staff") || !strcmp(a->kind, "admin");
+    return a->has_mobile && !(staff && a->has_totp);
+}
+
 static json_t *login_reply(const char *stage, const char *csrf, const struct acct *a)
 {
     json_t *methods = json_array();
     if (!strcmp(stage, "mfa")) {
         if (a->has_totp) json_array_append_new(methods, json_string("totp"));
-        if (a->has_mobile) json_array_append_new(methods, json_string("sms"));
+        if (sms_allowed(a)) json_array_append_new(methods, json_string("sms"));
     }
     return json_pack("{s:s, s:s, s:o, s:{s:I, s:s, s:s}}", "stage", stage, "csrf", csrf, "mfa_methods",
                      methods, "account", "id", (json_int_t)a->id, "login", a->login, "kind", a->kind);
@@ -423,7 +431,7 @@ static int login_finish(http_req *r)
     struct app *app = req_app(r);
     if (store_tx(app->db, 1, login_write, l) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (l->locked) return reply_locked(r, l->locked_until);
+    if (l->locked) return auth_reply_locked(r, l->locked_until);
     if (l->ip_denied)
         return http_reply_error(r, 403, "address_not_allowed",
                                 "this account may not log in from your address; use an allowed workstation",
@@ -550,7 +558,7 @@ static int mfa_tx(store_conn *c, void *arg)
     if (!strcmp(m->method, "totp"))
         m->ok = m->a.has_totp && totp_ok(c, m->a.id, m->a.totp_digest, m->code) == 0;
     else
-        m->ok = otp_check(c, "mfa", target, m->code) == 0;
+        m->ok = sms_allowed(&m->a) && otp_check(c, "mfa", target, m->code) == 0;
     char det[96];
     snprintf(det, sizeof det, "{\"method\":\"%s\"}", m->method);
     if (!m->ok) {
@@ -593,7 +601,7 @@ int auth_mfa(http_req *r)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
     if (m.locked) {
         session_clear_cookie(r);
-        return reply_locked(r, m.until);
+        return auth_reply_locked(r, m.until);
     }
     if (!m.stage)
         return http_reply_error(r, 401, "invalid_code", "the code is wrong or expired",
@@ -611,6 +619,10 @@ struct mfa_sms {
 static int mfa_sms_tx(store_conn *c, void *arg)
 {
     struct mfa_sms *m = arg;
+    struct acct a;
+    int found = acct_by_id(c, m->id, &a);
+    if (found < 0) return found;
+    if (found != 1 || !sms_allowed(&a)) return STORE_OK; /* "no mobile" (or none usable) */
     store_stmt *st = store_prepare(c, "SELECT mobile_enc FROM account WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, m->id);
@@ -637,7 +649,7 @@ int auth_mfa_sms(http_req *r)
     if (store_tx(req_app(r)->db, 1, mfa_sms_tx, &m) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
     if (m.sent == 0)
-        return http_reply_error(r, 409, "no_mobile", "this account has no mobile number; use TOTP", NULL);
+        return http_reply_error(r, 409, "no_mobile", "no SMS for this account: use your TOTP token", NULL);
     if (m.sent < 0)
         return http_reply_error(r, 429, "too_soon", "a code was sent less than a minute ago; wait for it",
                                 NULL);
@@ -831,7 +843,7 @@ int auth_cert_login(http_req *r)
     struct challenge ch = {.r = r, .cfg = req_app(r)->cfg, .id = id, .sig_hex = sig};
     if (store_tx(req_app(r)->db, 1, cert_login_tx, &ch) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (ch.locked) return reply_locked(r, ch.until);
+    if (ch.locked) return auth_reply_locked(r, ch.until);
     if (ch.ip_denied)
         return http_reply_error(r, 403, "address_not_allowed",
                                 "this account may not log in from your address; use an allowed workstation",

@@ -225,10 +225,14 @@ static int claim_tx(store_conn *c, void *arg)
     store_finalize(st);
     if (rc == STORE_DONE) return STORE_OK;
     if (rc != STORE_ROW) return rc;
-    st = store_prepare(c, "UPDATE sms_outbox SET status = 'sending', attempts = attempts + 1 WHERE id = $1"
-                          " AND status = 'pending'");
+    /* sent_at holds the claim time while the message is 'sending', for the sweep */
+    char ts[48];
+    time_rfc3339(now_wall(), ts, sizeof ts);
+    st = store_prepare(c, "UPDATE sms_outbox SET status = 'sending', attempts = attempts + 1, sent_at = $2"
+                          " WHERE id = $1 AND status = 'pending'");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, cl->id);
+    store_bind_text(st, 2, ts);
     rc = store_step(st);
     store_finalize(st);
     return rc == STORE_DONE ? STORE_OK : rc;

@@ -39,12 +39,12 @@ static int sweep_tx(store_conn *c, void *arg)
     if ((rc = run(c, "DELETE FROM cert_challenge WHERE expires_at < $1", now, -1)) != STORE_OK) return rc;
     if ((rc = run(c, "DELETE FROM captcha WHERE expires_at < $1", now, -1)) != STORE_OK) return rc;
     /* a message claimed ten minutes ago and still not settled: its sender died; the
-     * next flush tries again (created_at is written by ehall in one zone, so text
-     * order is time order here) */
+     * next flush tries again (sent_at holds the claim time, written by ehall in one
+     * zone, so text order is time order here) */
     char before[48];
     time_rfc3339(now_wall() - 600, before, sizeof before);
     store_stmt *st = store_prepare(c, "UPDATE sms_outbox SET status = 'pending' WHERE status = 'sending'"
-                                      " AND created_at < $1");
+                                      " AND sent_at < $1");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, before);
     rc = store_step(st);

@@ -72,7 +72,8 @@ static const struct key KEYS[] = {
     I("db.busy_timeout", db_busy_timeout, "5000", 0, 600000,
       "milliseconds to wait for a lock before retrying"),
     B("production", production, "0",
-      "a production deployment: refuses test_mode and keys it would have to generate itself"),
+      "a production deployment: refuses test_mode, keys it would have to generate itself, the file SMS "
+      "gateway and session cookies without Secure"),
     B("test_mode", test_mode, "0",
       "development/test mode: captcha answers and SMS codes readable through the API; only on a loopback "
       "listen address, never with production"),
@@ -104,9 +105,8 @@ static const struct key KEYS[] = {
     I("audit.retention_days", audit_retention_days, "365", 365, 36500,
       "days audit records are kept before `ehall audit purge` may remove them"),
     S("sms.gateway", sms_gateway, "file",
-      "how SMS leave the outbox: file (writes <data>/outbox/ and the log) or exec:PROGRAM (mobile and text "
-      "on "
-      "stdin)"),
+      "how SMS leave the outbox: file (writes <data>/outbox/ and the log; development only) or "
+      "exec:/absolute/program (mobile and text on stdin)"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];
