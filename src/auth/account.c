@@ -373,28 +373,31 @@ struct pwchange {
     const struct config *cfg;
     const char *current, *next;
     struct acct a;
-    const char *field, *why;
     char hash[AUTH_PASSWORD_HASH_MAX];
     const char *stage;
     char csrf[65];
     char mobile[32];    /* for the policy: a password must not contain it */
     const char *action; /* what a wrong password is audited as (default: the change) */
     long long locked_until;
+    char history[PASSWORD_HISTORY][AUTH_PASSWORD_HASH_MAX]; /* the last hashes, newest first */
+    int nhistory;
+    int current_ok, reused, hashed; /* results of the slow part */
 };
 
-/* 1 when password matches one of the last PASSWORD_HISTORY hashes. */
-static int reused(store_conn *c, long long id, const char *password)
+/* The last PASSWORD_HISTORY hashes, for the reuse check done outside the transaction. */
+static int load_history(store_conn *c, struct pwchange *w)
 {
     store_stmt *st =
         store_prepare(c, "SELECT hash FROM password_history WHERE account_id = $1 ORDER BY at DESC LIMIT $2");
     if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, id);
+    store_bind_int64(st, 1, w->a.id);
     store_bind_int64(st, 2, PASSWORD_HISTORY);
-    int hit = 0;
-    while (!hit && store_step(st) == STORE_ROW)
-        hit = auth_password_verify(password, store_column_text(st, 0)) == 0;
+    int rc;
+    w->nhistory = 0;
+    while ((rc = store_step(st)) == STORE_ROW && w->nhistory < PASSWORD_HISTORY)
+        snprintf(w->history[w->nhistory++], AUTH_PASSWORD_HASH_MAX, "%s", store_column_text(st, 0));
     store_finalize(st);
-    return hit;
+    return rc == STORE_DONE || rc == STORE_ROW ? STORE_OK : rc;
 }
 
 int account_set_password(store_conn *c, long long id, const char *hash, int must_change)
@@ -429,6 +432,7 @@ static int pw_read(store_conn *c, void *arg)
     char key[48];
     snprintf(key, sizeof key, "acct:%lld", w->a.id);
     if ((w->locked_until = throttle_locked_until(c, key)) < 0) return STORE_ERROR;
+    if ((rc = load_history(c, w)) != STORE_OK) return rc;
     store_stmt *st = store_prepare(c, "SELECT mobile_enc FROM account WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, w->a.id);
@@ -444,14 +448,8 @@ static int pw_read(store_conn *c, void *arg)
 static int pw_tx(store_conn *c, void *arg)
 {
     struct pwchange *w = arg;
-    int rc = reused(c, w->a.id, w->next);
-    if (rc < 0) return rc;
-    if (rc == 1) {
-        w->field = "new_password";
-        w->why = "must not be one of your last 5 passwords";
-        return STORE_OK;
-    }
-    if ((rc = account_set_password(c, w->a.id, w->hash, 0)) != STORE_OK) return rc;
+    int rc = account_set_password(c, w->a.id, w->hash, 0);
+    if (rc != STORE_OK) return rc;
     /* every session ends, this one is replaced by a new id */
     if ((rc = session_end_all(c, w->a.id, NULL)) != STORE_OK) return rc;
     w->a.must_change = 0;
@@ -474,43 +472,74 @@ static int pw_fail_tx(store_conn *c, void *arg)
                       "{\"reason\":\"password\"}");
 }
 
+/* On a worker thread: up to seven slow hashes (the current password, the last five,
+ * the new one), none of them inside a transaction or on an I/O thread. */
+static void pw_work(void *arg)
+{
+    struct pwchange *w = arg;
+    w->current_ok = auth_password_verify(w->current, w->a.hash) == 0;
+    if (!w->current_ok) return;
+    for (int i = 0; i < w->nhistory && !w->reused; i++)
+        w->reused = auth_password_verify(w->next, w->history[i]) == 0;
+    if (!w->reused)
+        w->hashed =
+            auth_password_hash(w->next, (int)w->cfg->password_iterations, w->hash, sizeof w->hash) == 0;
+}
+
+static int pw_finish(http_req *r)
+{
+    struct pwchange *w = http_req_defer_arg(r);
+    struct app *app = req_app(r);
+    if (!w->current_ok) {
+        store_tx(app->db, 1, pw_fail_tx, w);
+        return http_reply_error(r, 403, "wrong_password", "the current password is wrong",
+                                json_pack("[o]", http_field_error("current_password", "wrong")));
+    }
+    if (w->reused)
+        return http_reply_error(
+            r, 422, "validation_failed", "the new password does not meet the policy",
+            json_pack("[o]", http_field_error("new_password", "must not be one of your last 5 passwords")));
+    if (!w->hashed || store_tx(app->db, 1, pw_tx, w) != STORE_OK)
+        return http_reply_error(r, 503, "unavailable", "try again", NULL);
+    return http_reply_json(r, 200, json_pack("{s:s, s:s}", "stage", w->stage, "csrf", w->csrf));
+}
+
 int account_password(http_req *r)
 {
     static const char *known[] = {"current_password", "new_password", NULL};
     struct input in;
     if (input_begin(&in, r, known) != 0) return 0;
-    struct pwchange w = {.r = r, .cfg = req_app(r)->cfg};
-    w.current = input_str(&in, "current_password", 1, 1, 128);
-    w.next = input_str(&in, "new_password", 1, 1, 128);
+    struct pwchange *w = arena_alloc(http_req_arena(r), sizeof *w);
+    if (!w) {
+        input_done(&in);
+        return http_reply_error(r, 503, "unavailable", "out of memory", NULL);
+    }
+    memset(w, 0, sizeof *w);
+    w->r = r;
+    w->cfg = req_app(r)->cfg;
+    w->current = input_str(&in, "current_password", 1, 1, 128);
+    w->next = input_str(&in, "new_password", 1, 1, 128);
     if (input_done(&in) != 0) return 0;
     const struct principal *p = auth_principal(r);
     if (!strcmp(p->stage, "mfa"))
         return http_reply_error(r, 409, "wrong_stage", "pass the second factor first", NULL);
     struct app *app = req_app(r);
-    if (store_tx(app->db, 0, pw_read, &w) != STORE_OK)
+    if (store_tx(app->db, 0, pw_read, w) != STORE_OK)
         return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (w.locked_until > 0) return auth_reply_locked(r, w.locked_until);
-    if (auth_password_verify(w.current, w.a.hash) != 0) {
-        store_tx(app->db, 1, pw_fail_tx, &w);
-        return http_reply_error(r, 403, "wrong_password", "the current password is wrong",
-                                json_pack("[o]", http_field_error("current_password", "wrong")));
-    }
+    if (w->locked_until > 0) return auth_reply_locked(r, w->locked_until);
     const char *why;
-    if (auth_password_policy(w.next, w.a.login, w.mobile[0] ? w.mobile : NULL, &why) != 0)
+    if (auth_password_policy(w->next, w->a.login, w->mobile[0] ? w->mobile : NULL, &why) != 0)
         return http_reply_error(r, 422, "validation_failed", "the new password does not meet the policy",
                                 json_pack("[o]", http_field_error("new_password", why)));
-    if (!strcmp(w.current, w.next))
+    if (!strcmp(w->current, w->next))
         return http_reply_error(
             r, 422, "validation_failed", "the new password must differ from the current one",
             json_pack("[o]", http_field_error("new_password", "must differ from the current password")));
-    if (auth_password_hash(w.next, (int)app->cfg->password_iterations, w.hash, sizeof w.hash) != 0)
-        return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (store_tx(app->db, 1, pw_tx, &w) != STORE_OK)
-        return http_reply_error(r, 503, "unavailable", "try again", NULL);
-    if (w.field)
-        return http_reply_error(r, 422, "validation_failed", "the new password does not meet the policy",
-                                json_pack("[o]", http_field_error(w.field, w.why)));
-    return http_reply_json(r, 200, json_pack("{s:s, s:s}", "stage", w.stage, "csrf", w.csrf));
+    if (http_defer(r, pw_work, pw_finish, w) != 0) {
+        pw_work(w);
+        return pw_finish(r);
+    }
+    return 0;
 }
 
 /* ---------- TOTP ---------- */
