@@ -27,10 +27,10 @@ failed=()
 run() {
   local name=$1 dir=$2 pg=$3
   echo "=== $name ==="
-  # A test that fails is run once more: a rare abort of `ehall serve` at shutdown (seen
-  # about once in 70 suite runs, cause not yet found; see docs/decisions.md) must not
-  # hide behind a green run, so the first failure stays in the output above the retry.
-  # A behaviour that is really broken fails both times and fails the run.
+  # A test that fails is run once more, and the first failure stays in the output above
+  # the retry: a timing-sensitive test on a loaded machine must not fail CI by chance (the
+  # one known cause of flakes, an abort in libmicrohttpd's quiesce, is gone; see
+  # docs/decisions.md).  A behaviour that is really broken fails both times.
   if ! EHALL_TEST_PG=$pg ctest --test-dir "$dir" --output-on-failure -j1 --repeat until-pass:2; then failed+=("$name"); fi
 }
 run "sqlite" build ""

@@ -65,7 +65,7 @@ static const struct key KEYS[] = {
       "take the client address from X-Forwarded-For (only behind your own load balancer)"),
     I("shutdown_delay", shutdown_delay, "0", 0, 600,
       "seconds after SIGTERM during which /readyz answers 503 while requests are still served, so a load "
-      "balancer can take the node out before it stops accepting"),
+      "balancer can take the node out before it stops serving"),
     I("shutdown_grace", shutdown_grace, "10", 0, 600,
       "seconds in-flight requests get to finish on SIGTERM/SIGINT"),
     I("db.pool_size", db_pool_size, "8", 1, 256, "database connections per process"),

@@ -13,9 +13,9 @@
  *
  * MHD runs an epoll loop in a pool of internal threads; a handler runs on one of them.
  * On SIGTERM/SIGINT, /readyz first answers 503 for shutdown_delay seconds while
- * requests are still served (so a load balancer stops sending); then the daemon stops
- * accepting (quiesce), in-flight requests get shutdown_grace seconds to finish, and
- * the daemon stops.
+ * requests are still served (so a load balancer stops sending); then new requests are
+ * answered 503, in-flight requests get shutdown_grace seconds to finish, and the daemon
+ * stops.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -762,7 +762,11 @@ int http_serve(const struct http_server_options *opt)
     }
     /* phase 2: no new connections or requests; in-flight ones get the grace period */
     atomic_store(&g.draining, 2);
-    MHD_socket ls = MHD_quiesce_daemon(d); /* closed after the daemon stops, as MHD asks */
+    /* Not MHD_quiesce_daemon: with a thread pool on epoll, libmicrohttpd 0.9.75 can race
+     * a worker that has just taken the listening socket out of its epoll set and then
+     * panics ("Failed to remove listen FD from epoll set", daemon.c:5531) — the rare
+     * SIGABRT at shutdown seen in the test suite.  New connections are still accepted
+     * until the daemon stops, and answered 503 shutting_down in phase 1 of the pipeline. */
     double deadline = now_monotonic() + (double)cfg->shutdown_grace;
     while (atomic_load(&g.inflight) > 0 && now_monotonic() < deadline) {
         struct timespec ts = {0, 10 * 1000000L};
@@ -779,7 +783,6 @@ int http_serve(const struct http_server_options *opt)
     }
     MHD_stop_daemon(d);
     log_buffered(0);
-    if (ls != MHD_INVALID_SOCKET) close(ls);
     if (g.web_root_fd >= 0) close(g.web_root_fd);
     log_info("stopped");
     free(g.requests);
