@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +439,70 @@ static void reimport_replaces(void **state)
     store_close(s);
 }
 
+/* Readers on several threads share one calendar that checks the store on every call,
+ * while the year is re-imported back and forth: each answer is that of one version or
+ * the other, never of half an import. */
+struct reader {
+    calendar *cal;
+    int bad, calls;
+    atomic_int *stop;
+};
+
+static void *read_loop(void *arg)
+{
+    struct reader *r = arg;
+    int from = D("2026-02-12"), a = D("2026-02-14"), b = D("2026-02-16");
+    while (!atomic_load(r->stop) || r->calls < 20) {
+        int due;
+        if (calendar_add_working_days(r->cal, from, 2, &due) != 0 || (due != a && due != b)) r->bad++;
+        r->calls++;
+    }
+    return NULL;
+}
+
+static void concurrent_reimport(void **state)
+{
+    (void)state;
+    char err[512];
+    h_fresh(dir, db);
+    struct store_options o = {8, 5000, 10000};
+    store *s = NULL;
+    assert_int_equal(store_open(db, &o, &s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_migrate(s, err, sizeof err), STORE_OK);
+    import_shipped(s, 2026);
+    calendar *cal = calendar_new(s);
+    calendar_set_ttl(cal, 0);
+    atomic_int stop = 0;
+    struct reader r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct reader){cal, 0, 0, &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, read_loop, &r[i]), 0);
+    }
+    char path[512];
+    shipped_path(path, sizeof path, 2026);
+    char *shipped = h_slurp(path);
+    assert_non_null(shipped);
+    const char *other = "{\"year\": 2026, \"holidays\": [{\"name\": \"元旦\", \"days\": [\"2026-01-01\"]}]}";
+    for (int i = 0; i < 20; i++) {
+        struct strbuf p = {0};
+        assert_int_equal(import_text(s, i % 2 ? shipped : other, &p), 0);
+        sb_free(&p);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(r[i].bad, 0);
+        assert_true(r[i].calls >= 20);
+    }
+    int due;
+    assert_int_equal(calendar_add_working_days(cal, D("2026-02-12"), 2, &due), 0);
+    assert_date(due, "2026-02-14"); /* the last import was the shipped file */
+    free(shipped);
+    calendar_free(cal);
+    store_close(s);
+}
+
 static void shipped_files_are_clean(void **state)
 {
     (void)state;
@@ -569,6 +635,7 @@ int main(void)
         cmocka_unit_test(deadlines),
         cmocka_unit_test(validation_names_every_problem),
         cmocka_unit_test(reimport_replaces),
+        cmocka_unit_test(concurrent_reimport),
         cmocka_unit_test(shipped_files_are_clean),
         cmocka_unit_test(cli),
     };

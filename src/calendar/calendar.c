@@ -162,7 +162,9 @@ void calendar_invalidate(calendar *cal)
 
 struct read_arg {
     struct year *y;
-    int same; /* the stored SM3 equals the cached one: days not re-read */
+    int was_present;  /* what the cache had before this read (store_tx may run the */
+    char was_sm3[65]; /* function twice, so compare with these, not with y) */
+    int same;         /* the stored SM3 equals the cached one: days not re-read */
 };
 
 static void set_bit(unsigned char *bits, int i) { bits[i / 8] |= (unsigned char)(1u << (i % 8)); }
@@ -179,7 +181,7 @@ static int read_year_tx(store_conn *c, void *arg)
     int rc = store_step(st);
     if (rc == STORE_ROW) {
         const char *sm3 = store_column_text(st, 0);
-        a->same = y->present == 1 && sm3 && !strcmp(sm3, y->sm3);
+        a->same = a->was_present == 1 && sm3 && !strcmp(sm3, a->was_sm3);
         snprintf(y->sm3, sizeof y->sm3, "%s", sm3 ? sm3 : "");
     }
     store_finalize(st);
@@ -233,8 +235,15 @@ static void year_get(calendar *cal, int year, struct year *out)
     }
     pthread_mutex_unlock(&cal->mu);
 
-    struct read_arg a = {out, 0};
+    struct year before = *out;
+    struct read_arg a = {out, out->present, "", 0};
+    snprintf(a.was_sm3, sizeof a.was_sm3, "%s", out->sm3);
     if (store_tx(cal->s, 0, read_year_tx, &a) != STORE_OK) {
+        if (before.present == 1) {
+            log_warn("calendar: year %d could not be re-read; using the copy read before", year);
+            *out = before; /* stays due for a check: tried again next time */
+            return;
+        }
         log_warn("calendar: year %d could not be read; using the weekend rule", year);
         out->present = -1;
         memset(out->off, 0, sizeof out->off);

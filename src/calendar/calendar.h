@@ -22,8 +22,9 @@
  * server processes may share one database, and any of them (or the CLI) may re-import
  * a year: a cached year is trusted for `ttl` seconds (default 5), then the year's SM3
  * in calendar_year is read again and the days re-read when it changed.  Every function
- * is thread-safe.  When the store cannot be read, the year is treated as missing for
- * that call (a warning is logged) and tried again on the next.
+ * is thread-safe.  When the store cannot be read, a year read before is used as it
+ * was, and a year never read is treated as missing for that call (a warning is logged
+ * either way); the read is tried again on the next call.
  */
 #ifndef EHALL_CALENDAR_H
 #define EHALL_CALENDAR_H
