@@ -174,6 +174,24 @@ static const struct migration MIGRATIONS[] = {
      " FOR EACH ROW EXECUTE FUNCTION audit_log_guard();"
      "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
      " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"},
+    {6, "calendar",
+     /* The working-day calendar (src/calendar/): calendar_day lists only the days
+      * that break the rule (Monday to Friday work, Saturday and Sunday off) — the
+      * holidays and the adjusted working weekends (调休) of each imported year;
+      * calendar_year records which years were imported, from what, and the SM3 of
+      * the file, which servers compare to notice a re-import. */
+     "CREATE TABLE calendar_day ("
+     " day TEXT PRIMARY KEY,"
+     " kind TEXT NOT NULL CHECK (kind IN ('holiday','workday')),"
+     " name TEXT,"
+     " year INTEGER NOT NULL);"
+     "CREATE INDEX calendar_day_year ON calendar_day(year);"
+     "CREATE TABLE calendar_year ("
+     " year INTEGER PRIMARY KEY,"
+     " source TEXT,"
+     " sm3 TEXT NOT NULL,"
+     " imported_at TEXT NOT NULL)",
+     NULL, NULL},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
