@@ -408,7 +408,12 @@ static struct rules_expr *binary(struct parser *p, enum node_kind kind, int op, 
         return NULL;
     }
     e->op = op;
-    if (add_kid(p, e, l) || add_kid(p, e, r)) {
+    if (add_kid(p, e, l)) { /* l is e's now, r not yet */
+        rules_free(r);
+        rules_free(e);
+        return NULL;
+    }
+    if (add_kid(p, e, r)) {
         rules_free(e);
         return NULL;
     }
