@@ -148,6 +148,7 @@ struct parser {
     char *sval; /* T_STR: decoded, malloc'd */
     size_t slen;
     int level; /* recursion guard */
+    int *cols; /* the character column of every byte offset, once the text is known UTF-8 */
     char *err;
     size_t errlen;
     int failed;
@@ -155,6 +156,7 @@ struct parser {
 
 static int column(const struct parser *p, size_t off)
 {
+    if (p->cols) return p->cols[off];
     int col = 1;
     for (size_t i = 0; i < off && p->src[i]; i++)
         if (((unsigned char)p->src[i] & 0xC0) != 0x80) col++;
@@ -778,15 +780,26 @@ int rules_compile(const char *src, struct rules_expr **out, char *err, size_t er
         }
         i += k;
     }
+    p.cols = malloc((n + 1) * sizeof *p.cols);
+    if (!p.cols) {
+        snprintf(err, errlen, "column 1: out of memory");
+        return -1;
+    }
+    for (size_t i = 0, col = 1; i <= n; i++) {
+        p.cols[i] = (int)col;
+        if (i < n && ((unsigned char)p.src[i] & 0xC0) != 0x80) col++;
+    }
     next(&p);
     struct rules_expr *e = p.failed ? NULL : parse_or(&p);
     if (e && p.t != T_EOF) fail_at(&p, p.start, "unexpected text after the expression");
     free(p.sval);
     if (p.failed || !e) {
         if (!p.failed) fail_at(&p, p.start, "cannot parse");
+        free(p.cols);
         rules_free(e);
         return -1;
     }
+    free(p.cols);
     *out = e;
     return 0;
 }
