@@ -374,6 +374,38 @@ static void check_and_tree(void **state)
     rules_free(NULL);
 }
 
+/* matches() costs its subject's length times the pattern's states, and stops early
+ * when that is over the budget; a pattern that would backtrack elsewhere is linear. */
+static void pattern_cost(void **state)
+{
+    (void)state;
+    char *big = malloc(20001);
+    memset(big, 'a', 20000);
+    big[20000] = 0;
+    json_t *f = json_pack("{ss}", "s", big);
+    const char *src = "matches(s, \"^a{0,100}a{0,100}a{0,100}a{0,100}a{0,100}b$\")";
+    struct rules_expr *e;
+    char err[256];
+    assert_int_equal(rules_compile(src, &e, err, sizeof err), 0);
+    struct rules_env env = {.ctx = f, .lookup = rules_json_lookup};
+    struct rules_value v;
+    assert_int_equal(rules_eval(e, &env, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 10000 steps"));
+    env.max_steps = 1000000;
+    assert_int_equal(rules_eval(e, &env, &v, err, sizeof err), 0);
+    assert_int_equal(v.type, RULES_BOOL);
+    assert_false(v.b);
+    rules_value_free(&v);
+    rules_free(e);
+    assert_int_equal(rules_compile("matches(s, \"a*a*a*a*a*a*a*a*a*a*a*a*b\")", &e, err, sizeof err), 0);
+    assert_int_equal(rules_eval(e, &env, &v, err, sizeof err), 0);
+    assert_false(v.b);
+    rules_value_free(&v);
+    rules_free(e);
+    json_decref(f);
+    free(big);
+}
+
 /* ---- callbacks ---- */
 
 static int fixed_today(void *ctx, int *y, int *m, int *d)
@@ -543,8 +575,13 @@ static void item_rules(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(vectors),        cmocka_unit_test(limits),    cmocka_unit_test(columns_and_messages),
-        cmocka_unit_test(check_and_tree), cmocka_unit_test(callbacks), cmocka_unit_test(item_rules),
+        cmocka_unit_test(vectors),
+        cmocka_unit_test(limits),
+        cmocka_unit_test(columns_and_messages),
+        cmocka_unit_test(check_and_tree),
+        cmocka_unit_test(pattern_cost),
+        cmocka_unit_test(callbacks),
+        cmocka_unit_test(item_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

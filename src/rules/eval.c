@@ -471,6 +471,18 @@ static int call(struct ev *ev, const struct rules_expr *n, struct rules_value *o
         set_bool(out, r);
         return 0;
     }
+    case F_MATCHES: {
+        if (want(ev, n, what, &a[0], RULES_STRING) || want(ev, n, what, &a[1], RULES_STRING)) return -1;
+        char why[120];
+        long spent = 0;
+        int r = rules_pattern_match(a[1].str.s, a[1].str.len, a[0].str.s, a[0].str.len,
+                                    ev->max_steps - ev->steps, &spent, why, sizeof why);
+        if (r == -2) return tick(ev, n, ev->max_steps - ev->steps + 1);
+        if (r < 0) return efail(ev, n, "matches: %s", why);
+        if (tick(ev, n, spent)) return -1;
+        set_bool(out, r);
+        return 0;
+    }
     case F_DATE:
         if (to_date(ev, n, what, &a[0], &d)) return -1;
         set_date(out, d);

@@ -41,6 +41,7 @@ enum fn_id {
     F_CONTAINS,
     F_IS_DIGITS,
     F_IS_ALNUM,
+    F_MATCHES,
     F_DATE,
     F_TODAY,
     F_ADD_DAYS,
@@ -78,5 +79,12 @@ extern const char *const rules_op_names[];
 
 long long rules_days_from_civil(long long y, int m, int d);
 void rules_civil_from_days(long long z, long long *y, int *m, int *d);
+
+/* pattern.c: check a matches() pattern (0, or -1 with why in err); match s against it:
+ * 1 or 0, -1 with why in err for a bad pattern, -2 when it would cost more than budget
+ * steps (a step is 64 character-times-states); *spent is what it cost. */
+int rules_pattern_check(const char *pat, size_t len, char *err, size_t errlen);
+int rules_pattern_match(const char *pat, size_t plen, const char *s, size_t slen, long budget, long *spent,
+                        char *err, size_t errlen);
 
 #endif

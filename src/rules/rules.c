@@ -31,6 +31,7 @@ const char *const rules_fn_names[F_COUNT] = {
     [F_CONTAINS] = "contains",
     [F_IS_DIGITS] = "is_digits",
     [F_IS_ALNUM] = "is_alnum",
+    [F_MATCHES] = "matches",
     [F_DATE] = "date",
     [F_TODAY] = "today",
     [F_ADD_DAYS] = "add_days",
@@ -60,6 +61,7 @@ static const signed char fn_arity[F_COUNT] = {
     [F_CONTAINS] = 2,
     [F_IS_DIGITS] = 1,
     [F_IS_ALNUM] = 1,
+    [F_MATCHES] = 2,
     [F_DATE] = 1,
     [F_TODAY] = 0,
     [F_ADD_DAYS] = 2,
@@ -525,6 +527,13 @@ static struct rules_expr *parse_call(struct parser *p, size_t off, size_t nlen)
     if (fn == F_IN_DICT && e->kids[1]->kind != N_STR) {
         fail_at(p, off, "in_dict takes the dictionary name in quotes");
         goto fail;
+    }
+    if (fn == F_MATCHES && e->kids[1]->kind == N_STR) { /* a literal pattern: check it now */
+        char why[120];
+        if (rules_pattern_check(e->kids[1]->s, e->kids[1]->len, why, sizeof why)) {
+            fail_at(p, off, "%s", why);
+            goto fail;
+        }
     }
     if (fn == F_DATE && e->kids[0]->kind == N_STR) { /* a literal: check and fold it now */
         long long d;

@@ -49,8 +49,12 @@
  *   len(s) characters          upper(s) lower(s) ASCII letters only     trim(s) ASCII space
  *   starts_with(s, p)  ends_with(s, p)  contains(s, p)                  → boolean
  *   is_digits(s)  is_alnum(s)  true for one or more ASCII digits / letters or digits
- *                             (there is no regular expression: form fields have their
- *                             own pattern in the schema)
+ *   matches(s, pattern)       a safe regular-expression subset, linear in s (pattern.c):
+ *                             literals, \c, ., [a-z0-9] [^…], ? * + {n} {m,n} {m,}
+ *                             (n <= 100), ^ first and $ last; no groups, no |; code
+ *                             points, not bytes; unanchored it matches anywhere.  A bad
+ *                             literal pattern is a compile error.  Costs
+ *                             len(s) x states / 64 steps
  *   date(s)                   a string to a date (error when not a real YYYY-MM-DD)
  *   today()                   from the environment's clock
  *   add_days(d, n)  days_between(a, b) = b - a in days  year(d) month(d) day(d)
