@@ -15,7 +15,10 @@
 
 #include <jansson.h>
 
+#include <regex.h>
+
 #include "auth/auth.h"
+#include "rules/internal.h"
 #include "rules/rules.h"
 
 /* ---- an environment described by the vectors file ---- */
@@ -406,6 +409,49 @@ static void pattern_cost(void **state)
     free(big);
 }
 
+/* matches() against the C library's POSIX extended regular expressions, on random
+ * ASCII patterns of the subset both understand (no escapes inside classes: POSIX
+ * takes a backslash there literally). */
+static unsigned rnd(unsigned *seed, unsigned k)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) % k;
+}
+
+static void pattern_oracle(void **state)
+{
+    (void)state;
+    static const char *const atoms[] = {"a", "b", ".", "[ab]", "[^a]", "[a-c]", "\\.", "[.b]"};
+    static const char *const quants[] = {"", "", "", "?", "*", "+", "{2}", "{1,}", "{0,2}", "{1,3}"};
+    unsigned seed = 12345;
+    int checked = 0;
+    for (int round = 0; round < 20000; round++) {
+        char pat[128] = "", subj[16];
+        size_t n = 0;
+        if (rnd(&seed, 3) == 0) pat[n++] = '^';
+        int natoms = 1 + (int)rnd(&seed, 5);
+        for (int k = 0; k < natoms; k++) {
+            const char *atom = atoms[rnd(&seed, 8)];
+            n += (size_t)sprintf(pat + n, "%s%s", atom, quants[rnd(&seed, 10)]);
+        }
+        if (rnd(&seed, 3) == 0) pat[n++] = '$';
+        pat[n] = 0;
+        size_t slen = rnd(&seed, 9);
+        for (size_t k = 0; k < slen; k++) subj[k] = "abc."[rnd(&seed, 4)];
+        subj[slen] = 0;
+        regex_t re;
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB)) fail_msg("regcomp %s", pat);
+        int want = regexec(&re, subj, 0, NULL, 0) == 0;
+        regfree(&re);
+        char err[128];
+        long spent;
+        int got = rules_pattern_match(pat, strlen(pat), subj, slen, 1000000, &spent, err, sizeof err);
+        if (got != want) fail_msg("matches(\"%s\", \"%s\") = %d, POSIX says %d", subj, pat, got, want);
+        checked++;
+    }
+    assert_int_equal(checked, 20000);
+}
+
 /* ---- callbacks ---- */
 
 static int fixed_today(void *ctx, int *y, int *m, int *d)
@@ -580,6 +626,7 @@ int main(void)
         cmocka_unit_test(columns_and_messages),
         cmocka_unit_test(check_and_tree),
         cmocka_unit_test(pattern_cost),
+        cmocka_unit_test(pattern_oracle),
         cmocka_unit_test(callbacks),
         cmocka_unit_test(item_rules),
     };
