@@ -15,8 +15,8 @@
  *   boolean  true, false.
  *   date     a day, YYYY-MM-DD, proleptic Gregorian, years 0001-9999, no time zone.
  *   null     an absent field (or the literal null).
- *   list     of strings and integers: only as a literal ["a", "b", 3] or from a field,
- *            and only on the right of `in`.
+ *   list     of strings and integers, from a literal ["a", "b", 3] or a field; nothing
+ *            but `in` takes one.
  *
  * LITERALS   123   -5   "text" (escapes \" and \\ only)   true   false   null
  *            date("2026-01-31")   ["a", "b"]   (list items: string or integer literals)
@@ -59,12 +59,14 @@
  *   today()                   from the environment's clock
  *   add_days(d, n)  days_between(a, b) = b - a in days  year(d) month(d) day(d)
  *   add_working_days(d, n)    the n-th working day after d (n < 0: before; 0: d)
- *   working_days_between(a, b)  working days in (a, b]; negative when b < a
- *                             (each day looked at costs a step)
+ *   working_days_between(a, b)  the working days in (a, b]; when b < a, minus those
+ *                             in (b, a]  (each day looked at costs a step)
  *   age(id)  age_at(id, d)    full years at today / at d since the birth date in a valid
  *                             GB 11643 ID number; one born 29 February turns a year
  *                             older on 1 March in common years; d before birth: error
- *   birth_date(id)  gender(id) "M" or "F"    (an invalid ID number is an error)
+ *   birth_date(id)  gender(id) "M" or "F"    (an invalid ID number is an error; as
+ *                             auth_id_number_check says, a birth date after the system
+ *                             clock's today is invalid, whatever the env's today)
  *   id_valid(s)  uscc_valid(s)  → boolean (auth_id_number_check, auth_uscc_check)
  *   fen(s)                    "12.34" → 1234, "12" → 1200, "-0.5" → -50; at most two
  *                             decimals; anything else is an error
