@@ -625,6 +625,23 @@ static struct rules_expr *parse_primary(struct parser *p)
     return e;
 }
 
+/* A prefix operator (- or not) at off, the operator already consumed and the depth
+ * already entered: its node with the operand parse() reads as the one child. */
+static struct rules_expr *prefix(struct parser *p, enum node_kind kind, size_t off,
+                                 struct rules_expr *(*parse)(struct parser *))
+{
+    struct rules_expr *e = node(p, kind, off);
+    struct rules_expr *kid = parse(p);
+    p->level--;
+    no_dict(p, kid);
+    if (!e) rules_free(kid);
+    if (!e || add_kid(p, e, kid) || p->failed) {
+        rules_free(e);
+        return NULL;
+    }
+    return e;
+}
+
 static struct rules_expr *parse_unary(struct parser *p)
 {
     if (is_punct(p, "-")) {
@@ -642,16 +659,7 @@ static struct rules_expr *parse_unary(struct parser *p)
             }
             return e;
         }
-        struct rules_expr *e = node(p, N_NEG, off);
-        struct rules_expr *kid = parse_unary(p);
-        p->level--;
-        no_dict(p, kid);
-        if (!e) rules_free(kid);
-        if (!e || add_kid(p, e, kid) || p->failed) {
-            rules_free(e);
-            return NULL;
-        }
-        return e;
+        return prefix(p, N_NEG, off, parse_unary);
     }
     return parse_primary(p);
 }
@@ -733,16 +741,7 @@ static struct rules_expr *parse_not(struct parser *p)
         size_t off = p->start;
         if (enter(p)) return NULL;
         next(p);
-        struct rules_expr *e = node(p, N_NOT, off);
-        struct rules_expr *kid = parse_not(p);
-        p->level--;
-        no_dict(p, kid);
-        if (!e) rules_free(kid);
-        if (!e || add_kid(p, e, kid) || p->failed) {
-            rules_free(e);
-            return NULL;
-        }
-        return e;
+        return prefix(p, N_NOT, off, parse_not);
     }
     return parse_cmp(p);
 }
