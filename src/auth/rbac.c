@@ -202,7 +202,9 @@ int rbac_load(store_conn *c, long long account, const char *kind, char **perms, 
                 snprintf(tampered, 128, "account_role %lld/%s", account, code);
                 continue;
             }
-            if (admin_role) sb_printf(&sb, "@%s,", code);
+            /* the role codes ride along ("@" administrators, "#" staff roles): the
+             * case engine matches workflow steps against them */
+            sb_printf(&sb, "%s%s,", admin_role ? "@" : "#", code);
             add_perms(&sb, ps);
             if (scope_rank(sc) > scope_rank(scope)) snprintf(scope, 16, "%s", sc);
         }
