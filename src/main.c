@@ -43,6 +43,8 @@ static const struct command {
     {"calendar", cmd_calendar,
      "calendar import FILE|show Y  load a year's holidays and working weekends; show a year"},
     {"calendar", cmd_calendar, "calendar add-days DATE N     the Nth working day after DATE"},
+    {"items", cmd_items, "items validate|import DIR     check / import a pack of service items"},
+    {"items", cmd_items, "items list|online|offline     the item catalog; put an item online or offline"},
     {"config", cmd_config, "config check FILE|show|keys  validate, show or list configuration"},
     {"routes", cmd_routes, "routes                       list every HTTP endpoint"},
     {"version", cmd_version, "version                      print versions"},

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "audit/handlers.h"
 #include "auth/handlers.h"
+#include "engine/item.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -111,6 +112,21 @@ const struct http_route api_routes[] = {
      "export public accounts as CSV, masked (audited, SM3 in X-Content-SM3)"},
     {"GET", "/api/v1/accounts/{id}", admin_account_get, ACCESS_SESSION, "account.read",
      "one account, masked; ?reveal=field with its field permission (audited)"},
+    /* service items (src/engine/item_api.c) */
+    {"GET", "/api/v1/items", item_api_list, ACCESS_PUBLIC, NULL,
+     "the catalog of online items (q, category, applicant_type, depth, page, size)"},
+    {"GET", "/api/v1/items/{code}", item_api_guide, ACCESS_PUBLIC, NULL,
+     "an item's guide: form, materials, fees, rules with their compiled trees"},
+    {"POST", "/api/v1/items/{code}/check", item_api_check, ACCESS_SESSION, NULL,
+     "check a form for the caller without storing it (every problem at once)"},
+    {"GET", "/api/v1/admin/items", item_api_admin_list, ACCESS_SESSION, "item.manage",
+     "every item, online or not, with its versions"},
+    {"POST", "/api/v1/admin/items/{code}/online", item_api_online, ACCESS_SESSION, "item.manage",
+     "put an item online (audited)"},
+    {"POST", "/api/v1/admin/items/{code}/offline", item_api_offline, ACCESS_SESSION, "item.manage",
+     "take an item offline (audited)"},
+    {"GET", "/api/v1/bundles", item_api_bundles, ACCESS_PUBLIC, NULL, "bundles of items (一件事一次办)"},
+    {"GET", "/api/v1/bundles/{code}", item_api_bundle, ACCESS_PUBLIC, NULL, "one bundle and its items"},
     /* test mode only */
     {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
 };

@@ -19,6 +19,8 @@ static const struct perm_info CATALOG[] = {
     {"org.dept.manage", "create and rename departments", "sysadmin"},
     {"org.staff.manage", "create, change and disable staff accounts", "sysadmin"},
     {"org.account.read", "list accounts (masked)", "sysadmin"},
+    {"item.manage", "administer the service-item catalog: list every version, put items online and offline",
+     "sysadmin"},
     /* security administrator: security */
     {"security.role.manage", "create and change roles", "secadmin"},
     {"security.role.assign", "grant and revoke roles of staff accounts", "secadmin"},
@@ -35,6 +37,9 @@ static const struct perm_info CATALOG[] = {
     {"field.id_number", "see ID numbers unmasked (audited)", NULL},
     {"field.mobile", "see mobile numbers unmasked (audited)", NULL},
     {"field.address", "see addresses unmasked (audited)", NULL},
+    {"case.handle", "act on cases in the workbench (sign for, accept, review, approve) in the data scope",
+     NULL},
+    {"case.read", "read cases in the data scope", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

@@ -229,6 +229,40 @@ static const struct migration MIGRATIONS[] = {
      " sm3 TEXT NOT NULL,"
      " imported_at TEXT NOT NULL)",
      NULL, NULL},
+    {7, "items",
+     /* Service items (src/engine/item.c): item_version holds every imported version's
+      * definition (immutable; sm3 of the file's bytes), item the current version, the
+      * online flag and, copied from the current definition, the few columns the
+      * catalog searches and filters on (applicant_types as ",person,agent,").  bundle:
+      * one-application bundles (一件事一次办) of several items. */
+     "CREATE TABLE item ("
+     " code TEXT PRIMARY KEY,"
+     " current_version INTEGER NOT NULL,"
+     " online INTEGER NOT NULL DEFAULT 1,"
+     " name TEXT NOT NULL,"
+     " category TEXT NOT NULL,"
+     " department TEXT NOT NULL,"
+     " applicant_types TEXT NOT NULL,"
+     " depth TEXT NOT NULL,"
+     " time_limit INTEGER NOT NULL,"
+     " updated_at TEXT NOT NULL);"
+     "CREATE INDEX item_catalog ON item(online, category, code);"
+     "CREATE TABLE item_version ("
+     " code TEXT NOT NULL REFERENCES item(code),"
+     " version INTEGER NOT NULL,"
+     " sm3 TEXT NOT NULL,"
+     " definition TEXT NOT NULL,"
+     " imported_at TEXT NOT NULL,"
+     " PRIMARY KEY (code, version));"
+     "CREATE TABLE bundle ("
+     " code TEXT PRIMARY KEY,"
+     " version INTEGER NOT NULL,"
+     " name TEXT NOT NULL,"
+     " sm3 TEXT NOT NULL,"
+     " definition TEXT NOT NULL,"
+     " online INTEGER NOT NULL DEFAULT 1,"
+     " updated_at TEXT NOT NULL)",
+     NULL, NULL},
     {10, "cases",
      /* The case engine (src/engine/case*.c).  A case row is the current state; case_log
       * is its supervision log (who, when, step, action, opinion, time limit and time
