@@ -35,6 +35,8 @@ static const struct perm_info CATALOG[] = {
     {"field.id_number", "see ID numbers unmasked (audited)", NULL},
     {"field.mobile", "see mobile numbers unmasked (audited)", NULL},
     {"field.address", "see addresses unmasked (audited)", NULL},
+    {"exchange.read", "see the exchange queue, its dead letters and the reconciliation reports", NULL},
+    {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

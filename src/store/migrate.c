@@ -84,6 +84,30 @@ struct migration {
     "CREATE TABLE audit_checkpoint (seq " INT " PRIMARY KEY, hash TEXT NOT NULL, at TEXT NOT NULL,"          \
     " key_id TEXT NOT NULL, signature TEXT NOT NULL)"
 
+/* Migration 8, written once for both engines (see MIGRATIONS). */
+#define EXCHANGE_SQL(PK, INT)                                                                                \
+    "CREATE TABLE exchange_msg (id " PK ", idem_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"               \
+    " connector TEXT NOT NULL, case_id " INT " NOT NULL DEFAULT 0, payload TEXT NOT NULL,"                   \
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','leased','done','dead')),"              \
+    " attempts " INT " NOT NULL DEFAULT 0, next_at_ms " INT " NOT NULL, lease_until_ms " INT ","             \
+    " lease_owner TEXT, outcome TEXT, result TEXT, last_error TEXT, created_at TEXT NOT NULL,"               \
+    " created_ms " INT " NOT NULL, done_ms " INT ", day TEXT);"                                              \
+    "CREATE INDEX exchange_msg_due ON exchange_msg(state, next_at_ms);"                                      \
+    "CREATE INDEX exchange_msg_day ON exchange_msg(day);"                                                    \
+    "CREATE INDEX exchange_msg_case ON exchange_msg(case_id);"                                               \
+    "CREATE TABLE exchange_report (id " PK ", day TEXT NOT NULL, source TEXT NOT NULL,"                      \
+    " created_at TEXT NOT NULL, ehall_count " INT " NOT NULL, backend_count " INT " NOT NULL,"               \
+    " missing " INT " NOT NULL, duplicated " INT " NOT NULL, mismatched " INT " NOT NULL,"                   \
+    " details TEXT NOT NULL);"                                                                               \
+    "CREATE INDEX exchange_report_day ON exchange_report(day);"                                              \
+    "CREATE UNIQUE INDEX exchange_report_scheduled ON exchange_report(day) WHERE source = 'scheduled';"      \
+    "CREATE TABLE sim_ledger (id " PK ", idem_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"                 \
+    " case_id " INT " NOT NULL, outcome TEXT NOT NULL, reference TEXT, reason TEXT, at TEXT NOT NULL,"       \
+    " day TEXT NOT NULL);"                                                                                   \
+    "CREATE INDEX sim_ledger_day ON sim_ledger(day);"                                                        \
+    "CREATE TABLE exchange_test_effect (msg_id " INT " NOT NULL UNIQUE, outcome TEXT NOT NULL,"              \
+    " at TEXT NOT NULL)"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -192,6 +216,15 @@ static const struct migration MIGRATIONS[] = {
      " sm3 TEXT NOT NULL,"
      " imported_at TEXT NOT NULL)",
      NULL, NULL},
+    {8, "exchange",
+     /* The exchange between the acceptance and processing zones (src/exchange/):
+      * exchange_msg is the durable queue (a leased message's next_at_ms is its lease
+      * expiry, so one index finds both due and expired work), exchange_report the
+      * reconciliation reports, sim_ledger the built-in simulated back-end's own ledger
+      * (it stands for the external system's ledger), exchange_test_effect the effects
+      * of the test-only kind test.echo (msg_id UNIQUE: exactly once). */
+     NULL, EXCHANGE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     EXCHANGE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
