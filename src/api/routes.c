@@ -12,6 +12,7 @@
 #include "audit/handlers.h"
 #include "auth/handlers.h"
 #include "engine/item.h"
+#include "exchange/handlers.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -129,6 +130,17 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/bundles/{code}", item_api_bundle, ACCESS_PUBLIC, NULL, "one bundle and its items"},
     /* test mode only */
     {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
+    /* the exchange between the zones (src/exchange/) */
+    {"GET", "/api/v1/exchange/messages", exchange_api_messages, ACCESS_SESSION, "exchange.read",
+     "queue messages by state, kind and case (keyset pages)"},
+    {"POST", "/api/v1/exchange/messages/{id}/replay", exchange_api_replay, ACCESS_SESSION, "exchange.manage",
+     "put a dead letter back in the queue (audited)"},
+    {"GET", "/api/v1/exchange/reports", exchange_api_reports, ACCESS_SESSION, "exchange.read",
+     "reconciliation reports, newest first"},
+    {"GET", "/api/v1/exchange/stats", exchange_api_stats, ACCESS_SESSION, "exchange.read",
+     "queue messages by state, and how many are due"},
+    {"POST", "/api/v1/test/exchange", exchange_api_test, ACCESS_TEST, NULL,
+     "queue n test messages in one transaction (test mode)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -40,6 +40,8 @@ static const struct perm_info CATALOG[] = {
     {"case.handle", "act on cases in the workbench (sign for, accept, review, approve) in the data scope",
      NULL},
     {"case.read", "read cases in the data scope", NULL},
+    {"exchange.read", "see the exchange queue, its dead letters and the reconciliation reports", NULL},
+    {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

@@ -20,6 +20,7 @@
 #include "auth/session.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
+#include "exchange/exchange.h"
 
 static int mkdirs(const char *dir)
 {
@@ -216,7 +217,10 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int keeping = pthread_create(&keeper_thread, NULL, keeper, &app) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    exchange_setup(db, &ctx->cfg);
+    exchange_start((int)ctx->cfg.exchange_workers);
     int rc = http_serve(&opt);
+    exchange_stop();
     if (keeping) {
         pthread_mutex_lock(&keeper_mu);
         keeper_stop = 1;

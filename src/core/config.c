@@ -107,6 +107,26 @@ static const struct key KEYS[] = {
     S("sms.gateway", sms_gateway, "file",
       "how SMS leave the outbox: file (writes <data>/outbox/ and the log; development only) or "
       "exec:/absolute/program (mobile and text on stdin)"),
+    I("exchange.workers", exchange_workers, "2", 0, 64,
+      "exchange worker threads inside `ehall serve` (0 = none: run `ehall worker` instead)"),
+    I("exchange.batch", exchange_batch, "500", 1, 10000,
+      "queue messages a worker leases and completes at once"),
+    I("exchange.lease_seconds", exchange_lease_seconds, "60", 1, 86400,
+      "seconds a leased message belongs to its worker; after that another worker may take it"),
+    I("exchange.max_attempts", exchange_max_attempts, "8", 1, 1000,
+      "connector calls a message gets before it becomes a dead letter"),
+    I("exchange.backoff_ms", exchange_backoff_ms, "1000", 1, 3600000,
+      "delay before the first retry in ms; doubles with each attempt (with jitter), at most 1 hour"),
+    I("exchange.poll_ms", exchange_poll_ms, "200", 10, 60000,
+      "how often an idle worker looks for messages queued by other processes, in ms"),
+    S("exchange.sim_dir", exchange_sim_dir, "items/testdata",
+      "directory of the item test data the simulated back-end reads its refusals from (backend_refuse)"),
+    I("exchange.sim_fail_rate", exchange_sim_fail_rate, "0", 0, 1000,
+      "transient failures the simulated back-end injects, per mille of calls (tests only)"),
+    I("exchange.sim_delay_us", exchange_sim_delay_us, "0", 0, 10000000,
+      "latency the simulated back-end adds to each message, in microseconds (tests only)"),
+    I("exchange.reconcile_hour", exchange_reconcile_hour, "2", -1, 23,
+      "local hour after which the previous day is reconciled automatically (-1 = never)"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];
