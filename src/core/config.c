@@ -107,6 +107,10 @@ static const struct key KEYS[] = {
     S("sms.gateway", sms_gateway, "file",
       "how SMS leave the outbox: file (writes <data>/outbox/ and the log; development only) or "
       "exec:/absolute/program (mobile and text on stdin)"),
+    I("materials.max_size", materials_max_size, "10485760", 1024, 268435456,
+      "largest uploaded material in bytes (413 above); uploads use it instead of http.max_body"),
+    I("materials.max_per_holder", materials_per_holder, "500", 1, 1000000,
+      "materials one holder may keep in their library (409 above)"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];

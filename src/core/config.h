@@ -53,6 +53,8 @@ struct config {
     long long audit_checkpoint_every;  /* audit.checkpoint_every (records) */
     long long audit_retention_days;    /* audit.retention_days */
     char sms_gateway[256];             /* sms.gateway */
+    long long materials_max_size;      /* materials.max_size (bytes) */
+    long long materials_per_holder;    /* materials.max_per_holder */
 };
 
 /* One documented option, for `ehall config keys` and the docs. */
