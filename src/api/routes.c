@@ -13,6 +13,8 @@
 #include "auth/handlers.h"
 #include "engine/item.h"
 #include "exchange/handlers.h"
+#include "engine/inbox.h"
+#include "engine/material.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -141,6 +143,23 @@ const struct http_route api_routes[] = {
      "queue messages by state, and how many are due"},
     {"POST", "/api/v1/test/exchange", exchange_api_test, ACCESS_TEST, NULL,
      "queue n test messages in one transaction (test mode)"},
+    /* materials and the inbox (src/engine/material.c, inbox.c) */
+    {"POST", "/api/v1/materials", material_api_upload, ACCESS_SESSION, NULL,
+     "upload a material (raw body, X-File-Name; type sniffed, SM3-addressed)", 1},
+    {"GET", "/api/v1/materials", material_api_list, ACCESS_SESSION, NULL,
+     "my materials library (pages, type)"},
+    {"GET", "/api/v1/materials/{id}", material_api_get, ACCESS_SESSION, NULL, "one of my materials"},
+    {"GET", "/api/v1/materials/{id}/content", material_api_content, ACCESS_SESSION, NULL,
+     "the bytes of one of my materials (SM3 in X-Content-SM3)"},
+    {"DELETE", "/api/v1/materials/{id}", material_api_delete, ACCESS_SESSION, NULL,
+     "remove a material from my library"},
+    {"GET", "/api/v1/inbox", inbox_api_list, ACCESS_SESSION, NULL,
+     "my messages (keyset pages, unread count)"},
+    {"POST", "/api/v1/inbox/read-all", inbox_api_read_all, ACCESS_SESSION, NULL, "mark all my messages read"},
+    {"POST", "/api/v1/inbox/{id}/read", inbox_api_read, ACCESS_SESSION, NULL, "mark one message read"},
+    /* test mode only */
+    {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
+    {"POST", "/api/v1/test/inbox", inbox_api_test, ACCESS_TEST, NULL, "send an inbox message (test mode)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "store/store.h"
+
 /* 0 when s is a valid 18-character citizen ID number: 6-digit region, a real birth
  * date in YYYYMMDD no later than today, 3-digit sequence and the ISO 7064 MOD 11-2
  * check character (0-9 or X; a lower-case x is refused so one number has one
@@ -49,5 +51,11 @@ int auth_mask_uscc(const char *s, char *out, size_t outlen);
 int auth_mask_mobile(const char *s, char *out, size_t outlen);
 int auth_mask_name(const char *s, char *out, size_t outlen);
 int auth_mask_address(const char *s, char *out, size_t outlen);
+
+/* Queue an SMS to an account's own mobile number (opened from its sealed column) in the
+ * caller's write transaction, for notices such as a case's progress (sms.c).  1 queued,
+ * 0 the account has no mobile number (or none that opens, which is logged), < 0 a
+ * STORE_* error. */
+int auth_sms_account(store_conn *c, long long account, const char *text, const char *purpose);
 
 #endif

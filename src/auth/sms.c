@@ -62,6 +62,25 @@ out:
     return rc;
 }
 
+int auth_sms_account(store_conn *c, long long account, const char *text, const char *purpose)
+{
+    store_stmt *st = store_prepare(c, "SELECT mobile_enc FROM account WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, account);
+    int rc = store_step(st);
+    char *mobile = NULL;
+    int sealed = rc == STORE_ROW && !store_column_is_null(st, 0);
+    if (sealed) mobile = keys_open(store_column_text(st, 0));
+    store_finalize(st);
+    if (rc != STORE_ROW && rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    if (sealed && !mobile) log_error("the mobile number of account %lld does not open; no SMS sent", account);
+    if (!mobile) return 0;
+    rc = sms_enqueue(c, mobile, text, purpose);
+    crypto_wipe(mobile, strlen(mobile));
+    free(mobile);
+    return rc == STORE_OK ? 1 : rc;
+}
+
 int otp_issue(store_conn *c, const struct config *cfg, const char *purpose, const char *target,
               const char *mobile)
 {

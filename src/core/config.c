@@ -127,6 +127,10 @@ static const struct key KEYS[] = {
       "latency the simulated back-end adds to each message, in microseconds (tests only)"),
     I("exchange.reconcile_hour", exchange_reconcile_hour, "2", -1, 23,
       "local hour after which the previous day is reconciled automatically (-1 = never)"),
+    I("materials.max_size", materials_max_size, "10485760", 1024, 268435456,
+      "largest uploaded material in bytes (413 above); uploads use it instead of http.max_body"),
+    I("materials.max_per_holder", materials_per_holder, "500", 1, 1000000,
+      "materials one holder may keep in their library (409 above)"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];

@@ -63,6 +63,8 @@ struct config {
     long long exchange_sim_fail_rate;  /* exchange.sim_fail_rate (per mille) */
     long long exchange_sim_delay_us;   /* exchange.sim_delay_us (per message) */
     long long exchange_reconcile_hour; /* exchange.reconcile_hour (-1 = off) */
+    long long materials_max_size;      /* materials.max_size (bytes) */
+    long long materials_per_holder;    /* materials.max_per_holder */
 };
 
 /* One documented option, for `ehall config keys` and the docs. */

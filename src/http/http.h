@@ -36,6 +36,11 @@ struct http_route {
     enum http_access access;
     const char *perm;    /* the permission the caller needs (ACCESS_SESSION), or NULL */
     const char *summary; /* one line, for `ehall routes` and docs/api.md */
+    /* 1: the handler takes the body as it came (an upload), read with http_req_body:
+     * no Content-Type or JSON checks, limit materials.max_size instead of http.max_body,
+     * and access and the authorize hook are judged when the headers arrive, before a
+     * byte of the body is kept.  Route tables may leave it out (0: a JSON body). */
+    int raw_body;
 };
 
 /* ---- request accessors ---- */
@@ -48,6 +53,9 @@ const char *http_req_header(http_req *r, const char *name); /* NULL when absent 
 const char *http_req_client(http_req *r);                   /* client address text */
 /* The request body parsed as JSON (object or array); NULL when there was no body. */
 json_t *http_req_json(http_req *r);
+/* The body as received, NUL-terminated after *len bytes; NULL (and *len 0) when there
+ * was none.  Raw-body routes read their upload here. */
+const void *http_req_body(http_req *r, size_t *len);
 arena *http_req_arena(http_req *r);
 void *http_req_app(http_req *r); /* the application context given to http_serve */
 /* The value of a cookie from the Cookie header, copied into buf; NULL when absent. */
@@ -69,6 +77,9 @@ void *http_req_defer_arg(http_req *r);
 /* ---- replies (exactly one per request) ---- */
 int http_reply_json(http_req *r, unsigned status, json_t *body /* reference stolen */);
 int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body, size_t len);
+/* Like http_reply_text for a large malloc'd body, without a copy: the reply owns body and
+ * frees it (with free()) once sent, or at once when the reply cannot be made. */
+int http_reply_bytes(http_req *r, unsigned status, const char *content_type, void *body, size_t len);
 /* The one error shape: {"error":{"code","message","details":[{"field","message"}]}} */
 int http_reply_error(http_req *r, unsigned status, const char *code, const char *message,
                      json_t *details /* array, stolen; may be NULL */);

@@ -28,6 +28,8 @@ struct http_req {
     char *body;
     size_t body_len, body_cap;
     int body_too_large;
+    int raw;     /* the route takes its body raw: kept on the heap (freed at completion), not parsed */
+    int checked; /* access and the authorize hook were passed at admit (raw-body routes) */
     json_t *json;
     void *auth;
     /* http_defer: work on a worker thread, then the continuation on the I/O thread */

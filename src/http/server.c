@@ -66,6 +66,11 @@ const char *http_req_path(http_req *r) { return r->path; }
 const char *http_req_id(http_req *r) { return r->id; }
 const char *http_req_client(http_req *r) { return r->client; }
 json_t *http_req_json(http_req *r) { return r->json; }
+const void *http_req_body(http_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body_len ? r->body : NULL;
+}
 arena *http_req_arena(http_req *r) { return r->a; }
 void *http_req_app(http_req *r) { return r->app; }
 void *http_req_auth(http_req *r) { return r->auth; }
@@ -139,6 +144,21 @@ int http_reply_text(http_req *r, unsigned status, const char *content_type, cons
     if (r->replied) return -1;
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return -1;
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    return http_queue(r, status, resp, len);
+}
+
+int http_reply_bytes(http_req *r, unsigned status, const char *content_type, void *body, size_t len)
+{
+    if (r->replied) {
+        free(body);
+        return -1;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return -1;
+    }
     MHD_add_response_header(resp, "Content-Type", content_type);
     return http_queue(r, status, resp, len);
 }
@@ -346,6 +366,33 @@ static int wants_body(const char *m)
     return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
 }
 
+/* The largest body the request's route takes: uploads have their own limit. */
+static long long body_limit(const http_req *r)
+{
+    return r->raw ? g.cfg->materials_max_size : g.cfg->http_max_body;
+}
+
+static int reply_too_large(http_req *r)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than %lld bytes", body_limit(r));
+    return http_reply_error(r, 413, "body_too_large", msg, json_pack("[o]", http_field_error("body", msg)));
+}
+
+/* The loopback rule and the authorize hook: 0 to go on, otherwise replied. */
+static int check_access(http_req *r, const struct http_route *rt)
+{
+    if ((rt->access == ACCESS_LOOPBACK || rt->access == ACCESS_TEST) && !http_req_is_local(r)) {
+        http_reply_error(r, 403, "forbidden", "this endpoint is only open to the host itself", NULL);
+        return -1;
+    }
+    if (g.opt->authorize && g.opt->authorize(r, rt) != 0) {
+        if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static void dispatch(http_req *r)
 {
     log_set_request_id(r->id);
@@ -377,21 +424,12 @@ static void dispatch(http_req *r)
         http_reply_error(r, 405, "method_not_allowed", "this endpoint does not accept that method", NULL);
         goto out;
     }
-    if ((rt->access == ACCESS_LOOPBACK || rt->access == ACCESS_TEST) && !http_req_is_local(r)) {
-        http_reply_error(r, 403, "forbidden", "this endpoint is only open to the host itself", NULL);
-        goto out;
-    }
-    if (g.opt->authorize && g.opt->authorize(r, rt) != 0) {
-        if (!r->replied) http_reply_error(r, 403, "forbidden", "not allowed", NULL);
-        goto out;
-    }
+    if (!r->checked && check_access(r, rt) != 0) goto out;
     if (r->body_too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body larger than %lld bytes", g.cfg->http_max_body);
-        http_reply_error(r, 413, "body_too_large", msg, json_pack("[o]", http_field_error("body", msg)));
+        reply_too_large(r);
         goto out;
     }
-    if (r->body_len > 0 || wants_body(r->method)) {
+    if (!r->raw && (r->body_len > 0 || wants_body(r->method))) {
         if (r->body_len == 0) {
             http_reply_error(r, 400, "invalid_json", "a JSON body is required",
                              json_pack("[o]", http_field_error("body", "missing")));
@@ -477,15 +515,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &head);
         if (head > (size_t)g.cfg->http_max_header)
             return reply_now(r, 431, "headers_too_large", "the request line and headers are too large", NULL);
+        if (r->route >= 0 && r->method_ok && g.opt->routes[r->route].raw_body) {
+            /* an upload: who may send it is settled before its body is kept */
+            r->raw = 1;
+            log_set_request_id(r->id);
+            int denied = check_access(r, &g.opt->routes[r->route]);
+            log_set_request_id(NULL);
+            if (denied) return r->replied ? MHD_YES : MHD_NO;
+            r->checked = 1;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         long long n;
-        if (cl && parse_int64(cl, &n) == 0 && n > g.cfg->http_max_body) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "request body larger than %lld bytes", g.cfg->http_max_body);
-            return http_reply_error(r, 413, "body_too_large", msg,
-                                    json_pack("[o]", http_field_error("body", msg))) == 0
-                       ? MHD_YES
-                       : MHD_NO;
+        if (cl && parse_int64(cl, &n) == 0 && n > body_limit(r))
+            return reply_too_large(r) == 0 ? MHD_YES : MHD_NO;
+        if (r->raw && cl && parse_int64(cl, &n) == 0 && n > 0) {
+            /* one allocation of the announced size, so a large upload is not copied as it grows */
+            r->body = malloc((size_t)n + 1);
+            if (!r->body) return MHD_NO;
+            r->body_cap = (size_t)n + 1;
         }
         return MHD_YES;
     }
@@ -518,11 +565,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         if (r->body_too_large) return MHD_YES;
-        if (r->body_len + n > (size_t)g.cfg->http_max_body) {
+        if (r->body_len + n > (size_t)body_limit(r)) {
             r->body_too_large = 1;
             return MHD_YES;
         }
-        if (r->body_len + n + 1 > r->body_cap) {
+        if (r->raw && r->body_len + n + 1 > r->body_cap) {
+            /* uploads live on the heap: realloc leaves no dead copies behind, unlike the arena */
+            size_t cap = r->body_cap ? r->body_cap * 2 : 65536;
+            while (cap < r->body_len + n + 1) cap *= 2;
+            if (cap > (size_t)body_limit(r) + 1) cap = (size_t)body_limit(r) + 1;
+            char *nb = realloc(r->body, cap);
+            if (!nb) return MHD_NO;
+            r->body = nb;
+            r->body_cap = cap;
+        } else if (r->body_len + n + 1 > r->body_cap) {
             size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
             while (cap < r->body_len + n + 1) cap *= 2;
             char *nb = arena_alloc(r->a, cap);
@@ -594,6 +650,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (n > 0 && (size_t)n < sizeof line) log_write_line(line, (size_t)n);
     limit_leave(r->limit_slot);
     json_decref(r->json);
+    if (r->raw) free(r->body);
     arena_free(r->a);
     atomic_fetch_sub(&g.inflight, 1);
 }

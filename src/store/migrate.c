@@ -158,6 +158,20 @@ struct migration {
                                                                                                              " added_ms " INT                                                             \
                                                                                                              " NOT NULL, PRIMARY KEY (case_id, slot, sm3));"
 
+/* Migration 9, written once for both engines (PK and INT as for identity). */
+#define MATERIALS_SQL(PK, INT)                                                                               \
+    "CREATE TABLE material_blob (sm3 TEXT PRIMARY KEY, mime TEXT NOT NULL, size " INT " NOT NULL,"           \
+    " content TEXT NOT NULL, created_at TEXT NOT NULL);"                                                     \
+    "CREATE TABLE holder_material (id " PK ", owner " INT " NOT NULL REFERENCES account(id),"                \
+    " sm3 TEXT NOT NULL REFERENCES material_blob(sm3), file_name TEXT NOT NULL, mime TEXT NOT NULL,"         \
+    " size " INT " NOT NULL, uploaded_at TEXT NOT NULL, UNIQUE (owner, sm3));"                               \
+    "CREATE INDEX holder_material_owner ON holder_material(owner, id);"                                      \
+    "CREATE TABLE inbox_message (id " PK ", account " INT " NOT NULL REFERENCES account(id),"                \
+    " case_id " INT ", kind TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL,"       \
+    " at_ms " INT " NOT NULL, read_at TEXT);"                                                                \
+    "CREATE INDEX inbox_message_account ON inbox_message(account, id);"                                      \
+    "CREATE INDEX inbox_message_unread ON inbox_message(account, id) WHERE read_at IS NULL"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -309,6 +323,16 @@ static const struct migration MIGRATIONS[] = {
       * of the test-only kind test.echo (msg_id UNIQUE: exactly once). */
      NULL, EXCHANGE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      EXCHANGE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {9, "materials",
+     /* Uploaded materials (src/engine/material.c) and the in-site inbox
+      * (src/engine/inbox.c).  material_blob is content-addressed by the SM3 of the
+      * bytes (hex), so the same file uploaded by several holders is stored once; the
+      * bytes are base64 TEXT because the store binds text and integers only.  Blobs are
+      * never deleted here: cases refer to them by sm3.  holder_material is each
+      * holder's library (what lets a case reuse an earlier upload); inbox_message the
+      * notices a holder reads, with a partial index for the unread count. */
+     NULL, MATERIALS_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     MATERIALS_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
     {10, "cases",
      /* The case engine (src/engine/case*.c).  A case row is the current state; case_log
       * is its supervision log (who, when, step, action, opinion, time limit and time
