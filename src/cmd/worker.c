@@ -14,6 +14,7 @@
 #include "auth/keys.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
+#include "engine/flow.h"
 #include "exchange/exchange.h"
 
 static int usage(void)
@@ -57,6 +58,9 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
         return 1;
     }
     exchange_setup(db, &ctx->cfg);
+    /* the case engine takes the back-end's answers about cases */
+    calendar *cal = calendar_new(db);
+    case_engine_init(db, cal, &ctx->cfg);
     int rc = 0;
     if (once) {
         char host[64] = "host", owner[160];
@@ -84,6 +88,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
         log_info("ehall worker stopping: in-flight batches finish first");
         exchange_stop();
     }
+    calendar_free(cal);
     store_close(db);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "engine/flow.h"
+#include "engine/inbox.h"
 #include "engine/item.h"
 #include "engine/material.h"
 #include "exchange/exchange.h"
@@ -43,35 +44,6 @@ int case_staff_reads(const struct principal *p, const struct case_row *row)
     if (row->core.assignee == p->account) return 1;
     if (row->core.state == CS_DRAFT) return 0;
     return auth_in_scope(p, 0, row->dept_path);
-}
-
-/* Load case {id} for the caller: STORE_ROW and *row when the caller may see it,
- * otherwise the reply (404 — another person's case does not exist for them) is sent
- * and something else returned. */
-int case_for_request(http_req *r, store_conn *c, struct case_row *row, int *staff)
-{
-    long long id;
-    const char *ids = http_req_param(r, "id");
-    if (!ids || parse_int64(ids, &id) != 0 || id <= 0) {
-        http_reply_error(r, 404, "not_found", "no such case", NULL);
-        return STORE_DONE;
-    }
-    int rc = case_load(c, id, row);
-    if (rc != STORE_ROW) {
-        if (rc == STORE_DONE) http_reply_error(r, 404, "not_found", "no such case", NULL);
-        else case_reply_unavailable(r);
-        return rc == STORE_ROW ? STORE_ERROR : rc;
-    }
-    const struct principal *p = auth_principal(r);
-    *staff = 0;
-    if (case_owner(p, row)) return STORE_ROW;
-    if (case_staff_reads(p, row)) {
-        *staff = 1;
-        return STORE_ROW;
-    }
-    case_row_free(row);
-    http_reply_error(r, 404, "not_found", "no such case", NULL);
-    return STORE_DONE;
 }
 
 /* ---------- the case as JSON ---------- */

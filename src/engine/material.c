@@ -479,8 +479,9 @@ static char *disposition(arena *a, const char *name)
     char *out = arena_alloc(a, 64 + n * 4);
     if (!out) return NULL;
     char *o = out + sprintf(out, "attachment; filename=\"");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* one '_' per character that is not plainly safe */
         unsigned char c = (unsigned char)name[i];
+        if ((c & 0xC0) == 0x80) continue;
         *o++ = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                        c == '-' || c == '_'
                    ? (char)c

@@ -388,7 +388,7 @@ int workbench_queue(http_req *r)
 {
     const struct principal *p = auth_principal(r);
     const char *name = http_req_query(r, "name"), *item = http_req_query(r, "item");
-    const char *b = http_req_query(r, "before"), *sz = http_req_query(r, "size");
+    const char *bq = http_req_query(r, "before"), *sz = http_req_query(r, "size");
     long long before = 0, size = 20;
     int which = -1;
     for (int i = 0; name && i < Q_N; i++)
@@ -396,7 +396,7 @@ int workbench_queue(http_req *r)
     json_t *errs = json_array();
     if (which < 0)
         json_array_append_new(errs, http_field_error("name", "one of to_sign, in_progress, near_due, overdue, done"));
-    if (b && (parse_int64(b, &before) != 0 || before <= 0))
+    if (bq && (parse_int64(bq, &before) != 0 || before <= 0))
         json_array_append_new(errs, http_field_error("before", "a case id"));
     if (sz && (parse_int64(sz, &size) != 0 || size < 1 || size > 100))
         json_array_append_new(errs, http_field_error("size", "1 to 100"));

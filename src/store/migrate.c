@@ -110,53 +110,41 @@ struct migration {
 
 /* Migration 10, the case engine (src/engine/).  Dates are day numbers (days since
  * 1970-01-01, the calendar's), instants milliseconds since the epoch. */
-#define CASES_SQL(PK, INT)                                                                                                                                                                \
-    "CREATE TABLE bundle_case (id " PK ", bundle_code TEXT NOT NULL, applicant " INT " NOT NULL,"                                                                                         \
-    " enterprise " INT " NOT NULL DEFAULT 0, created_ms " INT " NOT NULL);"                                                                                                               \
-    "CREATE TABLE ecase (id " PK ", case_no TEXT UNIQUE, item_code TEXT NOT NULL, item_version " INT                                                                                      \
-    " NOT NULL, applicant " INT " NOT NULL, enterprise " INT " NOT NULL DEFAULT 0, agent " INT                                                                                            \
-    " NOT NULL DEFAULT 0, state TEXT NOT NULL, prev_state TEXT, step " INT " NOT NULL DEFAULT 0,"                                                                                         \
-    " dept_code TEXT, dept_path TEXT NOT NULL DEFAULT '', step_role TEXT, assignee " INT                                                                                                  \
-    " NOT NULL DEFAULT 0,"                                                                                                                                                                \
-    " precheck TEXT NOT NULL DEFAULT 'none', form TEXT NOT NULL, materials TEXT NOT NULL DEFAULT '{}',"                                                                                   \
-    " digest TEXT, limit_key TEXT, bundle_id " INT " NOT NULL DEFAULT 0, idem_key TEXT,"                                                                                                  \
-    " created_ms " INT " NOT NULL, updated_ms " INT " NOT NULL, submitted_ms " INT ", closed_ms " INT ","                                                                                 \
-    " accepted_day " INT ", due_day " INT ", step_day " INT ", step_due " INT ", supplement_due " INT ","                                                                                 \
-    " paused_day " INT ", escalated " INT " NOT NULL DEFAULT 0, escalated_dept TEXT, reminded " INT                                                                                       \
-    " NOT NULL DEFAULT 0, score " INT ", comment TEXT, result TEXT,"                                                                                                                      \
-    " nlog " INT " NOT NULL DEFAULT 0);"                                                                                                                                                  \
-    "CREATE INDEX ecase_applicant ON ecase(applicant, id);"                                                                                                                               \
-    "CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"                                                                                                                             \
-    "CREATE INDEX ecase_to_sign ON ecase(dept_path, id) WHERE assignee = 0"                                                                                                               \
-    " AND state IN ('submitted','in_review');"                                                                                                                                            \
-    "CREATE INDEX ecase_in_hand ON ecase(assignee, id) WHERE state IN "                                                                                                                   \
-    "('submitted','in_review','supplement');"                                                                                                                                             \
-    "CREATE INDEX ecase_due ON ecase(step_due, state);"                                                                                                                                   \
-    "CREATE INDEX ecase_escalated ON ecase(escalated_dept, state, id);"                                    \ "CREATE INDEX ecase_limit ON ecase(item_code, limit_key);"                   \
-                                                                                                             "CREATE INDEX ecase_bundle ON ecase(bundle_id);"                             \
-                                                                                                             "CREATE UNIQUE INDEX ecase_idem ON ecase(applicant, idem_key);"              \
-                                                                                                             "CREATE TABLE case_log (case_id " INT                                        \
-                                                                                                             " NOT NULL REFERENCES ecase(id), seq " INT                                   \
-                                                                                                             " NOT NULL,"                                                                 \
-                                                                                                             " at TEXT NOT NULL, at_ms " INT                                              \
-                                                                                                             " NOT NULL, actor " INT                                                      \
-                                                                                                             " NOT NULL, actor_login TEXT NOT NULL,"                                      \
-                                                                                                             " step " INT                                                                 \
-                                                                                                             " NOT NULL, step_name TEXT, action TEXT NOT NULL, from_state TEXT NOT NULL," \
-                                                                                                             " to_state TEXT NOT NULL, to_step " INT                                      \
-                                                                                                             " NOT NULL, assignee " INT                                                   \
-                                                                                                             " NOT NULL DEFAULT 0,"                                                       \
-                                                                                                             " opinion TEXT, time_limit " INT                                             \
-                                                                                                             ", time_used " INT                                                           \
-                                                                                                             ", details TEXT,"                                                            \
-                                                                                                             " PRIMARY KEY (case_id, seq));"                                              \
-                                                                                                             "CREATE INDEX case_log_actor ON case_log(actor, case_id);"                   \
-                                                                                                             "CREATE TABLE case_material (case_id " INT                                   \
-                                                                                                             " NOT NULL REFERENCES ecase(id), slot TEXT NOT NULL,"                        \
-                                                                                                             " sm3 TEXT NOT NULL, type TEXT NOT NULL, size " INT                          \
-                                                                                                             " NOT NULL, file_name TEXT NOT NULL,"                                        \
-                                                                                                             " added_ms " INT                                                             \
-                                                                                                             " NOT NULL, PRIMARY KEY (case_id, slot, sm3));"
+#define CASES_SQL(PK, INT)                                                                                   \
+    "CREATE TABLE bundle_case (id " PK ", bundle_code TEXT NOT NULL, applicant " INT " NOT NULL,"            \
+    " enterprise " INT " NOT NULL DEFAULT 0, created_ms " INT " NOT NULL);"                                  \
+    "CREATE TABLE ecase (id " PK ", case_no TEXT UNIQUE, item_code TEXT NOT NULL, item_version " INT         \
+    " NOT NULL, applicant " INT " NOT NULL, enterprise " INT " NOT NULL DEFAULT 0, agent " INT               \
+    " NOT NULL DEFAULT 0, state TEXT NOT NULL, prev_state TEXT, step " INT " NOT NULL DEFAULT 0,"            \
+    " dept_code TEXT, dept_path TEXT NOT NULL DEFAULT '', step_role TEXT,"                                   \
+    " assignee " INT " NOT NULL DEFAULT 0,"                                                                  \
+    " precheck TEXT NOT NULL DEFAULT 'none', form TEXT NOT NULL, materials TEXT NOT NULL DEFAULT '{}',"      \
+    " digest TEXT, limit_key TEXT, bundle_id " INT " NOT NULL DEFAULT 0, idem_key TEXT,"                     \
+    " created_ms " INT " NOT NULL, updated_ms " INT " NOT NULL, submitted_ms " INT ", closed_ms " INT ","    \
+    " accepted_day " INT ", due_day " INT ", step_day " INT ", step_due " INT ", supplement_due " INT ","    \
+    " paused_day " INT ", escalated " INT " NOT NULL DEFAULT 0, escalated_dept TEXT, reminded " INT          \
+    " NOT NULL DEFAULT 0, score " INT ", comment TEXT, result TEXT, nlog " INT " NOT NULL DEFAULT 0);"       \
+    "CREATE INDEX ecase_applicant ON ecase(applicant, id);"                                                  \
+    "CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"                                                \
+    "CREATE INDEX ecase_to_sign ON ecase(dept_path, id) WHERE assignee = 0"                                  \
+    " AND state IN ('submitted','in_review');"                                                               \
+    "CREATE INDEX ecase_in_hand ON ecase(assignee, id)"                                                      \
+    " WHERE state IN ('submitted','in_review','supplement');"                                                \
+    "CREATE INDEX ecase_due ON ecase(step_due, state);"                                                      \
+    "CREATE INDEX ecase_escalated ON ecase(escalated_dept, state, id);"                                      \
+    "CREATE INDEX ecase_limit ON ecase(item_code, limit_key);"                                               \
+    "CREATE INDEX ecase_bundle ON ecase(bundle_id);"                                                         \
+    "CREATE UNIQUE INDEX ecase_idem ON ecase(applicant, idem_key);"                                          \
+    "CREATE TABLE case_log (case_id " INT " NOT NULL REFERENCES ecase(id), seq " INT " NOT NULL,"            \
+    " at TEXT NOT NULL, at_ms " INT " NOT NULL, actor " INT " NOT NULL, actor_login TEXT NOT NULL,"          \
+    " step " INT " NOT NULL, step_name TEXT, action TEXT NOT NULL, from_state TEXT NOT NULL,"                \
+    " to_state TEXT NOT NULL, to_step " INT " NOT NULL, assignee " INT " NOT NULL DEFAULT 0,"                \
+    " opinion TEXT, time_limit " INT ", time_used " INT ", details TEXT,"                                    \
+    " PRIMARY KEY (case_id, seq));"                                                                          \
+    "CREATE INDEX case_log_actor ON case_log(actor, case_id);"                                               \
+    "CREATE TABLE case_material (case_id " INT " NOT NULL REFERENCES ecase(id), slot TEXT NOT NULL,"         \
+    " sm3 TEXT NOT NULL, type TEXT NOT NULL, size " INT " NOT NULL, file_name TEXT NOT NULL,"                \
+    " added_ms " INT " NOT NULL, PRIMARY KEY (case_id, slot, sm3));"
 
 /* Migration 9, written once for both engines (PK and INT as for identity). */
 #define MATERIALS_SQL(PK, INT)                                                                               \
