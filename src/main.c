@@ -45,6 +45,7 @@ static const struct command {
     {"calendar", cmd_calendar, "calendar add-days DATE N     the Nth working day after DATE"},
     {"items", cmd_items, "items validate|import DIR     check / import a pack of service items"},
     {"items", cmd_items, "items list|online|offline     the item catalog; put an item online or offline"},
+    {"cases", cmd_cases, "cases verify|sweep           replay every case's log; remind and escalate once"},
     {"worker", cmd_worker,
      "worker [--threads N] [--once]  run exchange workers (processing zone) until SIGTERM"},
     {"reconcile", cmd_reconcile,

@@ -24,6 +24,7 @@ int cmd_admin_main(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keys(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_calendar(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_items(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cases(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_reconcile(struct cmd_ctx *ctx, int argc, char **argv);
 

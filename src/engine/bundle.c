@@ -66,8 +66,9 @@ static int bapply_tx(store_conn *c, void *arg)
     }
     if (rc != STORE_ROW) return rc;
     long long now = case_now_ms();
-    store_stmt *st = store_prepare(c, "INSERT INTO bundle_case (bundle_code, applicant, enterprise, created_ms)"
-                                      " VALUES ($1,$2,$3,$4) RETURNING id");
+    store_stmt *st =
+        store_prepare(c, "INSERT INTO bundle_case (bundle_code, applicant, enterprise, created_ms)"
+                         " VALUES ($1,$2,$3,$4) RETURNING id");
     if (!st) {
         json_decref(def);
         return STORE_ERROR;
@@ -90,7 +91,8 @@ static int bapply_tx(store_conn *c, void *arg)
         int member = 0;
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(def, "items"), i, e) if (!strcmp(json_string_value(e), k)) member = 1;
+        json_array_foreach(json_object_get(def, "items"), i, e) if (!strcmp(json_string_value(e), k)) member =
+            1;
         if (!member) {
             char f[160];
             snprintf(f, sizeof f, "cases.%.100s", k);
@@ -116,9 +118,10 @@ static int bapply_tx(store_conn *c, void *arg)
         if (rc != STORE_OK) break;
         char *ftext = json_dumps(json_is_object(form) ? form : json_object(), JSON_COMPACT);
         char *mtext = json_dumps(json_is_object(mats) ? mats : json_object(), JSON_COMPACT);
-        st = store_prepare(c, "INSERT INTO ecase (item_code, item_version, applicant, enterprise, agent, state,"
-                              " prev_state, form, materials, bundle_id, created_ms, updated_ms)"
-                              " VALUES ($1,$2,$3,$4,$5,'draft','draft',$6,$7,$8,$9,$9) RETURNING id");
+        st = store_prepare(c,
+                           "INSERT INTO ecase (item_code, item_version, applicant, enterprise, agent, state,"
+                           " prev_state, form, materials, bundle_id, created_ms, updated_ms)"
+                           " VALUES ($1,$2,$3,$4,$5,'draft','draft',$6,$7,$8,$9,$9) RETURNING id");
         long long id = 0;
         if (st && ftext && mtext) {
             store_bind_text(st, 1, code);
@@ -132,7 +135,8 @@ static int bapply_tx(store_conn *c, void *arg)
             store_bind_int64(st, 9, now);
             rc = store_step(st);
             if (rc == STORE_ROW) id = store_column_int64(st, 0);
-        } else rc = STORE_ERROR;
+        } else
+            rc = STORE_ERROR;
         if (st) store_finalize(st);
         free(ftext);
         free(mtext);
@@ -163,7 +167,8 @@ int bundle_apply(http_req *r)
     if (input_begin(&in, r, known) != 0) return 0;
     struct bapply b = {.r = r, .code = http_req_param(r, "code"), .errs = json_array()};
     b.cases = json_object_get(in.body, "cases");
-    if (!json_is_object(b.cases)) input_error(&in, "cases", "required: an object of item code → {form, materials}");
+    if (!json_is_object(b.cases))
+        input_error(&in, "cases", "required: an object of item code → {form, materials}");
     if (input_done(&in) != 0) {
         json_decref(b.errs);
         return 0;
@@ -184,8 +189,9 @@ int bundle_apply(http_req *r)
         return http_reply_error(r, 404, "not_found", "no such bundle online", NULL);
     }
     exchange_kick();
-    return http_reply_json(r, 201, json_pack("{s:I, s:s, s:o}", "bundle", (json_int_t)b.bundle_id, "code", b.code,
-                                             "cases", b.out));
+    return http_reply_json(
+        r, 201,
+        json_pack("{s:I, s:s, s:o}", "bundle", (json_int_t)b.bundle_id, "code", b.code, "cases", b.out));
 }
 
 /* GET /api/v1/bundle-cases/{id} — the bundle's cases and the status derived from them:
@@ -196,7 +202,8 @@ int bundle_case_get(http_req *r)
     const struct principal *p = auth_principal(r);
     long long id;
     const char *ids = http_req_param(r, "id");
-    if (!ids || parse_int64(ids, &id) != 0) return http_reply_error(r, 404, "not_found", "no such bundle", NULL);
+    if (!ids || parse_int64(ids, &id) != 0)
+        return http_reply_error(r, 404, "not_found", "no such bundle", NULL);
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
     store_stmt *st = store_prepare(c, "SELECT bundle_code, applicant FROM bundle_case WHERE id = $1");
@@ -210,8 +217,9 @@ int bundle_case_get(http_req *r)
     if (st) store_finalize(st);
     if (rc != STORE_ROW || applicant != p->account) {
         store_release(c);
-        return rc == STORE_ROW || rc == STORE_DONE ? http_reply_error(r, 404, "not_found", "no such bundle", NULL)
-                                                   : case_reply_unavailable(r);
+        return rc == STORE_ROW || rc == STORE_DONE
+                   ? http_reply_error(r, 404, "not_found", "no such bundle", NULL)
+                   : case_reply_unavailable(r);
     }
     long long cids[64];
     int n = 0;
@@ -237,9 +245,10 @@ int bundle_case_get(http_req *r)
     }
     store_release(c);
     const char *status = n && withdrawn == n ? "withdrawn"
-                         : refused            ? "refused"
-                         : n && closed == n   ? "done"
-                                              : "in_progress";
-    return http_reply_json(r, 200, json_pack("{s:I, s:s, s:s, s:o}", "bundle", (json_int_t)id, "code", code,
-                                             "status", status, "cases", list));
+                         : refused           ? "refused"
+                         : n && closed == n  ? "done"
+                                             : "in_progress";
+    return http_reply_json(r, 200,
+                           json_pack("{s:I, s:s, s:s, s:o}", "bundle", (json_int_t)id, "code", code, "status",
+                                     status, "cases", list));
 }

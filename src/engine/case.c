@@ -8,14 +8,14 @@
 #include "core/core.h"
 #include "engine/case.h"
 
-static const char *const STATES[CS_NSTATES] = {"draft",   "submitted", "not_accepted", "in_review",
-                                               "supplement", "approved", "refused", "result_issued",
-                                               "closed",  "withdrawn"};
+static const char *const STATES[CS_NSTATES] = {"draft",      "submitted", "not_accepted", "in_review",
+                                               "supplement", "approved",  "refused",      "result_issued",
+                                               "closed",     "withdrawn"};
 
 static const char *const ACTIONS[CA_NACTIONS] = {
-    "submit", "withdraw", "supplemented", "evaluate", "sign",      "accept",       "not_accept", "supplement",
-    "pass",   "return",   "transfer",     "approve",  "refuse",    "close",        "precheck",   "precheck_refused",
-    "result", "escalate"};
+    "submit",     "withdraw",   "supplemented", "evaluate",         "sign",     "accept",
+    "not_accept", "supplement", "pass",         "return",           "transfer", "approve",
+    "refuse",     "close",      "precheck",     "precheck_refused", "result",   "escalate"};
 
 const char *case_state_name(enum case_state s) { return (unsigned)s < CS_NSTATES ? STATES[s] : "?"; }
 
@@ -26,7 +26,10 @@ int case_state_parse(const char *name)
     return -1;
 }
 
-int case_state_final(enum case_state s) { return s == CS_CLOSED || s == CS_NOT_ACCEPTED || s == CS_WITHDRAWN; }
+int case_state_final(enum case_state s)
+{
+    return s == CS_CLOSED || s == CS_NOT_ACCEPTED || s == CS_WITHDRAWN;
+}
 
 const char *case_action_name(enum case_action a) { return (unsigned)a < CA_NACTIONS ? ACTIONS[a] : "?"; }
 
@@ -168,8 +171,7 @@ int case_apply(const struct case_workflow *wf, const struct case_core *in, enum 
     case CA_ESCALATE:
         if (case_state_final(in->state) || in->state == CS_DRAFT) goto bad_state;
         return 0;
-    default:
-        break;
+    default: break;
     }
     *why = "unknown action";
     return -1;

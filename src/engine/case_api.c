@@ -91,7 +91,8 @@ json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
     json_object_set_new(o, "due", day_json(row->due_day));
     json_object_set_new(o, "step_due", day_json(row->step_due));
     json_object_set_new(o, "supplement_due", day_json(row->supplement_due));
-    json_object_set_new(o, "escalated_to", row->escalated_dept[0] ? json_string(row->escalated_dept) : json_null());
+    json_object_set_new(o, "escalated_to",
+                        row->escalated_dept[0] ? json_string(row->escalated_dept) : json_null());
     /* the deadline as of today: on time, near-due or overdue */
     if (row->step_due && !case_state_final(row->core.state) && row->core.state != CS_SUPPLEMENT) {
         int today = case_today();
@@ -108,7 +109,8 @@ json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
     if (row->score)
         json_object_set_new(o, "evaluation",
                             json_pack("{s:i, s:s?}", "score", row->score, "comment", row->comment));
-    else json_object_set_new(o, "evaluation", json_null());
+    else
+        json_object_set_new(o, "evaluation", json_null());
     if (with_log) {
         json_t *log = json_array();
         store_stmt *st = store_prepare(c, "SELECT seq, at, actor, actor_login, step_name, action, from_state,"
@@ -118,15 +120,15 @@ json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
             store_bind_int64(st, 1, row->id);
             while (store_step(st) == STORE_ROW) {
                 const char *det = store_column_text(st, 11);
-                json_t *e = json_pack("{s:I, s:s, s:I, s:s, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I}", "seq",
-                                      (json_int_t)store_column_int64(st, 0), "at", store_column_text(st, 1),
-                                      "actor", (json_int_t)store_column_int64(st, 2), "actor_login",
-                                      store_column_text(st, 3), "step", store_column_text(st, 4), "action",
-                                      store_column_text(st, 5), "from", store_column_text(st, 6), "to",
-                                      store_column_text(st, 7), "opinion", store_column_text(st, 8),
-                                      "time_limit", (json_int_t)store_column_int64(st, 9), "time_used",
-                                      (json_int_t)store_column_int64(st, 10), "assignee",
-                                      (json_int_t)store_column_int64(st, 12));
+                json_t *e =
+                    json_pack("{s:I, s:s, s:I, s:s, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I}", "seq",
+                              (json_int_t)store_column_int64(st, 0), "at", store_column_text(st, 1), "actor",
+                              (json_int_t)store_column_int64(st, 2), "actor_login", store_column_text(st, 3),
+                              "step", store_column_text(st, 4), "action", store_column_text(st, 5), "from",
+                              store_column_text(st, 6), "to", store_column_text(st, 7), "opinion",
+                              store_column_text(st, 8), "time_limit", (json_int_t)store_column_int64(st, 9),
+                              "time_used", (json_int_t)store_column_int64(st, 10), "assignee",
+                              (json_int_t)store_column_int64(st, 12));
                 if (e) {
                     json_object_set_new(e, "details", det ? json_loads(det, 0, NULL) : json_null());
                     json_array_append_new(log, e);
@@ -171,9 +173,12 @@ static int may_apply(http_req *r, store_conn *c, json_t *def, const char *code)
 {
     const struct principal *p = auth_principal(r);
     const char *as = applicant_type(p);
-    if (!as) return http_reply_error(r, 403, "forbidden", "staff and administrators do not apply for items", NULL), -1;
+    if (!as)
+        return http_reply_error(r, 403, "forbidden", "staff and administrators do not apply for items", NULL),
+               -1;
     if (!strcmp(as, "enterprise") && !auth_has(p, "ent.apply"))
-        return http_reply_error(r, 403, "forbidden", "this account may not apply for the enterprise", NULL), -1;
+        return http_reply_error(r, 403, "forbidden", "this account may not apply for the enterprise", NULL),
+               -1;
     int ok = 0;
     size_t i;
     json_t *t;
@@ -256,9 +261,10 @@ static int draft_tx(store_conn *c, void *arg)
     char *mats = json_dumps(d->materials, JSON_COMPACT);
     long long now = case_now_ms();
     store_stmt *st = store_prepare(
-        c, "INSERT INTO ecase (item_code, item_version, applicant, enterprise, agent, state, prev_state, form,"
-           " materials, idem_key, created_ms, updated_ms) VALUES ($1,$2,$3,$4,$5,'draft','draft',$6,$7,$8,$9,$9)"
-           " RETURNING id");
+        c,
+        "INSERT INTO ecase (item_code, item_version, applicant, enterprise, agent, state, prev_state, form,"
+        " materials, idem_key, created_ms, updated_ms) VALUES ($1,$2,$3,$4,$5,'draft','draft',$6,$7,$8,$9,$9)"
+        " RETURNING id");
     if (!st || !form || !mats) {
         free(form);
         free(mats);
@@ -272,8 +278,10 @@ static int draft_tx(store_conn *c, void *arg)
     store_bind_int64(st, 5, p->on_behalf ? p->account : 0);
     store_bind_text(st, 6, form);
     store_bind_text(st, 7, mats);
-    if (d->idem) store_bind_text(st, 8, d->idem);
-    else store_bind_null(st, 8);
+    if (d->idem)
+        store_bind_text(st, 8, d->idem);
+    else
+        store_bind_null(st, 8);
     store_bind_int64(st, 9, now);
     int rc = store_step(st);
     if (rc == STORE_ROW) d->id = store_column_int64(st, 0);
@@ -327,8 +335,8 @@ int case_create(http_req *r)
             case_reply_unavailable(r);
         } else {
             http_reply_json(r, d.existing ? 200 : 201,
-                            json_pack("{s:I, s:s, s:i, s:s}", "id", (json_int_t)d.id, "item", d.code, "item_version",
-                                      d.version, "state", "draft"));
+                            json_pack("{s:I, s:s, s:i, s:s}", "id", (json_int_t)d.id, "item", d.code,
+                                      "item_version", d.version, "state", "draft"));
         }
     }
     json_decref(form);
@@ -384,17 +392,22 @@ static int save_tx(store_conn *c, void *arg)
     } else {
         char *form = s->form ? json_dumps(s->form, JSON_COMPACT) : NULL;
         char *mats = s->materials ? json_dumps(s->materials, JSON_COMPACT) : NULL;
-        st = store_prepare(c, "UPDATE ecase SET form = COALESCE($1, form), materials = COALESCE($2, materials),"
-                              " updated_ms = $3 WHERE id = $4 AND state = 'draft'");
+        st = store_prepare(c,
+                           "UPDATE ecase SET form = COALESCE($1, form), materials = COALESCE($2, materials),"
+                           " updated_ms = $3 WHERE id = $4 AND state = 'draft'");
         if (!st) {
             free(form);
             free(mats);
             return STORE_ERROR;
         }
-        if (form) store_bind_text(st, 1, form);
-        else store_bind_null(st, 1);
-        if (mats) store_bind_text(st, 2, mats);
-        else store_bind_null(st, 2);
+        if (form)
+            store_bind_text(st, 1, form);
+        else
+            store_bind_null(st, 1);
+        if (mats)
+            store_bind_text(st, 2, mats);
+        else
+            store_bind_null(st, 2);
         store_bind_int64(st, 3, case_now_ms());
         store_bind_int64(st, 4, s->id);
         free(form);
@@ -410,9 +423,10 @@ static int save_reply(http_req *r, struct save *s, int rc)
     if (rc != STORE_OK) return case_reply_unavailable(r);
     if (s->visible != 1) return http_reply_error(r, 404, "not_found", "no such case", NULL);
     if (s->not_draft)
-        return http_reply_error(r, 409, "conflict", "the case is submitted: its form and materials are read-only",
-                                NULL);
-    if (s->del) return http_reply_json(r, 200, json_pack("{s:I, s:b}", "id", (json_int_t)s->id, "deleted", 1));
+        return http_reply_error(r, 409, "conflict",
+                                "the case is submitted: its form and materials are read-only", NULL);
+    if (s->del)
+        return http_reply_json(r, 200, json_pack("{s:I, s:b}", "id", (json_int_t)s->id, "deleted", 1));
     return http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)s->id, "state", "draft"));
 }
 
@@ -447,7 +461,8 @@ int case_get(http_req *r)
     int v = load_visible(c, r, path_id(r), &row);
     if (v <= 0) {
         store_release(c);
-        return v < 0 ? case_reply_unavailable(r) : http_reply_error(r, 404, "not_found", "no such case", NULL);
+        return v < 0 ? case_reply_unavailable(r)
+                     : http_reply_error(r, 404, "not_found", "no such case", NULL);
     }
     json_t *o = case_json(c, &row, 1);
     if (v == 2) json_object_set_new(o, "actions", case_staff_actions(c, auth_principal(r), &row));
@@ -464,7 +479,8 @@ int case_list_mine(http_req *r)
     long long before = 0, size = 20;
     const char *b = http_req_query(r, "before"), *sz = http_req_query(r, "size");
     json_t *errs = json_array();
-    if (state && case_state_parse(state) < 0) json_array_append_new(errs, http_field_error("state", "unknown state"));
+    if (state && case_state_parse(state) < 0)
+        json_array_append_new(errs, http_field_error("state", "unknown state"));
     if (b && (parse_int64(b, &before) != 0 || before <= 0))
         json_array_append_new(errs, http_field_error("before", "a case id"));
     if (sz && (parse_int64(sz, &size) != 0 || size < 1 || size > 100))
@@ -475,8 +491,7 @@ int case_list_mine(http_req *r)
     int ent = p->on_behalf || (p->enterprise && auth_has(p, "ent.view"));
     long long owner = p->on_behalf ? p->on_behalf : (ent ? p->enterprise : p->account);
     char sql[400];
-    snprintf(sql, sizeof sql,
-             "SELECT id FROM ecase WHERE %s = $1 AND id < $2%s ORDER BY id DESC LIMIT $3",
+    snprintf(sql, sizeof sql, "SELECT id FROM ecase WHERE %s = $1 AND id < $2%s ORDER BY id DESC LIMIT $3",
              ent ? "enterprise" : "applicant", state ? " AND state = $4" : "");
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
@@ -591,9 +606,9 @@ static int resolve_materials(store_conn *c, long long owner, json_t *def, json_t
                 json_array_append_new(errs, http_field_error(fj, msg));
                 continue;
             }
-            json_array_append_new(items, json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)ref.id, "sm3",
-                                                   ref.sm3, "type", ref.type, "size", (json_int_t)ref.size,
-                                                   "file_name", ref.file_name));
+            json_array_append_new(items, json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)ref.id,
+                                                   "sm3", ref.sm3, "type", ref.type, "size",
+                                                   (json_int_t)ref.size, "file_name", ref.file_name));
         }
         if (json_array_size(items)) json_object_set(snap, id, items);
         json_decref(items);
@@ -610,7 +625,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
     int rc = case_item(c, row->item_code, 0, &def, &version, &online);
     if (rc != STORE_OK) return rc == STORE_DONE ? STORE_ERROR : rc;
     if (!online) {
-        json_array_append_new(errs, http_field_error("item", "the item is offline: it takes no applications now"));
+        json_array_append_new(errs,
+                              http_field_error("item", "the item is offline: it takes no applications now"));
         return STORE_OK;
     }
     const struct item *it;
@@ -644,7 +660,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
         store_stmt *st = store_prepare(c, "SELECT case_no FROM ecase WHERE item_code = $1 AND limit_key = $2"
                                           " AND id <> $3 AND submitted_ms >= $4"
                                           " AND state NOT IN ('draft','not_accepted','withdrawn','refused')");
-        if (!st) rc = STORE_ERROR;
+        if (!st)
+            rc = STORE_ERROR;
         else {
             store_bind_text(st, 1, row->item_code);
             store_bind_text(st, 2, key);
@@ -653,7 +670,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
             rc = store_step(st);
             if (rc == STORE_ROW) {
                 char msg[160];
-                snprintf(msg, sizeof msg, "already applied for within the period (case %s)", store_column_text(st, 0));
+                snprintf(msg, sizeof msg, "already applied for within the period (case %s)",
+                         store_column_text(st, 0));
                 json_array_append_new(errs, http_field_error(it->limit_key, msg));
                 *conflict = 1;
             }
@@ -673,8 +691,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
     calendar_date_format(case_today(), day);
     snprintf(row->case_no, sizeof row->case_no, "EH%.4s%.2s%.2s%010lld", day, day + 5, day + 8, row->id);
     json_t *sub = json_pack("{s:s, s:s, s:i, s:I, s:O, s:O}", "case_no", row->case_no, "item", row->item_code,
-                            "version", version, "applicant", (json_int_t)row->applicant, "form", form, "materials",
-                            snap);
+                            "version", version, "applicant", (json_int_t)row->applicant, "form", form,
+                            "materials", snap);
     char *canon = sub ? json_dumps(sub, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     char *ftext = json_dumps(form, JSON_COMPACT);
     char *mtext = json_dumps(snap, JSON_COMPACT);
@@ -687,7 +705,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
         store_stmt *st = store_prepare(c, "UPDATE ecase SET case_no = $1, item_version = $2, form = $3,"
                                           " materials = $4, digest = $5, submitted_ms = $6, limit_key = $7"
                                           " WHERE id = $8");
-        if (!st) rc = STORE_ERROR;
+        if (!st)
+            rc = STORE_ERROR;
         else {
             store_bind_text(st, 1, row->case_no);
             store_bind_int64(st, 2, version);
@@ -695,8 +714,10 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
             store_bind_text(st, 4, mtext);
             store_bind_text(st, 5, hex);
             store_bind_int64(st, 6, now);
-            if (key) store_bind_text(st, 7, key);
-            else store_bind_null(st, 7);
+            if (key)
+                store_bind_text(st, 7, key);
+            else
+                store_bind_null(st, 7);
             store_bind_int64(st, 8, row->id);
             rc = store_step(st);
             store_finalize(st);
@@ -714,9 +735,10 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
         json_array_foreach(list, i, m)
         {
             if (rc != STORE_OK) break;
-            store_stmt *st = store_prepare(c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name,"
-                                              " added_ms) VALUES ($1,$2,$3,$4,$5,$6,$7)"
-                                              " ON CONFLICT DO NOTHING");
+            store_stmt *st =
+                store_prepare(c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name,"
+                                 " added_ms) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+                                 " ON CONFLICT DO NOTHING");
             if (!st) {
                 rc = STORE_ERROR;
                 break;
@@ -744,22 +766,24 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
     if (rc == STORE_OK) {
         /* the submission's SM3 in the audit chain */
         char details[256], object[48];
-        snprintf(details, sizeof details, "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}",
-                 row->case_no, row->item_code, version, hex);
+        snprintf(details, sizeof details,
+                 "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}", row->case_no,
+                 row->item_code, version, hex);
         snprintf(object, sizeof object, "case:%lld", row->id);
         rc = auth_audit(r, c, "case.submit", object, "ok", details);
     }
     if (rc == STORE_OK) {
         /* and to the back-end for its pre-check, through the exchange */
-        json_t *payload = json_pack("{s:s, s:i, s:s, s:O}", "item", row->item_code, "version", version, "case_no",
-                                    row->case_no, "form", form);
+        json_t *payload = json_pack("{s:s, s:i, s:s, s:O}", "item", row->item_code, "version", version,
+                                    "case_no", row->case_no, "form", form);
         char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
         char idem[64];
         snprintf(idem, sizeof idem, "case:%lld:precheck", row->id);
         const char *backend = json_string_value(json_object_get(def, "backend"));
         long long mid;
-        rc = ptext ? exchange_enqueue(c, idem, "case.precheck", backend ? backend : "sim", row->id, ptext, &mid)
-                   : STORE_ERROR;
+        rc = ptext
+                 ? exchange_enqueue(c, idem, "case.precheck", backend ? backend : "sim", row->id, ptext, &mid)
+                 : STORE_ERROR;
         free(ptext);
         json_decref(payload);
     }
@@ -810,16 +834,18 @@ int case_submit(http_req *r)
     int rc = store_tx(db_of(r), 1, submit_tx, &s);
     if (rc == CASE_REFUSED) {
         if (s.conflict)
-            return http_reply_error(r, 409, "conflict", "a case for the same thing is already under way", s.errs);
-        return http_reply_error(r, 422, "validation_failed", "the application is not complete or not valid", s.errs);
+            return http_reply_error(r, 409, "conflict", "a case for the same thing is already under way",
+                                    s.errs);
+        return http_reply_error(r, 422, "validation_failed", "the application is not complete or not valid",
+                                s.errs);
     }
     json_decref(s.errs);
     if (rc != STORE_OK) return case_reply_unavailable(r);
     if (s.visible != 1) return http_reply_error(r, 404, "not_found", "no such case", NULL);
     exchange_kick();
-    return http_reply_json(r, s.already ? 200 : 201,
-                           json_pack("{s:I, s:s, s:s}", "id", (json_int_t)s.id, "case_no", s.case_no, "state",
-                                     "submitted"));
+    return http_reply_json(
+        r, s.already ? 200 : 201,
+        json_pack("{s:I, s:s, s:s}", "id", (json_int_t)s.id, "case_no", s.case_no, "state", "submitted"));
 }
 
 /* ---------- the applicant's moves: withdraw, supplemented, evaluate ---------- */
@@ -871,7 +897,8 @@ static int add_materials(store_conn *c, struct case_row *row, json_t *refs, json
     }
     char *text = json_dumps(snap, JSON_COMPACT);
     store_stmt *st = text ? store_prepare(c, "UPDATE ecase SET materials = $1 WHERE id = $2") : NULL;
-    if (!st) rc = STORE_ERROR;
+    if (!st)
+        rc = STORE_ERROR;
     else {
         store_bind_text(st, 1, text);
         store_bind_int64(st, 2, row->id);
@@ -889,8 +916,9 @@ static int add_materials(store_conn *c, struct case_row *row, json_t *refs, json
         json_array_foreach(list, j, m)
         {
             if (rc != STORE_OK) break;
-            st = store_prepare(c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name, added_ms)"
-                                  " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING");
+            st = store_prepare(
+                c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name, added_ms)"
+                   " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING");
             if (!st) {
                 rc = STORE_ERROR;
                 break;
@@ -931,11 +959,14 @@ static int amove_tx(store_conn *c, void *arg)
             rc = CASE_REFUSED;
         } else {
             store_stmt *st = store_prepare(c, "UPDATE ecase SET score = $1, comment = $2 WHERE id = $3");
-            if (!st) rc = STORE_ERROR;
+            if (!st)
+                rc = STORE_ERROR;
             else {
                 store_bind_int64(st, 1, a->score);
-                if (a->opinion) store_bind_text(st, 2, a->opinion);
-                else store_bind_null(st, 2);
+                if (a->opinion)
+                    store_bind_text(st, 2, a->opinion);
+                else
+                    store_bind_null(st, 2);
                 store_bind_int64(st, 3, row.id);
                 rc = store_step(st);
                 store_finalize(st);
@@ -955,7 +986,8 @@ static int amove_tx(store_conn *c, void *arg)
         rc = case_move(c, &row, &m);
         if (rc == CASE_REFUSED) a->why = m.why;
         if (rc == STORE_OK && a->action == CA_SUPPLEMENTED && row.core.assignee)
-            rc = inbox_notify(c, row.core.assignee, row.id, "supplemented", "申请人已补正材料", row.case_no, 0);
+            rc = inbox_notify(c, row.core.assignee, row.id, "supplemented", "申请人已补正材料", row.case_no,
+                              0);
     }
     snprintf(a->state, sizeof a->state, "%s", case_state_name(row.core.state));
     case_row_free(&row);
@@ -971,7 +1003,8 @@ static int amove_run(http_req *r, struct amove *a)
     if (rc == CASE_REFUSED && json_array_size(a->errs))
         return http_reply_error(r, 422, "validation_failed", "some materials are not acceptable", a->errs);
     json_decref(a->errs);
-    if (rc == CASE_REFUSED) return http_reply_error(r, 409, "conflict", a->why ? a->why : "not allowed now", NULL);
+    if (rc == CASE_REFUSED)
+        return http_reply_error(r, 409, "conflict", a->why ? a->why : "not allowed now", NULL);
     if (rc != STORE_OK) return case_reply_unavailable(r);
     if (a->visible != 1) return http_reply_error(r, 404, "not_found", "no such case", NULL);
     return http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)a->id, "state", a->state));
@@ -1027,7 +1060,8 @@ int case_material_content(http_req *r)
     int v = load_visible(c, r, path_id(r), &row);
     if (v <= 0) {
         store_release(c);
-        return v < 0 ? case_reply_unavailable(r) : http_reply_error(r, 404, "not_found", "no such case", NULL);
+        return v < 0 ? case_reply_unavailable(r)
+                     : http_reply_error(r, 404, "not_found", "no such case", NULL);
     }
     const char *sm3 = http_req_param(r, "sm3");
     char name[300] = "";

@@ -52,11 +52,12 @@ int case_load(store_conn *c, long long id, struct case_row *r)
 {
     memset(r, 0, sizeof *r);
     store_stmt *st = store_prepare(
-        c, "SELECT id, case_no, item_code, item_version, applicant, enterprise, agent, state, prev_state, step,"
-           " dept_code, dept_path, step_role, assignee, precheck, form, materials, digest, bundle_id, idem_key,"
-           " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"
-           " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"
-           " limit_key FROM ecase WHERE id = $1");
+        c,
+        "SELECT id, case_no, item_code, item_version, applicant, enterprise, agent, state, prev_state, step,"
+        " dept_code, dept_path, step_role, assignee, precheck, form, materials, digest, bundle_id, idem_key,"
+        " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"
+        " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"
+        " limit_key FROM ecase WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, id);
     int rc = store_step(st);
@@ -166,10 +167,10 @@ static int dept_path(store_conn *c, const char *code, char out[256])
 }
 
 static const char *const NOTE_TITLE[CA_NACTIONS] = {
-    [CA_SUBMIT] = "已提交",          [CA_WITHDRAW] = "已撤回",     [CA_SUPPLEMENTED] = "已补正",
-    [CA_ACCEPT] = "已受理",          [CA_NOT_ACCEPT] = "不予受理", [CA_SUPPLEMENT] = "需要补正材料",
-    [CA_APPROVE] = "审批通过",       [CA_REFUSE] = "审批不通过",   [CA_CLOSE] = "已办结",
-    [CA_PRECHECK_NO] = "不予受理",   [CA_RESULT] = "结果已出具",   [CA_ESCALATE] = "已超期，已督办"};
+    [CA_SUBMIT] = "已提交",        [CA_WITHDRAW] = "已撤回",     [CA_SUPPLEMENTED] = "已补正",
+    [CA_ACCEPT] = "已受理",        [CA_NOT_ACCEPT] = "不予受理", [CA_SUPPLEMENT] = "需要补正材料",
+    [CA_APPROVE] = "审批通过",     [CA_REFUSE] = "审批不通过",   [CA_CLOSE] = "已办结",
+    [CA_PRECHECK_NO] = "不予受理", [CA_RESULT] = "结果已出具",   [CA_ESCALATE] = "已超期，已督办"};
 
 static int notify(store_conn *c, const struct case_row *r, enum case_action a, const char *opinion)
 {
@@ -261,18 +262,24 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
     store_bind_text(st, 8, r->step_role);
     store_bind_int64(st, 9, r->step_day);
     store_bind_int64(st, 10, r->step_due);
-    if (r->accepted_day) store_bind_int64(st, 11, r->accepted_day);
-    else store_bind_null(st, 11);
-    if (r->due_day) store_bind_int64(st, 12, r->due_day);
-    else store_bind_null(st, 12);
+    if (r->accepted_day)
+        store_bind_int64(st, 11, r->accepted_day);
+    else
+        store_bind_null(st, 11);
+    if (r->due_day)
+        store_bind_int64(st, 12, r->due_day);
+    else
+        store_bind_null(st, 12);
     store_bind_int64(st, 13, r->supplement_due);
     store_bind_int64(st, 14, r->paused_day);
     store_bind_int64(st, 15, r->escalated);
     store_bind_text(st, 16, r->escalated_dept);
     store_bind_int64(st, 17, r->reminded);
     store_bind_int64(st, 18, now);
-    if (closing) store_bind_int64(st, 19, now);
-    else store_bind_null(st, 19);
+    if (closing)
+        store_bind_int64(st, 19, now);
+    else
+        store_bind_null(st, 19);
     store_bind_int64(st, 20, r->id);
     store_bind_int64(st, 21, r->nlog);
     rc = store_step(st);
@@ -283,9 +290,10 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
 
     char at[40];
     case_time_text(now, at);
-    st = store_prepare(c, "INSERT INTO case_log (case_id, seq, at, at_ms, actor, actor_login, step, step_name,"
-                          " action, from_state, to_state, to_step, assignee, opinion, time_limit, time_used,"
-                          " details) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)");
+    st =
+        store_prepare(c, "INSERT INTO case_log (case_id, seq, at, at_ms, actor, actor_login, step, step_name,"
+                         " action, from_state, to_state, to_step, assignee, opinion, time_limit, time_used,"
+                         " details) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, r->id);
     store_bind_int64(st, 2, r->nlog + 1);
@@ -300,12 +308,16 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
     store_bind_text(st, 11, case_state_name(next.state));
     store_bind_int64(st, 12, next.step);
     store_bind_int64(st, 13, next.assignee);
-    if (m->opinion) store_bind_text(st, 14, m->opinion);
-    else store_bind_null(st, 14);
+    if (m->opinion)
+        store_bind_text(st, 14, m->opinion);
+    else
+        store_bind_null(st, 14);
     store_bind_int64(st, 15, from->time_limit);
     store_bind_int64(st, 16, used);
-    if (m->details) store_bind_text(st, 17, m->details);
-    else store_bind_null(st, 17);
+    if (m->details)
+        store_bind_text(st, 17, m->details);
+    else
+        store_bind_null(st, 17);
     rc = store_step(st);
     store_finalize(st);
     if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
@@ -331,7 +343,8 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
         snprintf(action, sizeof action, "case.%s", case_action_name(m->action));
         char object[48];
         snprintf(object, sizeof object, "case:%lld", r->id);
-        struct audit_event e = {actor, m->actor.role, m->client, m->request_id, action, object, "ok", details};
+        struct audit_event e = {actor,  m->actor.role, m->client, m->request_id,
+                                action, object,        "ok",      details};
         rc = audit_append(c, &e);
         if (rc != STORE_OK) return rc;
     }
@@ -346,12 +359,14 @@ static int system_move(store_conn *c, long long case_id, enum case_action a, con
     struct case_row r;
     int rc = case_load(c, case_id, &r);
     if (rc != STORE_ROW) return rc == STORE_DONE ? STORE_OK : rc; /* a deleted draft: nothing to do */
-    struct case_move m = {.action = a, .actor = {0, "system", "system"}, .opinion = opinion, .details = details};
+    struct case_move m = {
+        .action = a, .actor = {0, "system", "system"}, .opinion = opinion, .details = details};
     rc = case_move(c, &r, &m);
     if (rc == CASE_REFUSED) {
         /* the case moved on meanwhile (withdrawn, say): the answer is recorded on the
          * message, and the case is left as it is */
-        log_msg(LOG_WARN, "case %lld: back-end answer %s not applied: %s", case_id, case_action_name(a), m.why);
+        log_msg(LOG_WARN, "case %lld: back-end answer %s not applied: %s", case_id, case_action_name(a),
+                m.why);
         rc = STORE_OK;
     }
     if (rc == STORE_OK && a == CA_RESULT) {
@@ -368,21 +383,22 @@ static int system_move(store_conn *c, long long case_id, enum case_action a, con
     return rc;
 }
 
-static int on_precheck(store_conn *c, long long msg_id, long long case_id, const char *kind, const char *outcome,
-                       const char *result_json)
+static int on_precheck(store_conn *c, long long msg_id, long long case_id, const char *kind,
+                       const char *outcome, const char *result_json)
 {
     (void)msg_id;
     (void)kind;
     json_t *res = result_json ? json_loads(result_json, 0, NULL) : NULL;
     const char *reason = json_string_value(json_object_get(res, "reason"));
-    int rc = system_move(c, case_id, strcmp(outcome, "ok") == 0 ? CA_PRECHECK : CA_PRECHECK_NO,
-                         strcmp(outcome, "ok") == 0 ? NULL : (reason ? reason : "后台核验未通过"), result_json);
+    int rc =
+        system_move(c, case_id, strcmp(outcome, "ok") == 0 ? CA_PRECHECK : CA_PRECHECK_NO,
+                    strcmp(outcome, "ok") == 0 ? NULL : (reason ? reason : "后台核验未通过"), result_json);
     json_decref(res);
     return rc;
 }
 
-static int on_result(store_conn *c, long long msg_id, long long case_id, const char *kind, const char *outcome,
-                     const char *result_json)
+static int on_result(store_conn *c, long long msg_id, long long case_id, const char *kind,
+                     const char *outcome, const char *result_json)
 {
     (void)msg_id;
     (void)kind;
@@ -417,8 +433,9 @@ struct sweep {
 
 static int parent_dept(store_conn *c, const char *code, char out[65])
 {
-    store_stmt *st = store_prepare(c, "SELECT p.code FROM department d JOIN department p ON p.id = d.parent_id"
-                                      " WHERE d.code = $1");
+    store_stmt *st =
+        store_prepare(c, "SELECT p.code FROM department d JOIN department p ON p.id = d.parent_id"
+                         " WHERE d.code = $1");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, code);
     int rc = store_step(st);
@@ -434,8 +451,9 @@ static int sweep_tx(store_conn *c, void *arg)
     /* overdue and not yet escalated: a few at a time, oldest first */
     long long ids[64];
     int n = 0;
-    store_stmt *st = store_prepare(c, "SELECT id FROM ecase WHERE step_due < $1 AND state IN ('submitted','in_review')"
-                                      " AND escalated = 0 ORDER BY step_due LIMIT 64");
+    store_stmt *st =
+        store_prepare(c, "SELECT id FROM ecase WHERE step_due < $1 AND state IN ('submitted','in_review')"
+                         " AND escalated = 0 ORDER BY step_due LIMIT 64");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, sw->today);
     int rc;
@@ -455,14 +473,17 @@ static int sweep_tx(store_conn *c, void *arg)
         if (!up[0]) snprintf(up, sizeof up, "%s", r.dept_code);
         char details[160];
         snprintf(details, sizeof details, "{\"to_department\":\"%s\",\"step_due\":%d}", up, r.step_due);
-        struct case_move m = {.action = CA_ESCALATE, .actor = {0, "system", "system"}, .details = details,
+        struct case_move m = {.action = CA_ESCALATE,
+                              .actor = {0, "system", "system"},
+                              .details = details,
                               .opinion = "办理超期，已提级督办"};
         r.escalated = 1;
         snprintf(r.escalated_dept, sizeof r.escalated_dept, "%s", up);
         r.reminded |= 2;
         rc = case_move(c, &r, &m);
         if (rc == STORE_OK && r.core.assignee)
-            rc = inbox_notify(c, r.core.assignee, r.id, "overdue", "办件已超期", "您承办的办件已超期，已提级督办。", 0);
+            rc = inbox_notify(c, r.core.assignee, r.id, "overdue", "办件已超期",
+                              "您承办的办件已超期，已提级督办。", 0);
         case_row_free(&r);
         if (rc == CASE_REFUSED) continue;
         if (rc != STORE_OK) return rc;
@@ -470,8 +491,9 @@ static int sweep_tx(store_conn *c, void *arg)
     }
     /* near-due: one reminder to whoever holds the case */
     n = 0;
-    st = store_prepare(c, "SELECT id, assignee, case_no FROM ecase WHERE step_due >= $1 AND step_due <= $2"
-                          " AND state IN ('submitted','in_review') AND assignee <> 0 AND reminded = 0 LIMIT 64");
+    st = store_prepare(c,
+                       "SELECT id, assignee, case_no FROM ecase WHERE step_due >= $1 AND step_due <= $2"
+                       " AND state IN ('submitted','in_review') AND assignee <> 0 AND reminded = 0 LIMIT 64");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, sw->today);
     store_bind_int64(st, 2, sw->near_limit);
@@ -503,7 +525,8 @@ static int sweep_tx(store_conn *c, void *arg)
 int case_sweep(store *db)
 {
     struct sweep sw = {.today = case_today()};
-    if (calendar_add_working_days(case_engine.cal, sw.today, 1, &sw.near_limit) != 0) sw.near_limit = sw.today;
+    if (calendar_add_working_days(case_engine.cal, sw.today, 1, &sw.near_limit) != 0)
+        sw.near_limit = sw.today;
     int rc = store_tx(db, 1, sweep_tx, &sw);
     return rc == STORE_OK ? sw.escalated : rc;
 }

@@ -51,11 +51,11 @@ struct case_move {
     enum case_action action;
     struct case_actor actor;
     const char *opinion;
-    long long to;          /* sign / transfer: the new assignee */
-    const char *details;   /* JSON text for the log entry */
-    int supplement_days;   /* CA_SUPPLEMENT: working days the applicant has */
-    const char *why;       /* out */
-    const char *client;    /* for the audit record */
+    long long to;        /* sign / transfer: the new assignee */
+    const char *details; /* JSON text for the log entry */
+    int supplement_days; /* CA_SUPPLEMENT: working days the applicant has */
+    const char *why;     /* out */
+    const char *client;  /* for the audit record */
     const char *request_id;
 };
 int case_move(store_conn *c, struct case_row *r, struct case_move *m);

@@ -42,8 +42,8 @@ json_t *case_staff_actions(store_conn *c, const struct principal *p, const struc
     json_t *out = json_array();
     struct case_workflow wfb, *wf = &wfb;
     if (case_item_workflow(c, row->item_code, row->item_version, wf) != STORE_OK) return out;
-    if ((row->core.state == CS_REFUSED || row->core.state == CS_RESULT_ISSUED) && auth_has(p, "case.handle") &&
-        auth_in_scope(p, 0, row->dept_path)) {
+    if ((row->core.state == CS_REFUSED || row->core.state == CS_RESULT_ISSUED) &&
+        auth_has(p, "case.handle") && auth_in_scope(p, 0, row->dept_path)) {
         json_array_append_new(out, json_string("close"));
         return out;
     }
@@ -167,15 +167,16 @@ static int act_tx(store_conn *c, void *arg)
         json_t *def;
         rc = case_item(c, row.item_code, row.item_version, &def, NULL, NULL);
         if (rc == STORE_OK) {
-            json_t *payload = json_pack("{s:s, s:i, s:s, s:O?}", "item", row.item_code, "version",
-                                        row.item_version, "case_no", row.case_no, "outputs",
-                                        json_object_get(def, "outputs"));
+            json_t *payload =
+                json_pack("{s:s, s:i, s:s, s:O?}", "item", row.item_code, "version", row.item_version,
+                          "case_no", row.case_no, "outputs", json_object_get(def, "outputs"));
             char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
             char idem[64];
             snprintf(idem, sizeof idem, "case:%lld:result", row.id);
             const char *backend = json_string_value(json_object_get(def, "backend"));
             long long mid;
-            rc = ptext ? exchange_enqueue(c, idem, "case.result", backend ? backend : "sim", row.id, ptext, &mid)
+            rc = ptext ? exchange_enqueue(c, idem, "case.result", backend ? backend : "sim", row.id, ptext,
+                                          &mid)
                        : STORE_ERROR;
             free(ptext);
             json_decref(payload);
@@ -200,8 +201,9 @@ int case_act(http_req *r)
     a.due_days = (int)input_int(&in, "days", 0, 1, 60, 5);
     int ac = action ? case_action_parse(action) : -1;
     if (action && (ac < 0 || (!case_action_staff(ac) && ac != CA_SIGN && ac != CA_CLOSE)))
-        input_error(&in, "action", "one of sign, accept, not_accept, supplement, pass, return, transfer, approve,"
-                                   " refuse, close");
+        input_error(&in, "action",
+                    "one of sign, accept, not_accept, supplement, pass, return, transfer, approve,"
+                    " refuse, close");
     if (ac == CA_TRANSFER && !a.to) input_error(&in, "to", "required: the colleague to transfer to");
     if ((ac == CA_NOT_ACCEPT || ac == CA_REFUSE || ac == CA_SUPPLEMENT || ac == CA_RETURN) && !a.opinion)
         input_error(&in, "opinion", "required: say why (the applicant reads it)");
@@ -212,15 +214,17 @@ int case_act(http_req *r)
     const char *ids = http_req_param(r, "id");
     if (!ids || parse_int64(ids, &a.id) != 0) a.id = 0;
     int rc = store_tx(db_of(r), 1, act_tx, &a);
-    if (rc == CASE_REFUSED) return http_reply_error(r, 409, "conflict", a.why ? a.why : "not allowed now", NULL);
+    if (rc == CASE_REFUSED)
+        return http_reply_error(r, 409, "conflict", a.why ? a.why : "not allowed now", NULL);
     if (rc != STORE_OK) return case_reply_unavailable(r);
     if (!a.visible) return http_reply_error(r, 404, "not_found", "no such case", NULL);
     if (a.forbidden)
         return http_reply_error(r, 403, "forbidden", "this step of the case is not yours to act on", NULL);
     if (a.bad_to)
-        return http_reply_error(r, 422, "validation_failed", "not a colleague at this step",
-                                json_pack("[o]", http_field_error("to", "no staff member with the step's role in"
-                                                                        " the case's department")));
+        return http_reply_error(
+            r, 422, "validation_failed", "not a colleague at this step",
+            json_pack("[o]", http_field_error("to", "no staff member with the step's role in"
+                                                    " the case's department")));
     if (a.action == CA_APPROVE) exchange_kick();
     return http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)a.id, "state", a.state));
 }
@@ -278,8 +282,10 @@ static store_stmt *qb_prepare(store_conn *c, const struct qb *b)
 {
     store_stmt *st = store_prepare(c, b->sql);
     for (int i = 0; st && i < b->n; i++) {
-        if (b->is_int[i]) store_bind_int64(st, i + 1, b->iv[i]);
-        else store_bind_text(st, i + 1, b->sv[i]);
+        if (b->is_int[i])
+            store_bind_int64(st, i + 1, b->iv[i]);
+        else
+            store_bind_text(st, i + 1, b->sv[i]);
     }
     return st;
 }
@@ -331,7 +337,8 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
     default:
         qb_add(b, "id IN (SELECT case_id FROM case_log WHERE actor = ");
         qb_int(b, p->account);
-        qb_add(b, ") AND state IN ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
+        qb_add(b,
+               ") AND state IN ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
         break;
     }
 }
@@ -342,14 +349,16 @@ static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
     q->p = p;
     for (const char *s = strstr(p->perms, ",#"); s && q->nroles < 16; s = strstr(s + 1, ",#")) {
         size_t l = strcspn(s + 2, ",");
-        if (l < sizeof q->roles[0]) snprintf(q->roles[q->nroles++], sizeof q->roles[0], "%.*s", (int)l, s + 2);
+        if (l < sizeof q->roles[0])
+            snprintf(q->roles[q->nroles++], sizeof q->roles[0], "%.*s", (int)l, s + 2);
     }
     q->today = case_today();
     if (calendar_add_working_days(case_engine.cal, q->today, 1, &q->near) != 0) q->near = q->today;
     store_stmt *st = store_prepare(c, "SELECT code FROM department WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, p->dept);
-    if (store_step(st) == STORE_ROW) snprintf(q->dept_code, sizeof q->dept_code, "%s", store_column_text(st, 0));
+    if (store_step(st) == STORE_ROW)
+        snprintf(q->dept_code, sizeof q->dept_code, "%s", store_column_text(st, 0));
     store_finalize(st);
     return STORE_OK;
 }
@@ -372,7 +381,8 @@ int workbench_counts(http_req *r)
             rc = STORE_ERROR;
             break;
         }
-        if (store_step(st) == STORE_ROW) json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, 0)));
+        if (store_step(st) == STORE_ROW)
+            json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, 0)));
         store_finalize(st);
     }
     store_release(c);
@@ -395,7 +405,8 @@ int workbench_queue(http_req *r)
         if (!strcmp(name, QUEUES[i])) which = i;
     json_t *errs = json_array();
     if (which < 0)
-        json_array_append_new(errs, http_field_error("name", "one of to_sign, in_progress, near_due, overdue, done"));
+        json_array_append_new(
+            errs, http_field_error("name", "one of to_sign, in_progress, near_due, overdue, done"));
     if (bq && (parse_int64(bq, &before) != 0 || before <= 0))
         json_array_append_new(errs, http_field_error("before", "a case id"));
     if (sz && (parse_int64(sz, &size) != 0 || size < 1 || size > 100))
