@@ -702,8 +702,8 @@ static void parse_workflow(struct v *v, struct item *it, json_t *root)
             P(v, p2, "the first step must allow accept and not_accept");
         if (acts && last && (!(st->actions & ITEM_ACT_APPROVE) || !(st->actions & ITEM_ACT_REFUSE)))
             P(v, p2, "the last step must allow approve and refuse");
-        if (acts && !last && !(st->actions & ITEM_ACT_PASS))
-            P(v, p2, "a step before the last must allow pass");
+        if (acts && !first && !last && !(st->actions & ITEM_ACT_PASS))
+            P(v, p2, "a step between the first and the last must allow pass");
     }
     if (sum > it->time_limit)
         P(v, "$.workflow.steps",

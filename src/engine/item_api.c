@@ -281,7 +281,10 @@ int item_api_list(http_req *r)
     json_decref(errors);
     char *like = like_pattern(q ? q : "");
     char tlike[32];
-    snprintf(tlike, sizeof tlike, "%%,%s,%%", type ? type : "");
+    if (type)
+        snprintf(tlike, sizeof tlike, "%%,%s,%%", type);
+    else
+        snprintf(tlike, sizeof tlike, "%%");
     if (!like) return unavailable(r);
     static const char *const WHERE =
         " FROM item WHERE online = 1" /* '%%' is what like_pattern makes of an empty q */
