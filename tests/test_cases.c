@@ -68,10 +68,12 @@ static void resolve_dates(json_t *v)
 static void start(struct srv *s, struct admins *a)
 {
     h_fresh(dir, db);
-    const char *env[] = {"EHALL_EXCHANGE_POLL_MS=50", NULL};
+    static char simdir[1100];
+    const char *src = getenv("EHALL_SOURCE_DIR");
+    snprintf(simdir, sizeof simdir, "EHALL_EXCHANGE_SIM_DIR=%s/items/testdata", src ? src : ".");
+    const char *env[] = {"EHALL_EXCHANGE_POLL_MS=50", simdir, NULL};
     if (h_start(s, dir, db, env) != 0) fail_msg("server did not start; log: %s", h_slurp(s->log));
     char out[8192], path[1024];
-    const char *src = getenv("EHALL_SOURCE_DIR");
     snprintf(path, sizeof path, "%s/items", src ? src : ".");
     const char *args[] = {"items", "import", path, NULL};
     if (h_cli(dir, db, args, out, sizeof out) != 0) fail_msg("items import: %s", out);
@@ -446,14 +448,17 @@ static void supplement_loop(void **state)
     j = case_get(&c, id);
     assert_string_equal(str(j, "state"), "submitted");
     json_decref(j);
-    /* the clerk sees the new file and can read it (the read is audited) */
+    /* the supplied file replaces the slot's; the clerk sees it and can read it (audited) */
     json_t *cj = case_get(&clerk->c, id);
     json_t *slot = json_object_get(json_object_get(cj, "materials"), "hukou_book");
-    assert_true(json_array_size(slot) >= 2);
-    const char *sm3 = str(json_array_get(slot, json_array_size(slot) - 1), "sm3");
-    snprintf(path, sizeof path, "/api/v1/cases/%lld/materials/%s", id, sm3);
+    assert_int_equal(json_array_size(slot), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(slot, 0), "id")), pdf);
+    const char *sm3 = str(json_array_get(slot, 0), "sm3");
+    char mpath[200];
+    snprintf(mpath, sizeof mpath, "/api/v1/cases/%lld/materials/%s", id, sm3);
     struct resp r;
-    assert_int_equal(hc_call(&clerk->c, "GET", path, NULL, &r), 200);
+    if (hc_call(&clerk->c, "GET", mpath, NULL, &r) != 200)
+        fail_msg("%s: %ld %.300s", mpath, r.status, r.body);
     assert_int_equal(r.len, n);
     assert_memory_equal(r.body, buf, n);
     h_resp_free(&r);
@@ -861,6 +866,9 @@ static void bundles_and_replay(void **state)
 
 int main(void)
 {
+    /* dates in the test data are relative to the server's today, in its zone */
+    setenv("TZ", "Asia/Shanghai", 1);
+    tzset();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_item_follows_its_test_data), cmocka_unit_test(supplement_loop),
         cmocka_unit_test(roles_scope_and_refusals),         cmocka_unit_test(drafts_idempotency_and_limits),

@@ -868,7 +868,8 @@ static int add_materials(store_conn *c, struct case_row *row, json_t *refs, json
     json_t *def;
     int rc = case_item(c, row->item_code, row->item_version, &def, NULL, NULL);
     if (rc != STORE_OK) return rc;
-    /* the new files join what the case holds; the item's limits apply to the total */
+    /* the supplied files replace those of their slots (补正: the corrected material);
+     * the other slots keep theirs, and the originals stay in case_material */
     json_t *have = json_loads(row->materials, 0, NULL);
     json_t *merged = json_object();
     size_t i;
@@ -880,8 +881,7 @@ static int add_materials(store_conn *c, struct case_row *row, json_t *refs, json
         size_t j;
         json_t *m;
         json_array_foreach(json_object_get(have, id), j, m) json_array_append(ids, json_object_get(m, "id"));
-        json_array_foreach(json_object_get(refs, id), j, m) json_array_append(ids, m);
-        if (json_array_size(ids)) json_object_set(merged, id, ids);
+        json_object_set(merged, id, json_object_get(refs, id) ? json_object_get(refs, id) : ids);
         json_decref(ids);
     }
     const char *k;
