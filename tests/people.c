@@ -317,3 +317,22 @@ void p_login(struct srv *s, struct hclient *c, const char *login)
     }
     expect_stage(c, stage);
 }
+
+long long p_upload(struct hclient *c, const char *file_name, const void *data, size_t len)
+{
+    char cookie[256], csrf[128], fname[400];
+    snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
+             c->session[0] ? "; ehall_session=" : "", c->session);
+    snprintf(csrf, sizeof csrf, "X-CSRF-Token: %s", c->session[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
+    snprintf(fname, sizeof fname, "X-File-Name: %s", file_name);
+    const char *headers[] = {cookie, csrf, fname, "Content-Type: application/octet-stream", NULL};
+    struct resp r;
+    assert_int_equal(h_http(c->s, "POST", "/api/v1/materials", headers, data, len, &r), 0);
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    if (r.status != 200 && r.status != 201)
+        fail_msg("upload %s: status %ld: %.300s", file_name, r.status, r.body);
+    long long id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    h_resp_free(&r);
+    return id;
+}

@@ -36,6 +36,9 @@ long long p_staff(struct srv *s, struct admins *a, struct hclient *out, const ch
  * secret p_staff/p_admins enrolled (a TOTP step is single use, so this may wait for the
  * next 30-second step when the last one was spent). */
 void p_login(struct srv *s, struct hclient *c, const char *login);
+/* Upload a material to c's library (raw body, X-File-Name); returns its id (fails the
+ * test unless the status is 200 or 201). */
+long long p_upload(struct hclient *c, const char *file_name, const void *data, size_t len);
 /* hc_json that fails the test unless the status is want; returns the JSON (decref it). */
 struct json_t *p_want(struct hclient *c, long want, const char *method, const char *path, const char *body);
 

@@ -11,6 +11,9 @@
 #include "api/api.h"
 #include "audit/handlers.h"
 #include "auth/handlers.h"
+#include "engine/engine.h"
+#include "engine/item.h"
+#include "exchange/handlers.h"
 #include "engine/inbox.h"
 #include "engine/material.h"
 
@@ -113,6 +116,59 @@ const struct http_route api_routes[] = {
      "export public accounts as CSV, masked (audited, SM3 in X-Content-SM3)"},
     {"GET", "/api/v1/accounts/{id}", admin_account_get, ACCESS_SESSION, "account.read",
      "one account, masked; ?reveal=field with its field permission (audited)"},
+    /* service items (src/engine/item_api.c) */
+    {"GET", "/api/v1/items", item_api_list, ACCESS_PUBLIC, NULL,
+     "the catalog of online items (q, category, applicant_type, depth, page, size)"},
+    {"GET", "/api/v1/items/{code}", item_api_guide, ACCESS_PUBLIC, NULL,
+     "an item's guide: form, materials, fees, rules with their compiled trees"},
+    {"POST", "/api/v1/items/{code}/check", item_api_check, ACCESS_SESSION, NULL,
+     "check a form for the caller without storing it (every problem at once)"},
+    {"GET", "/api/v1/admin/items", item_api_admin_list, ACCESS_SESSION, "item.manage",
+     "every item, online or not, with its versions"},
+    {"POST", "/api/v1/admin/items/{code}/online", item_api_online, ACCESS_SESSION, "item.manage",
+     "put an item online (audited)"},
+    {"POST", "/api/v1/admin/items/{code}/offline", item_api_offline, ACCESS_SESSION, "item.manage",
+     "take an item offline (audited)"},
+    {"GET", "/api/v1/bundles", item_api_bundles, ACCESS_PUBLIC, NULL, "bundles of items (一件事一次办)"},
+    {"GET", "/api/v1/bundles/{code}", item_api_bundle, ACCESS_PUBLIC, NULL, "one bundle and its items"},
+    /* cases: the applicant's side (src/engine/case_api.c) */
+    {"POST", "/api/v1/cases", case_create, ACCESS_SESSION, NULL, "start a draft application for an item"},
+    {"GET", "/api/v1/cases", case_list_mine, ACCESS_SESSION, NULL,
+     "my cases (or my enterprise's), newest first"},
+    {"GET", "/api/v1/cases/{id}", case_get, ACCESS_SESSION, NULL,
+     "a case with its progress timeline (applicant, or staff in scope)"},
+    {"PUT", "/api/v1/cases/{id}", case_save, ACCESS_SESSION, NULL, "autosave a draft's form and materials"},
+    {"DELETE", "/api/v1/cases/{id}", case_delete, ACCESS_SESSION, NULL, "discard a draft"},
+    {"POST", "/api/v1/cases/{id}/submit", case_submit, ACCESS_SESSION, NULL,
+     "submit a draft: checked, frozen, numbered (idempotent)"},
+    {"POST", "/api/v1/cases/{id}/withdraw", case_withdraw, ACCESS_SESSION, NULL,
+     "withdraw before acceptance"},
+    {"POST", "/api/v1/cases/{id}/supplement", case_supplement, ACCESS_SESSION, NULL,
+     "supply the materials staff asked for"},
+    {"POST", "/api/v1/cases/{id}/evaluate", case_evaluate, ACCESS_SESSION, NULL,
+     "evaluate a closed case (好差评: 1-5 and a comment)"},
+    {"GET", "/api/v1/cases/{id}/materials/{sm3}", case_material_content, ACCESS_SESSION, NULL,
+     "a material of a case (staff reads are audited)"},
+    {"POST", "/api/v1/bundles/{code}/apply", bundle_apply, ACCESS_SESSION, NULL,
+     "apply for a bundle: linked cases in one go"},
+    {"GET", "/api/v1/bundle-cases/{id}", bundle_case_get, ACCESS_SESSION, NULL,
+     "a bundle application and its status"},
+    /* cases: the staff workbench (src/engine/workbench.c) */
+    {"GET", "/api/v1/workbench/counts", workbench_counts, ACCESS_SESSION, "case.handle",
+     "how many cases wait in each of my queues"},
+    {"GET", "/api/v1/workbench/queue", workbench_queue, ACCESS_SESSION, "case.handle",
+     "one queue: to_sign, in_progress, near_due, overdue, done"},
+    {"POST", "/api/v1/cases/{id}/actions", case_act, ACCESS_SESSION, "case.handle",
+     "act on a case: sign, accept, supplement, pass, return, transfer, approve, refuse, close"},
+    /* the exchange between the zones (src/exchange/) */
+    {"GET", "/api/v1/exchange/messages", exchange_api_messages, ACCESS_SESSION, "exchange.read",
+     "queue messages by state, kind and case (keyset pages)"},
+    {"POST", "/api/v1/exchange/messages/{id}/replay", exchange_api_replay, ACCESS_SESSION, "exchange.manage",
+     "put a dead letter back in the queue (audited)"},
+    {"GET", "/api/v1/exchange/reports", exchange_api_reports, ACCESS_SESSION, "exchange.read",
+     "reconciliation reports, newest first"},
+    {"GET", "/api/v1/exchange/stats", exchange_api_stats, ACCESS_SESSION, "exchange.read",
+     "queue messages by state, and how many are due"},
     /* materials and the inbox (src/engine/material.c, inbox.c) */
     {"POST", "/api/v1/materials", material_api_upload, ACCESS_SESSION, NULL,
      "upload a material (raw body, X-File-Name; type sniffed, SM3-addressed)", 1},
@@ -129,6 +185,8 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/inbox/{id}/read", inbox_api_read, ACCESS_SESSION, NULL, "mark one message read"},
     /* test mode only */
     {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
+    {"POST", "/api/v1/test/exchange", exchange_api_test, ACCESS_TEST, NULL,
+     "queue n test messages in one transaction (test mode)"},
     {"POST", "/api/v1/test/inbox", inbox_api_test, ACCESS_TEST, NULL, "send an inbox message (test mode)"},
 };
 

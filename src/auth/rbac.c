@@ -19,6 +19,8 @@ static const struct perm_info CATALOG[] = {
     {"org.dept.manage", "create and rename departments", "sysadmin"},
     {"org.staff.manage", "create, change and disable staff accounts", "sysadmin"},
     {"org.account.read", "list accounts (masked)", "sysadmin"},
+    {"item.manage", "administer the service-item catalog: list every version, put items online and offline",
+     "sysadmin"},
     /* security administrator: security */
     {"security.role.manage", "create and change roles", "secadmin"},
     {"security.role.assign", "grant and revoke roles of staff accounts", "secadmin"},
@@ -35,6 +37,11 @@ static const struct perm_info CATALOG[] = {
     {"field.id_number", "see ID numbers unmasked (audited)", NULL},
     {"field.mobile", "see mobile numbers unmasked (audited)", NULL},
     {"field.address", "see addresses unmasked (audited)", NULL},
+    {"case.handle", "act on cases in the workbench (sign for, accept, review, approve) in the data scope",
+     NULL},
+    {"case.read", "read cases in the data scope", NULL},
+    {"exchange.read", "see the exchange queue, its dead letters and the reconciliation reports", NULL},
+    {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {
@@ -202,7 +209,9 @@ int rbac_load(store_conn *c, long long account, const char *kind, char **perms, 
                 snprintf(tampered, 128, "account_role %lld/%s", account, code);
                 continue;
             }
-            if (admin_role) sb_printf(&sb, "@%s,", code);
+            /* the role codes ride along ("@" administrators, "#" staff roles): the
+             * case engine matches workflow steps against them */
+            sb_printf(&sb, "%s%s,", admin_role ? "@" : "#", code);
             add_perms(&sb, ps);
             if (scope_rank(sc) > scope_rank(scope)) snprintf(scope, 16, "%s", sc);
         }

@@ -466,7 +466,7 @@ int auth_session_info(http_req *r)
     for (const char *s = p->perms; *s;) {
         while (*s == ',') s++;
         size_t n = strcspn(s, ",");
-        if (n && *s != '@') json_array_append_new(perms, json_stringn(s, n));
+        if (n && *s != '@' && *s != '#') json_array_append_new(perms, json_stringn(s, n));
         s += n;
     }
     json_t *body = json_pack("{s:b, s:s, s:s, s:{s:I, s:s, s:s}, s:o, s:s}", "authenticated", 1, "stage",

@@ -23,6 +23,10 @@ int cmd_audit_main(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_admin_main(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keys(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_calendar(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_items(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cases(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_reconcile(struct cmd_ctx *ctx, int argc, char **argv);
 
 /* SQLite only: `ehall serve` holds a shared lock on <db>.lock while it runs, and
  * `ehall restore` needs it exclusively, so a restore never happens under a running

@@ -14,12 +14,15 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "calendar/calendar.h"
+#include "engine/flow.h"
 #include "audit/audit.h"
 #include "auth/internal.h"
 #include "auth/keys.h"
 #include "auth/session.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
+#include "exchange/exchange.h"
 
 static int mkdirs(const char *dir)
 {
@@ -100,6 +103,10 @@ static void keeper_round(struct app *app)
     }
     sms_flush(app->db, app->cfg);
     auth_sweep(app->db, app->cfg);
+    if (case_engine.db) {
+        int n = case_sweep(app->db);
+        if (n > 0) log_info("escalated %d overdue case(s)", n);
+    }
 }
 
 static void *keeper(void *arg)
@@ -216,7 +223,12 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int keeping = pthread_create(&keeper_thread, NULL, keeper, &app) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    calendar *cal = calendar_new(db);
+    exchange_setup(db, &ctx->cfg);
+    case_engine_init(db, cal, &ctx->cfg);
+    exchange_start((int)ctx->cfg.exchange_workers);
     int rc = http_serve(&opt);
+    exchange_stop();
     if (keeping) {
         pthread_mutex_lock(&keeper_mu);
         keeper_stop = 1;
@@ -226,6 +238,7 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     }
     if (app.started) cmd_audit(db, "system.stop", ctx->cfg.listen, rc == 0 ? "ok" : "failed", NULL);
     keeper_round(&app); /* the stop record is covered too */
+    calendar_free(cal);
     store_close(db);
     return rc;
 }

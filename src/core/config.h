@@ -53,6 +53,16 @@ struct config {
     long long audit_checkpoint_every;  /* audit.checkpoint_every (records) */
     long long audit_retention_days;    /* audit.retention_days */
     char sms_gateway[256];             /* sms.gateway */
+    long long exchange_workers;        /* exchange.workers (threads in serve, 0 = none) */
+    long long exchange_batch;          /* exchange.batch (messages leased at once) */
+    long long exchange_lease_seconds;  /* exchange.lease_seconds */
+    long long exchange_max_attempts;   /* exchange.max_attempts */
+    long long exchange_backoff_ms;     /* exchange.backoff_ms (first retry delay) */
+    long long exchange_poll_ms;        /* exchange.poll_ms */
+    char exchange_sim_dir[512];        /* exchange.sim_dir */
+    long long exchange_sim_fail_rate;  /* exchange.sim_fail_rate (per mille) */
+    long long exchange_sim_delay_us;   /* exchange.sim_delay_us (per message) */
+    long long exchange_reconcile_hour; /* exchange.reconcile_hour (-1 = off) */
     long long materials_max_size;      /* materials.max_size (bytes) */
     long long materials_per_holder;    /* materials.max_per_holder */
 };

@@ -84,6 +84,68 @@ struct migration {
     "CREATE TABLE audit_checkpoint (seq " INT " PRIMARY KEY, hash TEXT NOT NULL, at TEXT NOT NULL,"          \
     " key_id TEXT NOT NULL, signature TEXT NOT NULL)"
 
+/* Migration 8, written once for both engines (see MIGRATIONS). */
+#define EXCHANGE_SQL(PK, INT)                                                                                \
+    "CREATE TABLE exchange_msg (id " PK ", idem_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"               \
+    " connector TEXT NOT NULL, case_id " INT " NOT NULL DEFAULT 0, payload TEXT NOT NULL,"                   \
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','leased','done','dead')),"              \
+    " attempts " INT " NOT NULL DEFAULT 0, next_at_ms " INT " NOT NULL, lease_until_ms " INT ","             \
+    " lease_owner TEXT, outcome TEXT, result TEXT, last_error TEXT, created_at TEXT NOT NULL,"               \
+    " created_ms " INT " NOT NULL, done_ms " INT ", day TEXT);"                                              \
+    "CREATE INDEX exchange_msg_due ON exchange_msg(state, next_at_ms);"                                      \
+    "CREATE INDEX exchange_msg_day ON exchange_msg(day);"                                                    \
+    "CREATE INDEX exchange_msg_case ON exchange_msg(case_id);"                                               \
+    "CREATE TABLE exchange_report (id " PK ", day TEXT NOT NULL, source TEXT NOT NULL,"                      \
+    " created_at TEXT NOT NULL, ehall_count " INT " NOT NULL, backend_count " INT " NOT NULL,"               \
+    " missing " INT " NOT NULL, duplicated " INT " NOT NULL, mismatched " INT " NOT NULL,"                   \
+    " details TEXT NOT NULL);"                                                                               \
+    "CREATE INDEX exchange_report_day ON exchange_report(day);"                                              \
+    "CREATE UNIQUE INDEX exchange_report_scheduled ON exchange_report(day) WHERE source = 'scheduled';"      \
+    "CREATE TABLE sim_ledger (id " PK ", idem_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"                 \
+    " case_id " INT " NOT NULL, outcome TEXT NOT NULL, reference TEXT, reason TEXT, at TEXT NOT NULL,"       \
+    " day TEXT NOT NULL);"                                                                                   \
+    "CREATE INDEX sim_ledger_day ON sim_ledger(day);"                                                        \
+    "CREATE TABLE exchange_test_effect (msg_id " INT " NOT NULL UNIQUE, outcome TEXT NOT NULL,"              \
+    " at TEXT NOT NULL)"
+
+/* Migration 10, the case engine (src/engine/).  Dates are day numbers (days since
+ * 1970-01-01, the calendar's), instants milliseconds since the epoch. */
+#define CASES_SQL(PK, INT)                                                                                   \
+    "CREATE TABLE bundle_case (id " PK ", bundle_code TEXT NOT NULL, applicant " INT " NOT NULL,"            \
+    " enterprise " INT " NOT NULL DEFAULT 0, created_ms " INT " NOT NULL);"                                  \
+    "CREATE TABLE ecase (id " PK ", case_no TEXT UNIQUE, item_code TEXT NOT NULL, item_version " INT         \
+    " NOT NULL, applicant " INT " NOT NULL, enterprise " INT " NOT NULL DEFAULT 0, agent " INT               \
+    " NOT NULL DEFAULT 0, state TEXT NOT NULL, prev_state TEXT, step " INT " NOT NULL DEFAULT 0,"            \
+    " dept_code TEXT, dept_path TEXT NOT NULL DEFAULT '', step_role TEXT,"                                   \
+    " assignee " INT " NOT NULL DEFAULT 0,"                                                                  \
+    " precheck TEXT NOT NULL DEFAULT 'none', form TEXT NOT NULL, materials TEXT NOT NULL DEFAULT '{}',"      \
+    " digest TEXT, limit_key TEXT, bundle_id " INT " NOT NULL DEFAULT 0, idem_key TEXT,"                     \
+    " created_ms " INT " NOT NULL, updated_ms " INT " NOT NULL, submitted_ms " INT ", closed_ms " INT ","    \
+    " accepted_day " INT ", due_day " INT ", step_day " INT ", step_due " INT ", supplement_due " INT ","    \
+    " paused_day " INT ", escalated " INT " NOT NULL DEFAULT 0, escalated_dept TEXT, reminded " INT          \
+    " NOT NULL DEFAULT 0, score " INT ", comment TEXT, result TEXT, nlog " INT " NOT NULL DEFAULT 0);"       \
+    "CREATE INDEX ecase_applicant ON ecase(applicant, id);"                                                  \
+    "CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"                                                \
+    "CREATE INDEX ecase_to_sign ON ecase(dept_path, id) WHERE assignee = 0"                                  \
+    " AND state IN ('submitted','in_review');"                                                               \
+    "CREATE INDEX ecase_in_hand ON ecase(assignee, id)"                                                      \
+    " WHERE state IN ('submitted','in_review','supplement');"                                                \
+    "CREATE INDEX ecase_due ON ecase(step_due, state);"                                                      \
+    "CREATE INDEX ecase_escalated ON ecase(escalated_dept, state, id);"                                      \
+    "CREATE INDEX ecase_limit ON ecase(item_code, limit_key);"                                               \
+    "CREATE INDEX ecase_bundle ON ecase(bundle_id);"                                                         \
+    "CREATE UNIQUE INDEX ecase_idem ON ecase(applicant, idem_key);"                                          \
+    "CREATE TABLE case_log (case_id " INT " NOT NULL REFERENCES ecase(id), seq " INT " NOT NULL,"            \
+    " at TEXT NOT NULL, at_ms " INT " NOT NULL, actor " INT " NOT NULL, actor_login TEXT NOT NULL,"          \
+    " step " INT " NOT NULL, step_name TEXT, action TEXT NOT NULL, from_state TEXT NOT NULL,"                \
+    " to_state TEXT NOT NULL, to_step " INT " NOT NULL, assignee " INT " NOT NULL DEFAULT 0,"                \
+    " opinion TEXT, time_limit " INT ", time_used " INT ", details TEXT,"                                    \
+    " PRIMARY KEY (case_id, seq));"                                                                          \
+    "CREATE INDEX case_log_actor ON case_log(actor, case_id);"                                               \
+    "CREATE TABLE case_material (case_id " INT " NOT NULL REFERENCES ecase(id), slot TEXT NOT NULL,"         \
+    " sm3 TEXT NOT NULL, type TEXT NOT NULL, size " INT " NOT NULL, file_name TEXT NOT NULL,"                \
+    " added_ms " INT " NOT NULL, PRIMARY KEY (case_id, slot, sm3));"
+
 /* Migration 9, written once for both engines (PK and INT as for identity). */
 #define MATERIALS_SQL(PK, INT)                                                                               \
     "CREATE TABLE material_blob (sm3 TEXT PRIMARY KEY, mime TEXT NOT NULL, size " INT " NOT NULL,"           \
@@ -206,6 +268,49 @@ static const struct migration MIGRATIONS[] = {
      " sm3 TEXT NOT NULL,"
      " imported_at TEXT NOT NULL)",
      NULL, NULL},
+    {7, "items",
+     /* Service items (src/engine/item.c): item_version holds every imported version's
+      * definition (immutable; sm3 of the file's bytes), item the current version, the
+      * online flag and, copied from the current definition, the few columns the
+      * catalog searches and filters on (applicant_types as ",person,agent,").  bundle:
+      * one-application bundles (一件事一次办) of several items. */
+     "CREATE TABLE item ("
+     " code TEXT PRIMARY KEY,"
+     " current_version INTEGER NOT NULL,"
+     " online INTEGER NOT NULL DEFAULT 1,"
+     " name TEXT NOT NULL,"
+     " category TEXT NOT NULL,"
+     " department TEXT NOT NULL,"
+     " applicant_types TEXT NOT NULL,"
+     " depth TEXT NOT NULL,"
+     " time_limit INTEGER NOT NULL,"
+     " updated_at TEXT NOT NULL);"
+     "CREATE INDEX item_catalog ON item(online, category, code);"
+     "CREATE TABLE item_version ("
+     " code TEXT NOT NULL REFERENCES item(code),"
+     " version INTEGER NOT NULL,"
+     " sm3 TEXT NOT NULL,"
+     " definition TEXT NOT NULL,"
+     " imported_at TEXT NOT NULL,"
+     " PRIMARY KEY (code, version));"
+     "CREATE TABLE bundle ("
+     " code TEXT PRIMARY KEY,"
+     " version INTEGER NOT NULL,"
+     " name TEXT NOT NULL,"
+     " sm3 TEXT NOT NULL,"
+     " definition TEXT NOT NULL,"
+     " online INTEGER NOT NULL DEFAULT 1,"
+     " updated_at TEXT NOT NULL)",
+     NULL, NULL},
+    {8, "exchange",
+     /* The exchange between the acceptance and processing zones (src/exchange/):
+      * exchange_msg is the durable queue (a leased message's next_at_ms is its lease
+      * expiry, so one index finds both due and expired work), exchange_report the
+      * reconciliation reports, sim_ledger the built-in simulated back-end's own ledger
+      * (it stands for the external system's ledger), exchange_test_effect the effects
+      * of the test-only kind test.echo (msg_id UNIQUE: exactly once). */
+     NULL, EXCHANGE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     EXCHANGE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
     {9, "materials",
      /* Uploaded materials (src/engine/material.c) and the in-site inbox
       * (src/engine/inbox.c).  material_blob is content-addressed by the SM3 of the
@@ -216,6 +321,13 @@ static const struct migration MIGRATIONS[] = {
       * notices a holder reads, with a partial index for the unread count. */
      NULL, MATERIALS_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      MATERIALS_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {10, "cases",
+     /* The case engine (src/engine/case*.c).  A case row is the current state; case_log
+      * is its supervision log (who, when, step, action, opinion, time limit and time
+      * used), from which the state can be rebuilt (`ehall cases verify`).  case_material
+      * snapshots the materials a submission carries (by SM3 content address). */
+     NULL, CASES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     CASES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("

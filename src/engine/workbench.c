@@ -1,0 +1,462 @@
+/*
+ * workbench.c — the staff side of the case engine over HTTP: queues (to sign for, in
+ * progress, near-due, overdue, done) with counts, and the workflow actions on a case
+ * (sign, accept, not accept, supplement, pass, return, transfer, approve, refuse,
+ * close), each checked against the item's workflow, the actor's roles and data scope.
+ *
+ * A staff member acts at a step when they hold the step's role (the session carries
+ * the account's role codes, MAC-checked at log-in) and the case's department is in
+ * their data scope (own department, or its subtree, or all).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/input.h"
+#include "auth/rbac.h"
+#include "auth/session.h"
+#include "core/core.h"
+#include "engine/engine.h"
+#include "engine/flow.h"
+#include "engine/inbox.h"
+#include "exchange/exchange.h"
+
+static store *db_of(http_req *r) { return ((struct app *)http_req_app(r))->db; }
+
+static int holds_role(const struct principal *p, const char *role)
+{
+    char tag[80];
+    snprintf(tag, sizeof tag, "#%s", role);
+    return auth_has(p, tag);
+}
+
+/* The caller works this case at its current step. */
+static int works_step(const struct principal *p, const struct case_row *row)
+{
+    return auth_has(p, "case.handle") && holds_role(p, row->step_role) && auth_in_scope(p, 0, row->dept_path);
+}
+
+json_t *case_staff_actions(store_conn *c, const struct principal *p, const struct case_row *row)
+{
+    json_t *out = json_array();
+    struct case_workflow wfb, *wf = &wfb;
+    if (case_item_workflow(c, row->item_code, row->item_version, wf) != STORE_OK) return out;
+    if ((row->core.state == CS_REFUSED || row->core.state == CS_RESULT_ISSUED) &&
+        auth_has(p, "case.handle") && auth_in_scope(p, 0, row->dept_path)) {
+        json_array_append_new(out, json_string("close"));
+        return out;
+    }
+    if (!works_step(p, row)) return out;
+    struct case_core next;
+    const char *why;
+    if (row->core.assignee == 0) {
+        if (case_apply(wf, &row->core, CA_SIGN, p->account, &next, &why) == 0)
+            json_array_append_new(out, json_string("sign"));
+        return out;
+    }
+    if (row->core.assignee != p->account) return out;
+    for (int a = 0; a < CA_NACTIONS; a++) {
+        if (!case_action_staff(a)) continue;
+        if (case_apply(wf, &row->core, a, a == CA_TRANSFER ? p->account + 1 : 0, &next, &why) == 0)
+            json_array_append_new(out, json_string(case_action_name(a)));
+    }
+    return out;
+}
+
+/* ---------- acting on a case ---------- */
+
+struct act {
+    http_req *r;
+    long long id;
+    enum case_action action;
+    const char *opinion;
+    long long to;
+    json_t *ask; /* supplement: the materials asked for */
+    int due_days;
+    int visible, forbidden, bad_to;
+    const char *why;
+    char state[24];
+};
+
+/* A transfer goes to a colleague who holds the step's role in the case's department. */
+static int colleague(store_conn *c, long long to, const struct case_row *row)
+{
+    store_stmt *st = store_prepare(c, "SELECT a.kind, a.status, d.path FROM account a JOIN department d"
+                                      " ON d.id = a.dept_id WHERE a.id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, to);
+    int rc = store_step(st), ok = 0;
+    if (rc == STORE_ROW)
+        ok = !strcmp(store_column_text(st, 0), "staff") && !strcmp(store_column_text(st, 1), "active") &&
+             !strcmp(store_column_text(st, 2), row->dept_path);
+    store_finalize(st);
+    if (rc != STORE_ROW && rc != STORE_DONE) return rc;
+    if (!ok) return 0;
+    char *perms = NULL, scope[16], tampered[128];
+    if ((rc = rbac_load(c, to, "staff", &perms, scope, tampered)) != STORE_OK) return rc;
+    char tag[80];
+    snprintf(tag, sizeof tag, ",#%s,", row->step_role);
+    ok = strstr(perms, tag) && strstr(perms, ",case.handle,");
+    free(perms);
+    return ok;
+}
+
+static int act_tx(store_conn *c, void *arg)
+{
+    struct act *a = arg;
+    a->why = NULL;
+    a->forbidden = a->bad_to = 0;
+    const struct principal *p = auth_principal(a->r);
+    struct case_row row;
+    int rc = case_load(c, a->id, &row);
+    a->visible = rc == STORE_ROW && row.core.state != CS_DRAFT && (case_staff_reads(p, &row));
+    if (rc != STORE_ROW) return rc == STORE_DONE ? STORE_OK : rc;
+    if (!a->visible) {
+        case_row_free(&row);
+        return STORE_OK;
+    }
+    if (a->action == CA_CLOSE ? !auth_in_scope(p, 0, row.dept_path) : !works_step(p, &row)) {
+        a->forbidden = 1;
+        case_row_free(&row);
+        return STORE_OK;
+    }
+    /* staff act on what they signed for; closing a finished case is anyone's in scope */
+    if (case_action_staff(a->action) && row.core.assignee != p->account && row.core.assignee != 0) {
+        a->why = "another member of staff has signed for this case";
+        case_row_free(&row);
+        return CASE_REFUSED;
+    }
+    long long to = a->action == CA_SIGN ? p->account : a->to;
+    if (a->action == CA_TRANSFER) {
+        rc = colleague(c, to, &row);
+        if (rc < 0) {
+            case_row_free(&row);
+            return rc;
+        }
+        if (rc == 0) {
+            a->bad_to = 1;
+            case_row_free(&row);
+            return STORE_OK;
+        }
+    }
+    char *details = NULL;
+    if (a->action == CA_SUPPLEMENT && a->ask) {
+        json_t *d = json_pack("{s:O, s:i}", "materials", a->ask, "days", a->due_days ? a->due_days : 5);
+        details = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        json_decref(d);
+    } else if (a->action == CA_TRANSFER) {
+        details = malloc(48);
+        if (details) snprintf(details, 48, "{\"to\":%lld}", to);
+    }
+    struct case_move m = {.action = a->action,
+                          .actor = {p->account, p->login, row.step_role},
+                          .opinion = a->opinion,
+                          .to = to,
+                          .details = details,
+                          .supplement_days = a->due_days,
+                          .client = http_req_client(a->r),
+                          .request_id = http_req_id(a->r)};
+    rc = case_move(c, &row, &m);
+    free(details);
+    if (rc == CASE_REFUSED) a->why = m.why;
+    if (rc == STORE_OK && a->action == CA_TRANSFER)
+        rc = inbox_notify(c, to, row.id, "transfer", "有办件转交给您", row.case_no, 0);
+    if (rc == STORE_OK && a->action == CA_APPROVE) {
+        /* the result goes to the back-end, which issues it */
+        json_t *def;
+        rc = case_item(c, row.item_code, row.item_version, &def, NULL, NULL);
+        if (rc == STORE_OK) {
+            json_t *payload =
+                json_pack("{s:s, s:i, s:s, s:O?}", "item", row.item_code, "version", row.item_version,
+                          "case_no", row.case_no, "outputs", json_object_get(def, "outputs"));
+            char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            char idem[64];
+            snprintf(idem, sizeof idem, "case:%lld:result", row.id);
+            const char *backend = json_string_value(json_object_get(def, "backend"));
+            long long mid;
+            rc = ptext ? exchange_enqueue(c, idem, "case.result", backend ? backend : "sim", row.id, ptext,
+                                          &mid)
+                       : STORE_ERROR;
+            free(ptext);
+            json_decref(payload);
+        }
+    }
+    snprintf(a->state, sizeof a->state, "%s", case_state_name(row.core.state));
+    case_row_free(&row);
+    return rc;
+}
+
+/* POST /api/v1/cases/{id}/actions {action, opinion?, to?, materials?, days?} */
+int case_act(http_req *r)
+{
+    static const char *known[] = {"action", "opinion", "to", "materials", "days", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
+    struct act a = {.r = r};
+    const char *action = input_str(&in, "action", 1, 1, 32);
+    a.opinion = input_text(&in, "opinion", 0, 1, 1000);
+    a.to = input_int(&in, "to", 0, 1, (long long)1 << 53, 0);
+    a.ask = input_str_array(&in, "materials", 0, 64, 100);
+    a.due_days = (int)input_int(&in, "days", 0, 1, 60, 5);
+    int ac = action ? case_action_parse(action) : -1;
+    if (action && (ac < 0 || (!case_action_staff(ac) && ac != CA_SIGN && ac != CA_CLOSE)))
+        input_error(&in, "action",
+                    "one of sign, accept, not_accept, supplement, pass, return, transfer, approve,"
+                    " refuse, close");
+    if (ac == CA_TRANSFER && !a.to) input_error(&in, "to", "required: the colleague to transfer to");
+    if ((ac == CA_NOT_ACCEPT || ac == CA_REFUSE || ac == CA_SUPPLEMENT || ac == CA_RETURN) && !a.opinion)
+        input_error(&in, "opinion", "required: say why (the applicant reads it)");
+    if (ac == CA_SUPPLEMENT && (!a.ask || json_array_size(a.ask) == 0))
+        input_error(&in, "materials", "required: what the applicant must supply");
+    if (input_done(&in) != 0) return 0;
+    a.action = (enum case_action)ac;
+    const char *ids = http_req_param(r, "id");
+    if (!ids || parse_int64(ids, &a.id) != 0) a.id = 0;
+    int rc = store_tx(db_of(r), 1, act_tx, &a);
+    if (rc == CASE_REFUSED)
+        return http_reply_error(r, 409, "conflict", a.why ? a.why : "not allowed now", NULL);
+    if (rc != STORE_OK) return case_reply_unavailable(r);
+    if (!a.visible) return http_reply_error(r, 404, "not_found", "no such case", NULL);
+    if (a.forbidden)
+        return http_reply_error(r, 403, "forbidden", "this step of the case is not yours to act on", NULL);
+    if (a.bad_to)
+        return http_reply_error(
+            r, 422, "validation_failed", "not a colleague at this step",
+            json_pack("[o]", http_field_error("to", "no staff member with the step's role in"
+                                                    " the case's department")));
+    if (a.action == CA_APPROVE) exchange_kick();
+    return http_reply_json(r, 200, json_pack("{s:I, s:s}", "id", (json_int_t)a.id, "state", a.state));
+}
+
+/* ---------- queues ---------- */
+
+enum queue { Q_TO_SIGN, Q_IN_PROGRESS, Q_NEAR_DUE, Q_OVERDUE, Q_DONE, Q_N };
+static const char *const QUEUES[Q_N] = {"to_sign", "in_progress", "near_due", "overdue", "done"};
+
+struct qctx {
+    const struct principal *p;
+    char dept_code[65];
+    char roles[16][65];
+    int nroles;
+    int today, near;
+};
+
+/* A statement built with its parameters, so that each query names only the binds it
+ * uses (PostgreSQL must be able to type every one). */
+struct qb {
+    char sql[2400];
+    int n;
+    int is_int[24];
+    long long iv[24];
+    const char *sv[24];
+};
+
+static void qb_add(struct qb *b, const char *text)
+{
+    size_t l = strlen(b->sql);
+    snprintf(b->sql + l, sizeof b->sql - l, "%s", text);
+}
+
+static void qb_int(struct qb *b, long long v)
+{
+    if (b->n == 24) return;
+    b->is_int[b->n] = 1;
+    b->iv[b->n++] = v;
+    char t[8];
+    snprintf(t, sizeof t, "$%d", b->n);
+    qb_add(b, t);
+}
+
+static void qb_text(struct qb *b, const char *v)
+{
+    if (b->n == 24) return;
+    b->is_int[b->n] = 0;
+    b->sv[b->n++] = v;
+    char t[8];
+    snprintf(t, sizeof t, "$%d", b->n);
+    qb_add(b, t);
+}
+
+static store_stmt *qb_prepare(store_conn *c, const struct qb *b)
+{
+    store_stmt *st = store_prepare(c, b->sql);
+    for (int i = 0; st && i < b->n; i++) {
+        if (b->is_int[i])
+            store_bind_int64(st, i + 1, b->iv[i]);
+        else
+            store_bind_text(st, i + 1, b->sv[i]);
+    }
+    return st;
+}
+
+/* The WHERE clause of a queue. */
+static void queue_where(const struct qctx *q, enum queue which, struct qb *b, char like[300])
+{
+    const struct principal *p = q->p;
+    switch (which) {
+    case Q_TO_SIGN:
+        qb_add(b, "assignee = 0 AND state IN ('submitted','in_review')");
+        if (!strcmp(p->scope, "subtree")) {
+            snprintf(like, 300, "%s%%", p->dept_path);
+            qb_add(b, " AND dept_path LIKE ");
+            qb_text(b, like);
+        } else if (strcmp(p->scope, "all") != 0) {
+            qb_add(b, " AND dept_path = ");
+            qb_text(b, p->dept_path);
+        }
+        qb_add(b, " AND step_role IN (");
+        if (!q->nroles) qb_add(b, "NULL");
+        for (int i = 0; i < q->nroles; i++) {
+            if (i) qb_add(b, ",");
+            qb_text(b, q->roles[i]);
+        }
+        qb_add(b, ")");
+        break;
+    case Q_IN_PROGRESS:
+        qb_add(b, "assignee = ");
+        qb_int(b, p->account);
+        qb_add(b, " AND state IN ('submitted','in_review','supplement')");
+        break;
+    case Q_NEAR_DUE:
+        qb_add(b, "assignee = ");
+        qb_int(b, p->account);
+        qb_add(b, " AND state IN ('submitted','in_review','supplement') AND step_due >= ");
+        qb_int(b, q->today);
+        qb_add(b, " AND step_due <= ");
+        qb_int(b, q->near);
+        break;
+    case Q_OVERDUE:
+        qb_add(b, "((assignee = ");
+        qb_int(b, p->account);
+        qb_add(b, " AND state IN ('submitted','in_review','supplement')) OR (escalated_dept = ");
+        qb_text(b, q->dept_code);
+        qb_add(b, " AND state IN ('submitted','in_review'))) AND step_due < ");
+        qb_int(b, q->today);
+        break;
+    default:
+        qb_add(b, "id IN (SELECT case_id FROM case_log WHERE actor = ");
+        qb_int(b, p->account);
+        qb_add(b,
+               ") AND state IN ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
+        break;
+    }
+}
+
+static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
+{
+    memset(q, 0, sizeof *q);
+    q->p = p;
+    for (const char *s = strstr(p->perms, ",#"); s && q->nroles < 16; s = strstr(s + 1, ",#")) {
+        size_t l = strcspn(s + 2, ",");
+        if (l < sizeof q->roles[0])
+            snprintf(q->roles[q->nroles++], sizeof q->roles[0], "%.*s", (int)l, s + 2);
+    }
+    q->today = case_today();
+    if (calendar_add_working_days(case_engine.cal, q->today, 1, &q->near) != 0) q->near = q->today;
+    store_stmt *st = store_prepare(c, "SELECT code FROM department WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, p->dept);
+    if (store_step(st) == STORE_ROW)
+        snprintf(q->dept_code, sizeof q->dept_code, "%s", store_column_text(st, 0));
+    store_finalize(st);
+    return STORE_OK;
+}
+
+/* GET /api/v1/workbench/counts */
+int workbench_counts(http_req *r)
+{
+    const struct principal *p = auth_principal(r);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return case_reply_unavailable(r);
+    struct qctx q;
+    json_t *o = json_object();
+    int rc = qctx_init(c, p, &q);
+    for (int i = 0; rc == STORE_OK && i < Q_N; i++) {
+        struct qb b = {.sql = "SELECT COUNT(*) FROM ecase WHERE "};
+        char like[300];
+        queue_where(&q, i, &b, like);
+        store_stmt *st = qb_prepare(c, &b);
+        if (!st) {
+            rc = STORE_ERROR;
+            break;
+        }
+        if (store_step(st) == STORE_ROW)
+            json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, 0)));
+        store_finalize(st);
+    }
+    store_release(c);
+    if (rc != STORE_OK) {
+        json_decref(o);
+        return case_reply_unavailable(r);
+    }
+    return http_reply_json(r, 200, json_pack("{s:o}", "counts", o));
+}
+
+/* GET /api/v1/workbench/queue?name=&item=&before=&size= */
+int workbench_queue(http_req *r)
+{
+    const struct principal *p = auth_principal(r);
+    const char *name = http_req_query(r, "name"), *item = http_req_query(r, "item");
+    const char *bq = http_req_query(r, "before"), *sz = http_req_query(r, "size");
+    long long before = 0, size = 20;
+    int which = -1;
+    for (int i = 0; name && i < Q_N; i++)
+        if (!strcmp(name, QUEUES[i])) which = i;
+    json_t *errs = json_array();
+    if (which < 0)
+        json_array_append_new(
+            errs, http_field_error("name", "one of to_sign, in_progress, near_due, overdue, done"));
+    if (bq && (parse_int64(bq, &before) != 0 || before <= 0))
+        json_array_append_new(errs, http_field_error("before", "a case id"));
+    if (sz && (parse_int64(sz, &size) != 0 || size < 1 || size > 100))
+        json_array_append_new(errs, http_field_error("size", "1 to 100"));
+    if (item && (strlen(item) > 32 || strspn(item, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(item)))
+        json_array_append_new(errs, http_field_error("item", "an item code"));
+    if (json_array_size(errs))
+        return http_reply_error(r, 422, "validation_failed", "some parameters are not valid", errs);
+    json_decref(errs);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return case_reply_unavailable(r);
+    struct qctx q;
+    if (qctx_init(c, p, &q) != STORE_OK) {
+        store_release(c);
+        return case_reply_unavailable(r);
+    }
+    struct qb b = {.sql = "SELECT id FROM ecase WHERE "};
+    char like[300];
+    queue_where(&q, which, &b, like);
+    if (before) {
+        qb_add(&b, " AND id < ");
+        qb_int(&b, before);
+    }
+    if (item) {
+        qb_add(&b, " AND item_code = ");
+        qb_text(&b, item);
+    }
+    qb_add(&b, " ORDER BY id DESC LIMIT ");
+    qb_int(&b, size);
+    store_stmt *st = qb_prepare(c, &b);
+    if (!st) {
+        store_release(c);
+        return case_reply_unavailable(r);
+    }
+    long long ids[100];
+    int n = 0;
+    while (n < 100 && store_step(st) == STORE_ROW) ids[n++] = store_column_int64(st, 0);
+    store_finalize(st);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++) {
+        struct case_row row;
+        if (case_load(c, ids[i], &row) != STORE_ROW) continue;
+        json_t *o = case_json(c, &row, 0);
+        json_object_del(o, "form");
+        json_object_del(o, "materials");
+        json_array_append_new(list, o);
+        case_row_free(&row);
+    }
+    store_release(c);
+    json_t *o = json_pack("{s:s, s:o}", "queue", QUEUES[which], "cases", list);
+    json_object_set_new(o, "next_before", n == size && n > 0 ? json_integer(ids[n - 1]) : json_null());
+    return http_reply_json(r, 200, o);
+}
