@@ -655,7 +655,7 @@ static long long notify(long long account, const char *title, int sms, long want
 {
     struct hclient t;
     hc_init(&t, &S);
-    char body[512];
+    char body[1400];
     snprintf(body, sizeof body,
              "{\"account\":%lld,\"case_id\":7,\"kind\":\"case.accepted\",\"title\":\"%s\",\"body\":"
              "\"第1行\\n第2行\","
@@ -766,6 +766,16 @@ static void inbox_pages_counts_and_isolation(void **state)
     j = p_want(&anon, 422, "POST", "/api/v1/test/inbox",
                "{\"account\":1,\"title\":\"a\\u0007b\",\"kind\":\"Bad Kind\"}");
     assert_int_equal(json_array_size(json_object_get(json_object_get(j, "error"), "details")), 2);
+    json_decref(j);
+
+    /* a long notice's SMS is cut to 300 bytes at a character boundary: 18 + 1 + 93 x 3 */
+    char title[700] = "a";
+    for (int i = 0; i < 199; i++) strcat(title, "长");
+    notify(ida, title, 1, 201);
+    snprintf(path, sizeof path, "/api/v1/test/sms?mobile=%s", mobile);
+    j = p_want(&a, 200, "GET", path, NULL);
+    assert_int_equal(strlen(str(j, "text")), 298);
+    assert_int_equal(strncmp(str(j, "text"), "【政务服务】a长长", 24), 0);
     json_decref(j);
 }
 

@@ -56,12 +56,15 @@ static int kind_ok(const char *k)
 /* "【政务服务】title：body", cut at a character boundary to at most 300 bytes. */
 static void sms_text(const char *title, const char *body, char out[301])
 {
-    int n = snprintf(out, 301, "【政务服务】%s%s%s", title, body[0] ? "：" : "", body);
-    if (n >= 301) {
-        size_t end = 300;
-        while (end > 0 && ((unsigned char)out[end] & 0xC0) == 0x80) end--; /* out[end] starts a character */
-        out[end] = 0;
+    char full[1024]; /* past byte 300 is enough to see where the character there starts */
+    snprintf(full, sizeof full, "【政务服务】%s%s%s", title, body[0] ? "：" : "", body);
+    size_t end = strlen(full);
+    if (end > 300) {
+        end = 300;
+        while (end > 0 && ((unsigned char)full[end] & 0xC0) == 0x80) end--; /* full[end] starts a character */
     }
+    memcpy(out, full, end);
+    out[end] = 0;
 }
 
 static int notify(store_conn *c, long long account, long long case_id, const char *kind, const char *title,
