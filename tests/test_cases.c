@@ -659,6 +659,41 @@ static void drafts_idempotency_and_limits(void **state)
     json_decref(p_want(&c, 200, "DELETE", path, NULL));
     json_decref(p_want(&c, 404, "GET", path, NULL));
 
+    /* apply in one request (draft and submission in one transaction), idempotently */
+    td = load_json("items/testdata/GA-HJ-0003.json");
+    json_t *f1 = NULL, *bad1 = NULL;
+    json_array_foreach(json_object_get(td, "cases"), i, tc)
+    {
+        if (!f1 && !strcmp(str(tc, "expect"), "approved")) f1 = json_deep_copy(json_object_get(tc, "form"));
+        if (!bad1 && !strcmp(str(tc, "expect"), "invalid"))
+            bad1 = json_deep_copy(json_object_get(tc, "form"));
+    }
+    json_decref(td);
+    resolve_dates(f1);
+    resolve_dates(bad1);
+    long long before_count =
+        json_array_size(json_object_get(p_want(&c, 200, "GET", "/api/v1/cases", NULL), "cases"));
+    b = json_pack("{s:s, s:o, s:b}", "item", "GA-HJ-0003", "form", bad1, "submit", 1);
+    t = json_dumps(b, JSON_COMPACT);
+    json_decref(p_want(&c, 422, "POST", "/api/v1/cases", t));
+    free(t);
+    json_decref(b);
+    j = p_want(&c, 200, "GET", "/api/v1/cases", NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "cases")), before_count); /* nothing kept */
+    json_decref(j);
+    b = json_pack("{s:s, s:o, s:b, s:s}", "item", "GA-HJ-0003", "form", f1, "submit", 1, "idempotency_key",
+                  "once-0000001");
+    t = json_dumps(b, JSON_COMPACT);
+    j = p_want(&c, 201, "POST", "/api/v1/cases", t);
+    snprintf(no, sizeof no, "%s", str(j, "case_no"));
+    assert_string_equal(str(j, "state"), "submitted");
+    json_decref(j);
+    j = p_want(&c, 200, "POST", "/api/v1/cases", t);
+    assert_string_equal(str(j, "case_no"), no);
+    json_decref(j);
+    free(t);
+    json_decref(b);
+
     /* one dog per tag within a year: the second application is refused, naming the field */
     json_t *item = load_json("items/GA-QZ-0001.json");
     td = load_json("items/testdata/GA-QZ-0001.json");

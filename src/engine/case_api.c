@@ -236,13 +236,35 @@ struct draft {
     int version;
     long long id;
     int existing;
+    int submit, conflict; /* submit at once (one request, one transaction) */
+    json_t *errs;
+    char case_no[40], state[24];
 };
+
+/* With submit set, the new (or, for a repeated idempotency key, the existing) draft is
+ * submitted in the same transaction; a refused submission keeps nothing. */
+static int draft_submit(store_conn *c, struct draft *d)
+{
+    struct case_row row;
+    int rc = case_load(c, d->id, &row);
+    if (rc != STORE_ROW) return rc == STORE_DONE ? STORE_ERROR : rc;
+    rc = STORE_OK;
+    if (row.core.state == CS_DRAFT) {
+        rc = case_submit_row(c, d->r, &row, d->errs, &d->conflict);
+        if (rc == STORE_OK && json_array_size(d->errs)) rc = CASE_REFUSED;
+    }
+    snprintf(d->case_no, sizeof d->case_no, "%s", row.case_no);
+    snprintf(d->state, sizeof d->state, "%s", case_state_name(row.core.state));
+    case_row_free(&row);
+    return rc;
+}
 
 static int draft_tx(store_conn *c, void *arg)
 {
     struct draft *d = arg;
     const struct principal *p = auth_principal(d->r);
     d->existing = 0;
+    if (d->errs) json_array_clear(d->errs);
     if (d->idem) {
         store_stmt *st = store_prepare(c, "SELECT id FROM ecase WHERE applicant = $1 AND idem_key = $2");
         if (!st) return STORE_ERROR;
@@ -254,7 +276,7 @@ static int draft_tx(store_conn *c, void *arg)
             d->existing = 1;
         }
         store_finalize(st);
-        if (rc == STORE_ROW) return STORE_OK;
+        if (rc == STORE_ROW) return d->submit ? draft_submit(c, d) : STORE_OK;
         if (rc != STORE_DONE) return rc;
     }
     char *form = json_dumps(d->form, JSON_COMPACT);
@@ -288,16 +310,18 @@ static int draft_tx(store_conn *c, void *arg)
     store_finalize(st);
     free(form);
     free(mats);
-    return rc == STORE_ROW ? STORE_OK : rc;
+    if (rc != STORE_ROW) return rc;
+    return d->submit ? draft_submit(c, d) : STORE_OK;
 }
 
-/* POST /api/v1/cases {item, form?, materials?, idempotency_key?} */
+/* POST /api/v1/cases {item, form?, materials?, idempotency_key?, submit?} */
 int case_create(http_req *r)
 {
-    static const char *known[] = {"item", "form", "materials", "idempotency_key", NULL};
+    static const char *known[] = {"item", "form", "materials", "idempotency_key", "submit", NULL};
     struct input in;
     if (input_begin(&in, r, known) != 0) return 0;
     struct draft d = {.r = r};
+    d.submit = input_bool(&in, "submit", 0);
     d.code = input_str(&in, "item", 1, 1, 32);
     d.idem = input_str(&in, "idempotency_key", 0, 8, 64);
     d.form = json_object_get(in.body, "form");
@@ -331,14 +355,25 @@ int case_create(http_req *r)
     }
     store_release(c);
     if (!refused) {
-        if (store_tx(db_of(r), 1, draft_tx, &d) != STORE_OK) {
+        d.errs = json_array();
+        rc = store_tx(db_of(r), 1, draft_tx, &d);
+        if (rc == CASE_REFUSED) {
+            http_reply_error(r, d.conflict ? 409 : 422, d.conflict ? "conflict" : "validation_failed",
+                             "the application is not complete or not valid", json_incref(d.errs));
+        } else if (rc != STORE_OK) {
             case_reply_unavailable(r);
+        } else if (d.submit) {
+            exchange_kick();
+            http_reply_json(r, d.existing ? 200 : 201,
+                            json_pack("{s:I, s:s, s:i, s:s, s:s}", "id", (json_int_t)d.id, "item", d.code,
+                                      "item_version", d.version, "case_no", d.case_no, "state", d.state));
         } else {
             http_reply_json(r, d.existing ? 200 : 201,
                             json_pack("{s:I, s:s, s:i, s:s}", "id", (json_int_t)d.id, "item", d.code,
                                       "item_version", d.version, "state", "draft"));
         }
     }
+    json_decref(d.errs);
     json_decref(form);
     json_decref(mats);
     return 0;
