@@ -265,6 +265,35 @@ void h_kill9(struct srv *s)
     s->pid = 0;
 }
 
+pid_t h_worker_start(struct srv *s, const char *name, const char *const *env, const char *threads)
+{
+    char log[400];
+    snprintf(log, sizeof log, "%s/%s.log", s->dir, name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
+        execl(h_bin(), "ehall", "--data", s->dir, "--db", s->db, "worker", "--threads", threads,
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int h_worker_stop(pid_t pid, int sig)
+{
+    if (pid <= 0) return -1;
+    kill(pid, sig);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 int h_cli(const char *dir, const char *db, const char *const *args, char *out, size_t outlen)
 {
     int pfd[2];

@@ -40,6 +40,11 @@ int h_http(struct srv *s, const char *method, const char *path, const char *cons
 void h_resp_free(struct resp *r);
 /* The value of a response header (case-insensitive), copied into buf; NULL when absent. */
 const char *h_header(const struct resp *r, const char *name, char *buf, size_t len);
+/* `ehall worker --threads N` on s's data and database, as a separate process (its
+ * output in s->dir/<name>.log; extra NAME=VALUE environment entries, NULL-ended);
+ * h_worker_stop sends sig and returns the exit status (128 + signal when killed). */
+pid_t h_worker_start(struct srv *s, const char *name, const char *const *env, const char *threads);
+int h_worker_stop(pid_t pid, int sig);
 /* Run the CLI with args (NULL-ended) against dir/db; captures stdout+stderr in out. */
 int h_cli(const char *dir, const char *db, const char *const *args, char *out, size_t outlen);
 /* Read a whole file into a malloc'd string. */

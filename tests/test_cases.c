@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -899,15 +901,195 @@ static void bundles_and_replay(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* ---------- a crash at any moment: nothing acknowledged lost, nothing done twice ---------- */
+
+#define CRASH_THREADS 4
+#define CRASH_MAX     4000
+
+struct loader {
+    struct srv *s;
+    struct hclient c;
+    int tid;
+    volatile int *stop;
+    json_t *form;
+    char (*keys)[40];
+    char (*nos)[40];
+    int acked, retries;
+    char err[300];
+};
+
+static void *load_thread(void *arg)
+{
+    struct loader *l = arg;
+    int i = 0;
+    while (!*l->stop && l->acked < CRASH_MAX) {
+        char key[40];
+        snprintf(key, sizeof key, "crash-%d-%06d", l->tid, i);
+        json_t *b = json_pack("{s:s, s:O, s:b, s:s}", "item", "GA-HJ-0003", "form", l->form, "submit", 1,
+                              "idempotency_key", key);
+        char *t = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        long st;
+        json_t *j = hc_json(&l->c, "POST", "/api/v1/cases", t, &st);
+        free(t);
+        if (st == 201 || st == 200) {
+            snprintf(l->keys[l->acked], 40, "%s", key);
+            snprintf(l->nos[l->acked], 40, "%s", json_string_value(json_object_get(j, "case_no")));
+            l->acked++;
+            i++;
+        } else if (st == 0 || st == 503) {
+            /* the server is down or shutting down: the same key again, a little later */
+            l->retries++;
+            sleep_ms(20);
+        } else {
+            char *d = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            snprintf(l->err, sizeof l->err, "status %ld: %s", st, d ? d : "");
+            free(d);
+            json_decref(j);
+            break;
+        }
+        json_decref(j);
+    }
+    return NULL;
+}
+
+static long long db_int(store *st, const char *sql, const char *arg)
+{
+    store_conn *c = store_acquire(st);
+    assert_non_null(c);
+    store_stmt *q = store_prepare(c, sql);
+    assert_non_null(q);
+    if (arg) store_bind_text(q, 1, arg);
+    long long v = -1;
+    if (store_step(q) == STORE_ROW) v = store_column_int64(q, 0);
+    store_finalize(q);
+    store_release(c);
+    return v;
+}
+
+static void crashes_lose_nothing_and_do_nothing_twice(void **state)
+{
+    (void)state;
+    staff_reset();
+    struct srv s;
+    struct admins a;
+    start(&s, &a);
+    /* the applicants log in while the first server runs; their sessions live in the database */
+    struct loader l[CRASH_THREADS];
+    json_t *td = load_json("items/testdata/GA-HJ-0003.json");
+    json_t *form = NULL;
+    size_t i;
+    json_t *tc;
+    json_array_foreach(json_object_get(td, "cases"), i, tc)
+    {
+        if (!form && !strcmp(str(tc, "expect"), "approved"))
+            form = json_deep_copy(json_object_get(tc, "form"));
+    }
+    json_decref(td);
+    resolve_dates(form);
+    volatile int stop = 0;
+    for (int t = 0; t < CRASH_THREADS; t++) {
+        memset(&l[t], 0, sizeof l[t]);
+        l[t].s = &s;
+        l[t].tid = t;
+        l[t].stop = &stop;
+        l[t].form = form;
+        l[t].keys = calloc(CRASH_MAX, 40);
+        l[t].nos = calloc(CRASH_MAX, 40);
+        char login[32];
+        snprintf(login, sizeof login, "crash%03d", t);
+        p_person(&s, &l[t].c, login, "1980-02-02");
+    }
+    /* from now on the server has no workers of its own: `ehall worker` processes the queue */
+    assert_int_equal(h_stop(&s), 0);
+    static char simdir[1100];
+    const char *src = getenv("EHALL_SOURCE_DIR");
+    snprintf(simdir, sizeof simdir, "EHALL_EXCHANGE_SIM_DIR=%s/items/testdata", src ? src : ".");
+    const char *senv[] = {"EHALL_EXCHANGE_WORKERS=0", simdir, NULL};
+    const char *wenv[] = {"EHALL_EXCHANGE_LEASE_SECONDS=2", "EHALL_EXCHANGE_POLL_MS=50", simdir, NULL};
+    assert_int_equal(h_start(&s, dir, db, senv), 0);
+    pid_t worker = h_worker_start(&s, "worker", wenv, "2");
+    pthread_t th[CRASH_THREADS];
+    for (int t = 0; t < CRASH_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, load_thread, &l[t]), 0);
+    srand((unsigned)time(NULL));
+    for (int round = 0; round < 3; round++) {
+        sleep_ms(400 + rand() % 800);
+        /* kill both, in either order, at a random moment of the load */
+        if (rand() % 2) {
+            h_kill9(&s);
+            sleep_ms(rand() % 200);
+            h_worker_stop(worker, SIGKILL);
+        } else {
+            h_worker_stop(worker, SIGKILL);
+            sleep_ms(rand() % 200);
+            h_kill9(&s);
+        }
+        assert_int_equal(h_start(&s, dir, db, senv), 0);
+        worker = h_worker_start(&s, "worker", wenv, "2");
+    }
+    sleep_ms(500);
+    stop = 1;
+    int acked = 0, retries = 0;
+    for (int t = 0; t < CRASH_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        if (l[t].err[0]) fail_msg("load thread %d: %s", t, l[t].err);
+        acked += l[t].acked;
+        retries += l[t].retries;
+    }
+    assert_true(acked > 20);
+    assert_true(retries > 0); /* the crashes did interrupt the load */
+    /* the worker finishes the queue (expired leases of the killed ones included) */
+    store *st = open_db();
+    long long pending = -1;
+    for (int w = 0; w < 400 && pending != 0; w++) {
+        pending = db_int(st, "SELECT COUNT(*) FROM exchange_msg WHERE state IN ('queued','leased')", NULL);
+        if (pending) sleep_ms(100);
+    }
+    assert_int_equal(pending, 0);
+    /* every acknowledged submission exists exactly once, with its case number */
+    for (int t = 0; t < CRASH_THREADS; t++) {
+        for (int k = 0; k < l[t].acked; k++) {
+            assert_int_equal(db_int(st, "SELECT COUNT(*) FROM ecase WHERE idem_key = $1", l[t].keys[k]), 1);
+            assert_int_equal(db_int(st, "SELECT COUNT(*) FROM ecase WHERE case_no = $1", l[t].nos[k]), 1);
+        }
+        free(l[t].keys);
+        free(l[t].nos);
+    }
+    long long cases = db_int(st, "SELECT COUNT(*) FROM ecase", NULL);
+    assert_true(cases >= acked &&
+                cases <= acked + CRASH_THREADS); /* at most the requests cut off at the end */
+    assert_int_equal(db_int(st, "SELECT COUNT(*) FROM ecase WHERE state = 'draft'", NULL), 0);
+    /* each submission went to the back-end once, and its answer was applied once */
+    assert_int_equal(
+        db_int(st, "SELECT COUNT(*) FROM exchange_msg WHERE kind = 'case.precheck' AND state = 'done'", NULL),
+        cases);
+    assert_int_equal(db_int(st, "SELECT COUNT(*) FROM sim_ledger", NULL), cases);
+    assert_int_equal(db_int(st, "SELECT COUNT(*) FROM ecase WHERE precheck <> 'passed'", NULL), 0);
+    assert_int_equal(db_int(st, "SELECT COUNT(*) FROM case_log WHERE action = 'precheck'", NULL), cases);
+    store_close(st);
+    h_worker_stop(worker, SIGTERM);
+    char out[4096];
+    assert_int_equal(verify_cli(out, sizeof out), 0);
+    const char *args[] = {"audit", "verify", NULL};
+    assert_int_equal(h_cli(dir, db, args, out, sizeof out), 0);
+    json_decref(form);
+    assert_int_equal(h_stop(&s), 0);
+}
+
 int main(void)
 {
     /* dates in the test data are relative to the server's today, in its zone */
     setenv("TZ", "Asia/Shanghai", 1);
     tzset();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_item_follows_its_test_data), cmocka_unit_test(supplement_loop),
-        cmocka_unit_test(roles_scope_and_refusals),         cmocka_unit_test(drafts_idempotency_and_limits),
-        cmocka_unit_test(overdue_cases_escalate),           cmocka_unit_test(bundles_and_replay),
+        cmocka_unit_test(every_item_follows_its_test_data),
+        cmocka_unit_test(supplement_loop),
+        cmocka_unit_test(roles_scope_and_refusals),
+        cmocka_unit_test(drafts_idempotency_and_limits),
+        cmocka_unit_test(overdue_cases_escalate),
+        cmocka_unit_test(bundles_and_replay),
+        cmocka_unit_test(crashes_lose_nothing_and_do_nothing_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
