@@ -1057,6 +1057,7 @@ static void crashes_lose_nothing_and_do_nothing_twice(void **state)
         free(l[t].nos);
     }
     long long cases = db_int(st, "SELECT COUNT(*) FROM ecase", NULL);
+    fprintf(stderr, "crash test: %d acknowledged, %d retries, %lld cases\n", acked, retries, cases);
     assert_true(cases >= acked &&
                 cases <= acked + CRASH_THREADS); /* at most the requests cut off at the end */
     assert_int_equal(db_int(st, "SELECT COUNT(*) FROM ecase WHERE state = 'draft'", NULL), 0);
