@@ -12,6 +12,7 @@ build:
 	cmake --build build -j$$(nproc)
 
 run: build
+	./build/ehall items import items
 	./build/ehall serve
 
 test:
