@@ -19,6 +19,7 @@
 #include "auth/session.h"
 #include "core/core.h"
 #include "crypto/crypto.h"
+#include "engine/flow.h"
 #include "engine/item.h"
 #include "rules/rules.h"
 
@@ -412,19 +413,6 @@ int item_api_guide(http_req *r)
     return http_reply_json(r, 200, g);
 }
 
-static pthread_mutex_t cal_mu = PTHREAD_MUTEX_INITIALIZER;
-static calendar *item_cal;
-
-/* One calendar for the process's checks (the server's store lives as long as it). */
-static calendar *shared_calendar(store *s)
-{
-    pthread_mutex_lock(&cal_mu);
-    if (!item_cal) item_cal = calendar_new(s);
-    calendar *cal = item_cal;
-    pthread_mutex_unlock(&cal_mu);
-    return cal;
-}
-
 /* POST /api/v1/items/{code}/check {"form": {...}} */
 int item_api_check(http_req *r)
 {
@@ -455,7 +443,7 @@ int item_api_check(http_req *r)
                                 json_pack("[o]", http_field_error("applicant.kind", msg)));
     }
     json_t *copy = json_deep_copy(form), *errors = json_array();
-    rc = item_check_form(it, copy, applicant, shared_calendar(db_of(r)), errors);
+    rc = item_check_form(it, copy, applicant, case_engine.cal, errors);
     json_decref(applicant);
     if (rc == 0) {
         json_decref(errors);
