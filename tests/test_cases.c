@@ -67,6 +67,28 @@ static void resolve_dates(json_t *v)
     }
 }
 
+/* The first test-data case of the item with this expectation: its form (dates resolved)
+ * and, when slots is not NULL, its material slot names (new references). */
+static json_t *td_form(const char *code, const char *expect, json_t **slots)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "items/testdata/%s.json", code);
+    json_t *td = load_json(rel);
+    json_t *form = NULL;
+    size_t i;
+    json_t *tc;
+    json_array_foreach(json_object_get(td, "cases"), i, tc)
+    {
+        if (form || strcmp(str(tc, "expect"), expect) != 0) continue;
+        form = json_deep_copy(json_object_get(tc, "form"));
+        if (slots) *slots = json_deep_copy(json_object_get(tc, "materials"));
+    }
+    json_decref(td);
+    assert_non_null(form);
+    resolve_dates(form);
+    return form;
+}
+
 static void start(struct srv *s, struct admins *a)
 {
     h_fresh(dir, db);
@@ -363,32 +385,12 @@ static void every_item_follows_its_test_data(void **state)
 
 /* ---------- the supplement loop, the timeline and the inbox ---------- */
 
-static json_t *hj2_form(void)
-{
-    json_t *td = load_json("items/testdata/GA-HJ-0002.json");
-    json_t *form = NULL;
-    size_t i;
-    json_t *tc;
-    json_array_foreach(json_object_get(td, "cases"), i, tc)
-    {
-        if (!form && !strcmp(str(tc, "expect"), "approved")) {
-            form = json_deep_copy(json_object_get(tc, "form"));
-            json_t *m = json_object_get(tc, "materials");
-            json_object_set_new(form, "__materials", json_deep_copy(m));
-        }
-    }
-    json_decref(td);
-    resolve_dates(form);
-    return form;
-}
-
 /* A ready-to-submit application for GA-HJ-0002 by c: the case id. */
 static long long hj2_case(struct hclient *c, const char *tag)
 {
     json_t *item = load_json("items/GA-HJ-0002.json");
-    json_t *form = hj2_form();
-    json_t *slots = json_incref(json_object_get(form, "__materials"));
-    json_object_del(form, "__materials");
+    json_t *slots = NULL;
+    json_t *form = td_form("GA-HJ-0002", "approved", &slots);
     json_t *mats = materials_for(c, item, slots, tag);
     long long id = draft(c, "GA-HJ-0002", form, mats);
     json_decref(slots);
@@ -619,17 +621,7 @@ static void drafts_idempotency_and_limits(void **state)
     assert_true(json_array_size(json_object_get(json_object_get(j, "error"), "details")) >= 1);
     json_decref(j);
     /* a valid GA-HJ-0003 form from its test data */
-    json_t *td = load_json("items/testdata/GA-HJ-0003.json");
-    json_t *form = NULL;
-    size_t i;
-    json_t *tc;
-    json_array_foreach(json_object_get(td, "cases"), i, tc)
-    {
-        if (!form && !strcmp(str(tc, "expect"), "approved"))
-            form = json_deep_copy(json_object_get(tc, "form"));
-    }
-    json_decref(td);
-    resolve_dates(form);
+    json_t *form = td_form("GA-HJ-0003", "approved", NULL);
     json_t *b = json_pack("{s:o}", "form", form);
     char *t = json_dumps(b, JSON_COMPACT);
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
@@ -662,19 +654,10 @@ static void drafts_idempotency_and_limits(void **state)
     json_decref(p_want(&c, 404, "GET", path, NULL));
 
     /* apply in one request (draft and submission in one transaction), idempotently */
-    td = load_json("items/testdata/GA-HJ-0003.json");
-    json_t *f1 = NULL, *bad1 = NULL;
-    json_array_foreach(json_object_get(td, "cases"), i, tc)
-    {
-        if (!f1 && !strcmp(str(tc, "expect"), "approved")) f1 = json_deep_copy(json_object_get(tc, "form"));
-        if (!bad1 && !strcmp(str(tc, "expect"), "invalid"))
-            bad1 = json_deep_copy(json_object_get(tc, "form"));
-    }
-    json_decref(td);
-    resolve_dates(f1);
-    resolve_dates(bad1);
-    long long before_count =
-        json_array_size(json_object_get(p_want(&c, 200, "GET", "/api/v1/cases", NULL), "cases"));
+    json_t *f1 = td_form("GA-HJ-0003", "approved", NULL), *bad1 = td_form("GA-HJ-0003", "invalid", NULL);
+    j = p_want(&c, 200, "GET", "/api/v1/cases", NULL);
+    size_t before_count = json_array_size(json_object_get(j, "cases"));
+    json_decref(j);
     b = json_pack("{s:s, s:o, s:b}", "item", "GA-HJ-0003", "form", bad1, "submit", 1);
     t = json_dumps(b, JSON_COMPACT);
     json_decref(p_want(&c, 422, "POST", "/api/v1/cases", t));
@@ -698,19 +681,14 @@ static void drafts_idempotency_and_limits(void **state)
 
     /* one dog per tag within a year: the second application is refused, naming the field */
     json_t *item = load_json("items/GA-QZ-0001.json");
-    td = load_json("items/testdata/GA-QZ-0001.json");
-    json_t *ok = NULL;
-    json_array_foreach(json_object_get(td, "cases"), i, tc)
-    {
-        if (!ok && !strcmp(str(tc, "expect"), "approved")) ok = tc;
-    }
+    json_t *dog_slots = NULL;
+    json_t *dog = td_form("GA-QZ-0001", "approved", &dog_slots);
     const char *key = str(json_object_get(item, "limit"), "key");
     assert_non_null(key);
     long long ids[2];
     for (int k = 0; k < 2; k++) {
-        json_t *f = json_deep_copy(json_object_get(ok, "form"));
-        resolve_dates(f);
-        json_t *m = materials_for(&c, item, json_object_get(ok, "materials"), "dog");
+        json_t *f = json_deep_copy(dog);
+        json_t *m = materials_for(&c, item, dog_slots, "dog");
         ids[k] = draft(&c, "GA-QZ-0001", f, m);
         json_decref(f);
         json_decref(m);
@@ -722,7 +700,8 @@ static void drafts_idempotency_and_limits(void **state)
     assert_int_equal(st, 409);
     assert_true(has_field(j, key));
     json_decref(j);
-    json_decref(td);
+    json_decref(dog);
+    json_decref(dog_slots);
     json_decref(item);
     assert_int_equal(h_stop(&s), 0);
 }
@@ -976,17 +955,7 @@ static void crashes_lose_nothing_and_do_nothing_twice(void **state)
     start(&s, &a);
     /* the applicants log in while the first server runs; their sessions live in the database */
     struct loader l[CRASH_THREADS];
-    json_t *td = load_json("items/testdata/GA-HJ-0003.json");
-    json_t *form = NULL;
-    size_t i;
-    json_t *tc;
-    json_array_foreach(json_object_get(td, "cases"), i, tc)
-    {
-        if (!form && !strcmp(str(tc, "expect"), "approved"))
-            form = json_deep_copy(json_object_get(tc, "form"));
-    }
-    json_decref(td);
-    resolve_dates(form);
+    json_t *form = td_form("GA-HJ-0003", "approved", NULL);
     volatile int stop = 0;
     for (int t = 0; t < CRASH_THREADS; t++) {
         memset(&l[t], 0, sizeof l[t]);

@@ -652,6 +652,37 @@ static int resolve_materials(store_conn *c, long long owner, json_t *def, json_t
     return STORE_OK;
 }
 
+/* The case's materials on record (case_material), from a snapshot {"slot": [{sm3, type,
+ * size, file_name}]}: what staff may open by content address.  Earlier ones stay. */
+static int record_materials(store_conn *c, long long case_id, json_t *snap, long long now)
+{
+    const char *slot;
+    json_t *list;
+    json_object_foreach(snap, slot, list)
+    {
+        size_t i;
+        json_t *m;
+        json_array_foreach(list, i, m)
+        {
+            store_stmt *st =
+                store_prepare(c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name,"
+                                 " added_ms) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING");
+            if (!st) return STORE_ERROR;
+            store_bind_int64(st, 1, case_id);
+            store_bind_text(st, 2, slot);
+            store_bind_text(st, 3, json_string_value(json_object_get(m, "sm3")));
+            store_bind_text(st, 4, json_string_value(json_object_get(m, "type")));
+            store_bind_int64(st, 5, json_integer_value(json_object_get(m, "size")));
+            store_bind_text(st, 6, json_string_value(json_object_get(m, "file_name")));
+            store_bind_int64(st, 7, now);
+            int rc = store_step(st);
+            store_finalize(st);
+            if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+        }
+    }
+    return STORE_OK;
+}
+
 int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *errs, int *conflict)
 {
     const struct principal *p = auth_principal(r);
@@ -761,35 +792,7 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
     }
     row->item_version = version;
     /* each material, for staff access by content address */
-    const char *slot;
-    json_t *list;
-    json_object_foreach(snap, slot, list)
-    {
-        size_t i;
-        json_t *m;
-        json_array_foreach(list, i, m)
-        {
-            if (rc != STORE_OK) break;
-            store_stmt *st =
-                store_prepare(c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name,"
-                                 " added_ms) VALUES ($1,$2,$3,$4,$5,$6,$7)"
-                                 " ON CONFLICT DO NOTHING");
-            if (!st) {
-                rc = STORE_ERROR;
-                break;
-            }
-            store_bind_int64(st, 1, row->id);
-            store_bind_text(st, 2, slot);
-            store_bind_text(st, 3, json_string_value(json_object_get(m, "sm3")));
-            store_bind_text(st, 4, json_string_value(json_object_get(m, "type")));
-            store_bind_int64(st, 5, json_integer_value(json_object_get(m, "size")));
-            store_bind_text(st, 6, json_string_value(json_object_get(m, "file_name")));
-            store_bind_int64(st, 7, now);
-            rc = store_step(st);
-            store_finalize(st);
-            rc = rc == STORE_DONE ? STORE_OK : (rc == STORE_OK ? STORE_ERROR : rc);
-        }
-    }
+    if (rc == STORE_OK) rc = record_materials(c, row->id, snap, now);
     if (rc == STORE_OK) {
         struct case_move m = {.action = CA_SUBMIT,
                               .actor = {p->account, p->login, applicant_type(p)},
@@ -941,35 +944,7 @@ static int add_materials(store_conn *c, struct case_row *row, json_t *refs, json
         store_finalize(st);
         rc = rc == STORE_DONE ? STORE_OK : (rc == STORE_OK ? STORE_ERROR : rc);
     }
-    long long now = case_now_ms();
-    const char *slot;
-    json_t *list;
-    json_object_foreach(snap, slot, list)
-    {
-        size_t j;
-        json_t *m;
-        json_array_foreach(list, j, m)
-        {
-            if (rc != STORE_OK) break;
-            st = store_prepare(
-                c, "INSERT INTO case_material (case_id, slot, sm3, type, size, file_name, added_ms)"
-                   " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING");
-            if (!st) {
-                rc = STORE_ERROR;
-                break;
-            }
-            store_bind_int64(st, 1, row->id);
-            store_bind_text(st, 2, slot);
-            store_bind_text(st, 3, json_string_value(json_object_get(m, "sm3")));
-            store_bind_text(st, 4, json_string_value(json_object_get(m, "type")));
-            store_bind_int64(st, 5, json_integer_value(json_object_get(m, "size")));
-            store_bind_text(st, 6, json_string_value(json_object_get(m, "file_name")));
-            store_bind_int64(st, 7, now);
-            rc = store_step(st);
-            store_finalize(st);
-            rc = rc == STORE_DONE ? STORE_OK : (rc == STORE_OK ? STORE_ERROR : rc);
-        }
-    }
+    if (rc == STORE_OK) rc = record_materials(c, row->id, snap, case_now_ms());
     free(text);
     json_decref(snap);
     return rc;
