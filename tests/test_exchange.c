@@ -397,6 +397,9 @@ static void dead_letters_and_replay(void **state)
     j = p_want(&viewer, 400, "GET", "/api/v1/exchange/messages?case=-3", NULL);
     assert_true(has_field_error(j, "case"));
     json_decref(j);
+    j = p_want(&viewer, 200, "GET", "/api/v1/exchange/messages?case=9000000000000", NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "messages")), 0);
+    json_decref(j);
     j = p_want(&viewer, 400, "GET", "/api/v1/exchange/messages?limit=100000", NULL);
     assert_true(has_field_error(j, "limit"));
     json_decref(j);
