@@ -631,6 +631,11 @@ static void *worker_main(void *arg)
 
 int exchange_start(int nthreads)
 {
+    if (nthreads <= 0) return 0;
+    if (!G.db || !G.cfg) {
+        log_error("exchange: exchange_setup must come before exchange_start");
+        return -1;
+    }
     if (nthreads > MAX_THREADS) nthreads = MAX_THREADS;
     pthread_mutex_lock(&w_mu);
     w_stop = 0;
