@@ -3,7 +3,8 @@
 #   make test   install what is missing, build, and run the whole suite (SQLite, PostgreSQL, sanitizers)
 # and, for measurements:
 #   make bench  wrk against ehall and nginx side by side, then the identity benchmarks
-#               (log-in throughput, session checks; see docs/performance.md)
+#               (log-in throughput, session checks; see docs/performance.md) and the
+#               exchange's drain rate (bench/exchange.sh)
 .PHONY: run test bench build clean
 
 build:
@@ -22,6 +23,7 @@ bench:
 	scripts/bootstrap.sh
 	bench/run.sh
 	bench/auth.sh
+	bench/exchange.sh
 
 clean:
 	rm -rf build build-asan build-bench

@@ -61,7 +61,8 @@ static json_t *text_or_null(store_stmt *st, int col)
     return s ? json_string(s) : json_null();
 }
 
-/* GET /api/v1/exchange/messages?state=&kind=&case=&after=&limit= */
+/* GET /api/v1/exchange/messages?state=&kind=&case=&after=&limit= — each filter's
+ * parameter is compared with its column first, so PostgreSQL types it like the column */
 int exchange_api_messages(http_req *r)
 {
     const char *state = http_req_query(r, "state"), *kind = http_req_query(r, "kind");
@@ -79,7 +80,7 @@ int exchange_api_messages(http_req *r)
     store_stmt *st = store_prepare(
         c, "SELECT id, idem_key, kind, connector, case_id, state, attempts, next_at_ms, lease_owner, outcome,"
            " result, last_error, created_at, done_ms, day FROM exchange_msg WHERE id > $1"
-           " AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) AND ($4 = 0 OR case_id = $4)"
+           " AND (state = $2 OR $2 = '') AND (kind = $3 OR $3 = '') AND (case_id = $4 OR $4 = 0)"
            " ORDER BY id LIMIT $5");
     if (!st) {
         store_release(c);
@@ -181,7 +182,7 @@ int exchange_api_reports(http_req *r)
     if (!c) return reply_unavailable(r);
     store_stmt *st = store_prepare(
         c, "SELECT id, day, source, created_at, ehall_count, backend_count, missing, duplicated, mismatched,"
-           " details FROM exchange_report WHERE ($1 = '' OR day = $1) AND ($2 = 0 OR id < $2)"
+           " details FROM exchange_report WHERE (day = $1 OR $1 = '') AND (id < $2 OR $2 = 0)"
            " ORDER BY id DESC LIMIT $3");
     if (!st) {
         store_release(c);

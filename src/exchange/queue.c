@@ -11,6 +11,7 @@
  * are counted when it is leased, so a message that keeps killing its workers ends
  * dead too.
  */
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -382,11 +383,103 @@ static int complete_one(store_conn *c, struct batch *b, size_t i)
     return rc;
 }
 
+struct idpos {
+    long long id;
+    size_t i;
+};
+
+static int by_id(const void *x, const void *y)
+{
+    const struct idpos *a = x, *b = y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* PostgreSQL: every answered message of the batch marked done in one statement (a round
+ * trip per message would make the network the bottleneck), then the result handlers of
+ * those that were still ours, in the same transaction.  Failures go one by one. */
+static int complete_bulk(store_conn *c, struct batch *b)
+{
+    long long now = exchange_now_ms();
+    char day[11];
+    exchange_day(now, day);
+    json_t *rows = json_array();
+    size_t answered = 0;
+    for (size_t i = 0; rows && i < b->n; i++) {
+        struct exchange_answer *a = &b->ans[i];
+        if (a->rc != EXCHANGE_ANSWERED) continue;
+        json_t *o = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)b->m[i].id, "outcome", a->outcome,
+                              "result", a->result.data ? a->result.data : "{}");
+        if (!o || json_array_append_new(rows, o) != 0) {
+            json_decref(rows);
+            return STORE_ERROR;
+        }
+        answered++;
+    }
+    char *text = rows ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
+    if (!text) return STORE_ERROR;
+    long long *ours = answered ? malloc(answered * sizeof *ours) : NULL;
+    size_t nours = 0;
+    int rc = STORE_OK;
+    if (answered) {
+        store_stmt *st =
+            ours ? store_prepare(c, "UPDATE exchange_msg m SET state = 'done', outcome = x.outcome,"
+                                    " result = x.result, done_ms = $2, day = $3, lease_owner = NULL,"
+                                    " lease_until_ms = NULL, last_error = NULL"
+                                    " FROM json_to_recordset($1::json) AS x(id bigint, outcome text,"
+                                    " result text) WHERE m.id = x.id AND m.state = 'leased'"
+                                    " AND m.lease_owner = $4 RETURNING m.id")
+                 : NULL;
+        if (!st) {
+            free(text);
+            free(ours);
+            return STORE_ERROR;
+        }
+        store_bind_text(st, 1, text);
+        store_bind_int64(st, 2, now);
+        store_bind_text(st, 3, day);
+        store_bind_text(st, 4, b->owner);
+        while ((rc = store_step(st)) == STORE_ROW && nours < answered)
+            ours[nours++] = store_column_int64(st, 0);
+        store_finalize(st);
+        rc = rc == STORE_DONE || rc == STORE_ROW ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+    }
+    free(text);
+    /* the batch is sorted by connector, then id: find each done message by id */
+    struct idpos *order = rc == STORE_OK && nours ? malloc(b->n * sizeof *order) : NULL;
+    if (rc == STORE_OK && nours && !order) rc = STORE_ERROR;
+    if (order) {
+        for (size_t i = 0; i < b->n; i++) order[i] = (struct idpos){b->m[i].id, i};
+        qsort(order, b->n, sizeof *order, by_id);
+    }
+    for (size_t k = 0; order && k < nours && rc == STORE_OK; k++) {
+        struct idpos key = {ours[k], 0}, *hit = bsearch(&key, order, b->n, sizeof *order, by_id);
+        if (!hit) continue;
+        const struct exchange_msg *m = &b->m[hit->i];
+        const struct exchange_answer *a = &b->ans[hit->i];
+        exchange_result_fn fn = handler_for(m->kind);
+        if (!fn) continue;
+        rc = fn(c, m->id, m->case_id, m->kind, a->outcome, a->result.data ? a->result.data : "{}");
+        if (rc != STORE_OK) {
+            b->handler_failed = 1;
+            if (rc != STORE_BUSY)
+                log_warn("exchange: result handler for %s failed on message %lld (%d)", m->kind, m->id, rc);
+        }
+    }
+    free(order);
+    free(ours);
+    for (size_t i = 0; rc == STORE_OK && i < b->n; i++)
+        if (b->ans[i].rc != EXCHANGE_ANSWERED)
+            rc = settle_failure(c, b, i, b->ans[i].rc == EXCHANGE_PERMANENT, b->ans[i].error);
+    return rc;
+}
+
 static int complete_tx(store_conn *c, void *arg)
 {
     struct batch *b = arg;
     b->handler_failed = 0;
     if (b->only != (size_t)-1) return complete_one(c, b, b->only);
+    if (store_conn_engine(c) == STORE_POSTGRES) return complete_bulk(c, b);
     for (size_t i = 0; i < b->n; i++) {
         int rc = complete_one(c, b, i);
         if (rc != STORE_OK) return rc;
@@ -538,6 +631,11 @@ static void *worker_main(void *arg)
 
 int exchange_start(int nthreads)
 {
+    if (nthreads <= 0) return 0;
+    if (!G.db || !G.cfg) {
+        log_error("exchange: exchange_setup must come before exchange_start");
+        return -1;
+    }
     if (nthreads > MAX_THREADS) nthreads = MAX_THREADS;
     pthread_mutex_lock(&w_mu);
     w_stop = 0;

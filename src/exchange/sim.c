@@ -182,16 +182,26 @@ struct rec {
     size_t n;
     const char (*outcome)[16];
     char (*reason)[200];
+    char (*ref)[40];
     const unsigned char *skip; /* 1: failed before recording */
 };
 
-static int record_tx(store_conn *c, void *arg)
+/* A reference number: SIM-YYYYMMDD-<12 hex digits> */
+static int make_reference(const char *day, char out[40])
 {
-    struct rec *r = arg;
-    long long now = exchange_now_ms();
-    char ts[48], day[11];
-    time_rfc3339((double)now / 1000.0, ts, sizeof ts);
-    exchange_day(now, day);
+    unsigned char rnd[6];
+    char hex[13];
+    if (random_bytes(rnd, sizeof rnd) != 0) return -1;
+    hex_encode(rnd, sizeof rnd, hex);
+    for (char *p = hex; *p; p++)
+        if (*p >= 'a' && *p <= 'f') *p = (char)(*p - 'a' + 'A');
+    snprintf(out, 40, "SIM-%.4s%.2s%.2s-%s", day, day + 5, day + 8, hex);
+    return 0;
+}
+
+/* One statement per message (SQLite: the statements are local calls). */
+static int record_rows(store_conn *c, struct rec *r, const char *ts, const char *day)
+{
     for (size_t i = 0; i < r->n; i++) {
         if (r->skip[i]) continue;
         const struct exchange_msg *m = &r->m[i];
@@ -208,16 +218,6 @@ static int record_tx(store_conn *c, void *arg)
         }
         store_finalize(st);
         if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
-        char ref[48] = "";
-        if (!strcmp(r->outcome[i], "ok")) {
-            unsigned char rnd[6];
-            char hex[13];
-            if (random_bytes(rnd, sizeof rnd) != 0) return STORE_ERROR;
-            hex_encode(rnd, sizeof rnd, hex);
-            for (char *p = hex; *p; p++)
-                if (*p >= 'a' && *p <= 'f') *p = (char)(*p - 'a' + 'A');
-            snprintf(ref, sizeof ref, "SIM-%.4s%.2s%.2s-%s", day, day + 5, day + 8, hex);
-        }
         st = store_prepare(
             c, "INSERT INTO sim_ledger(idem_key, kind, case_id, outcome, reference, reason, at, day)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
@@ -226,16 +226,117 @@ static int record_tx(store_conn *c, void *arg)
         store_bind_text(st, 2, m->kind);
         store_bind_int64(st, 3, m->case_id);
         store_bind_text(st, 4, r->outcome[i]);
-        store_bind_text(st, 5, ref[0] ? ref : NULL);
+        store_bind_text(st, 5, r->ref[i][0] ? r->ref[i] : NULL);
         store_bind_text(st, 6, r->reason[i][0] ? r->reason[i] : NULL);
         store_bind_text(st, 7, ts);
         store_bind_text(st, 8, day);
         rc = store_step(st);
         store_finalize(st);
         if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
-        answer(&r->ans[i], r->outcome[i], ref[0] ? ref : NULL, r->reason[i], ts);
+        answer(&r->ans[i], r->outcome[i], r->ref[i][0] ? r->ref[i] : NULL, r->reason[i], ts);
     }
     return STORE_OK;
+}
+
+struct keyed {
+    const char *key;
+    size_t i;
+};
+
+static int by_key(const void *x, const void *y)
+{
+    return strcmp(((const struct keyed *)x)->key, ((const struct keyed *)y)->key);
+}
+
+/* PostgreSQL: the whole batch in one statement (a round trip per message would make the
+ * network the bottleneck).  New keys are inserted and returned; keys recorded before
+ * are read back from the statement's snapshot.  A key another worker is recording at
+ * this very moment is in neither: it gets no answer here and is retried. */
+static int record_bulk(store_conn *c, struct rec *r, const char *ts, const char *day)
+{
+    json_t *rows = json_array();
+    struct keyed *idx = malloc((r->n ? r->n : 1) * sizeof *idx);
+    size_t k = 0;
+    if (!rows || !idx) {
+        json_decref(rows);
+        free(idx);
+        return STORE_ERROR;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->skip[i]) continue;
+        idx[k++] = (struct keyed){r->m[i].idem_key, i};
+        json_array_append_new(rows,
+                              json_pack("{s:s, s:s, s:I, s:s, s:s?, s:s?}", "k", r->m[i].idem_key, "kind",
+                                        r->m[i].kind, "case_id", (json_int_t)r->m[i].case_id, "outcome",
+                                        r->outcome[i], "reference", r->ref[i][0] ? r->ref[i] : NULL, "reason",
+                                        r->reason[i][0] ? r->reason[i] : NULL));
+    }
+    char *text = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    int rc = STORE_ERROR;
+    store_stmt *st = NULL;
+    if (!text || !k) {
+        rc = text ? STORE_OK : STORE_ERROR;
+        goto out;
+    }
+    qsort(idx, k, sizeof *idx, by_key);
+    st = store_prepare(
+        c, "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS x(k text, kind text, case_id bigint,"
+           " outcome text, reference text, reason text)),"
+           " ins AS (INSERT INTO sim_ledger(idem_key, kind, case_id, outcome, reference, reason, at, day)"
+           " SELECT k, kind, case_id, outcome, reference, reason, $2, $3 FROM input"
+           " ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key, outcome, reference, reason, at)"
+           " SELECT idem_key, outcome, reference, reason, at FROM ins UNION ALL"
+           " SELECT l.idem_key, l.outcome, l.reference, l.reason, l.at FROM sim_ledger l JOIN input ON "
+           "l.idem_key = input.k");
+    if (!st) goto out;
+    store_bind_text(st, 1, text);
+    store_bind_text(st, 2, ts);
+    store_bind_text(st, 3, day);
+    while ((rc = store_step(st)) == STORE_ROW) {
+        const char *key = store_column_text(st, 0);
+        size_t lo = 0, hi = k;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            int d = strcmp(idx[mid].key, key);
+            if (d == 0) {
+                lo = mid;
+                break;
+            }
+            if (d < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < k && !strcmp(idx[lo].key, key))
+            answer(&r->ans[idx[lo].i], store_column_text(st, 1), store_column_text(st, 2),
+                   store_column_text(st, 3), store_column_text(st, 4));
+    }
+    rc = rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+out:
+    if (st) store_finalize(st);
+    free(text);
+    free(idx);
+    return rc;
+}
+
+static int record_tx(store_conn *c, void *arg)
+{
+    struct rec *r = arg;
+    long long now = exchange_now_ms();
+    char ts[48], day[11];
+    time_rfc3339((double)now / 1000.0, ts, sizeof ts);
+    exchange_day(now, day);
+    for (size_t i = 0; i < r->n; i++) { /* the transaction may run again */
+        sb_free(&r->ans[i].result);
+        r->ans[i].rc = EXCHANGE_TRANSIENT;
+        snprintf(r->ans[i].error, sizeof r->ans[i].error,
+                 "sim back-end: no answer (the key is being recorded)");
+        r->ref[i][0] = 0;
+        if (!r->skip[i] && !strcmp(r->outcome[i], "ok") && make_reference(day, r->ref[i]) != 0)
+            return STORE_ERROR;
+    }
+    return store_conn_engine(c) == STORE_POSTGRES ? record_bulk(c, r, ts, day) : record_rows(c, r, ts, day);
 }
 
 static void sim_batch(const struct exchange_ctx *ctx, const struct exchange_msg *msgs, size_t n,
@@ -244,8 +345,9 @@ static void sim_batch(const struct exchange_ctx *ctx, const struct exchange_msg 
     const struct config *cfg = ctx->cfg;
     char(*outcome)[16] = calloc(n, sizeof *outcome);
     char(*reason)[200] = calloc(n, sizeof *reason);
+    char(*ref)[40] = calloc(n, sizeof *ref);
     unsigned char *skip = calloc(n, 1), *lost = calloc(n, 1);
-    if (!outcome || !reason || !skip || !lost) {
+    if (!outcome || !reason || !ref || !skip || !lost) {
         for (size_t i = 0; i < n; i++) {
             ans[i].rc = EXCHANGE_TRANSIENT;
             snprintf(ans[i].error, sizeof ans[i].error, "sim back-end: out of memory");
@@ -265,7 +367,7 @@ static void sim_batch(const struct exchange_ctx *ctx, const struct exchange_msg 
                 lost[i] = 1;
         }
     }
-    struct rec r = {msgs, ans, n, (const char(*)[16])outcome, reason, skip};
+    struct rec r = {msgs, ans, n, (const char(*)[16])outcome, reason, ref, skip};
     int rc = store_tx(ctx->db, 1, record_tx, &r);
     for (size_t i = 0; i < n; i++) {
         if (rc != STORE_OK || skip[i] || lost[i]) {
@@ -280,6 +382,7 @@ static void sim_batch(const struct exchange_ctx *ctx, const struct exchange_msg 
 out:
     free(outcome);
     free(reason);
+    free(ref);
     free(skip);
     free(lost);
 }
