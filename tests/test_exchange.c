@@ -146,37 +146,6 @@ static int has_field_error(json_t *j, const char *field)
     return 0;
 }
 
-/* ---------- `ehall worker` as a separate process ---------- */
-
-static pid_t start_worker(struct srv *s, const char *name, const char *const *env, const char *threads)
-{
-    char log[400];
-    snprintf(log, sizeof log, "%s/%s.log", s->dir, name);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
-        execl(h_bin(), "ehall", "--data", s->dir, "--db", s->db, "worker", "--threads", threads,
-              (char *)NULL);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    return pid;
-}
-
-static int stop_worker(pid_t pid, int sig)
-{
-    kill(pid, sig);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* ---------- tests ---------- */
 
 /* Queued → worker threads of serve → done, each effect exactly once; enqueue is
@@ -482,22 +451,22 @@ static void worker_killed_mid_batch(void **state)
 
     const char *env_a[] = {"EHALL_EXCHANGE_BATCH=50", "EHALL_EXCHANGE_SIM_DELAY_US=3000",
                            "EHALL_EXCHANGE_LEASE_SECONDS=2", NULL};
-    pid_t a = start_worker(&s, "worker-a", env_a, "2");
+    pid_t a = h_worker_start(&s, "worker-a", env_a, "2");
     double end = now_s() + 30;
     while ((q(db, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'done'") < 200 ||
             q(db, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'leased'") == 0) &&
            now_s() < end)
         sleep_ms(10);
-    assert_int_equal(stop_worker(a, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(h_worker_stop(a, SIGKILL), 128 + SIGKILL);
     long long leased = q(db, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'leased'");
     long long done = q(db, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'done'");
     assert_true(leased > 0);
     assert_true(done >= 200 && done < 2000);
     /* the dead worker's leases are still there; a new worker takes them once they expire */
     const char *env_b[] = {"EHALL_EXCHANGE_BATCH=100", "EHALL_EXCHANGE_LEASE_SECONDS=2", NULL};
-    pid_t b = start_worker(&s, "worker-b", env_b, "2");
+    pid_t b = h_worker_start(&s, "worker-b", env_b, "2");
     assert_int_equal(wait_for(db, PENDING, 0, 60), 0);
-    assert_int_equal(stop_worker(b, SIGTERM), 0);
+    assert_int_equal(h_worker_stop(b, SIGTERM), 0);
     assert_int_equal(q(db, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'done'"), 2000);
     assert_int_equal(q(db, "SELECT COUNT(*) FROM exchange_test_effect"), 2000);
     assert_int_equal(q(db, "SELECT COUNT(DISTINCT msg_id) FROM exchange_test_effect"), 2000);
