@@ -13,6 +13,8 @@ build:
 	cmake --build build -j$$(nproc)
 
 run: build
+	./build/ehall calendar import calendar/2025.json >/dev/null
+	./build/ehall calendar import calendar/2026.json >/dev/null
 	./build/ehall items import items
 	./build/ehall serve
 
