@@ -425,6 +425,10 @@ static void supplement_loop(void **state)
         body, sizeof body,
         "{\"action\":\"supplement\",\"opinion\":\"请补充清晰的户口簿首页\",\"materials\":[\"hukou_book\"],"
         "\"days\":3}");
+    assert_int_equal(
+        act(&clerk->c, id,
+            "{\"action\":\"supplement\",\"opinion\":\"x\",\"materials\":[\"hukou_book\",\"nope\"]}"),
+        422);
     assert_int_equal(act(&clerk->c, id, body), 200);
     json_t *j = case_get(&c, id);
     assert_string_equal(str(j, "state"), "supplement");
@@ -703,6 +707,21 @@ static void drafts_idempotency_and_limits(void **state)
     json_decref(dog);
     json_decref(dog_slots);
     json_decref(item);
+    /* drafts are bounded: at the hundredth unfinished one, no more */
+    int made = 0;
+    for (;;) {
+        long dst;
+        j = hc_json(&c, "POST", "/api/v1/cases", "{\"item\":\"GA-HJ-0003\"}", &dst);
+        if (dst == 409) {
+            assert_string_equal(str(json_object_get(j, "error"), "code"), "too_many_drafts");
+            json_decref(j);
+            break;
+        }
+        assert_int_equal(dst, 201);
+        json_decref(j);
+        assert_true(++made <= 100);
+    }
+    assert_true(made >= 90);
     assert_int_equal(h_stop(&s), 0);
 }
 

@@ -20,6 +20,9 @@
 #include "engine/material.h"
 #include "exchange/exchange.h"
 
+/* Unsubmitted drafts one applicant may keep. */
+#define CASE_MAX_DRAFTS 100
+
 static void copy_name(char *d, size_t n, const char *s) { snprintf(d, n, "%s", s ? s : ""); }
 
 static store *db_of(http_req *r) { return ((struct app *)http_req_app(r))->db; }
@@ -237,6 +240,7 @@ struct draft {
     long long id;
     int existing;
     int submit, conflict; /* submit at once (one request, one transaction) */
+    int too_many;         /* the applicant has CASE_MAX_DRAFTS drafts already */
     json_t *errs;
     char case_no[40], state[24];
 };
@@ -278,6 +282,19 @@ static int draft_tx(store_conn *c, void *arg)
         store_finalize(st);
         if (rc == STORE_ROW) return d->submit ? draft_submit(c, d) : STORE_OK;
         if (rc != STORE_DONE) return rc;
+    }
+    /* drafts are free to keep, but not without bound */
+    long long drafts = 0;
+    store_stmt *cnt = store_prepare(c, "SELECT COUNT(*) FROM ecase WHERE applicant = $1 AND state = 'draft'");
+    if (!cnt) return STORE_ERROR;
+    store_bind_int64(cnt, 1, p->account);
+    int crc = store_step(cnt);
+    if (crc == STORE_ROW) drafts = store_column_int64(cnt, 0);
+    store_finalize(cnt);
+    if (crc != STORE_ROW) return crc;
+    if (drafts >= CASE_MAX_DRAFTS) {
+        d->too_many = 1;
+        return CASE_REFUSED;
     }
     char *form = json_dumps(d->form, JSON_COMPACT);
     char *mats = json_dumps(d->materials, JSON_COMPACT);
@@ -357,7 +374,10 @@ int case_create(http_req *r)
     if (!refused) {
         d.errs = json_array();
         rc = store_tx(db_of(r), 1, draft_tx, &d);
-        if (rc == CASE_REFUSED) {
+        if (rc == CASE_REFUSED && d.too_many) {
+            http_reply_error(r, 409, "too_many_drafts",
+                             "you have too many unfinished applications: submit or discard some first", NULL);
+        } else if (rc == CASE_REFUSED) {
             http_reply_error(r, d.conflict ? 409 : 422, d.conflict ? "conflict" : "validation_failed",
                              "the application is not complete or not valid", json_incref(d.errs));
         } else if (rc != STORE_OK) {

@@ -75,6 +75,7 @@ struct act {
     json_t *ask; /* supplement: the materials asked for */
     int due_days;
     int visible, forbidden, bad_to;
+    int bad_material; /* supplement: the index of a material the item does not ask for, + 1 */
     const char *why;
     char state[24];
 };
@@ -128,6 +129,30 @@ static int act_tx(store_conn *c, void *arg)
         return CASE_REFUSED;
     }
     long long to = a->action == CA_SIGN ? p->account : a->to;
+    if (a->action == CA_SUPPLEMENT && a->ask) {
+        /* what is asked for must be among the item's materials */
+        json_t *def;
+        if ((rc = case_item(c, row.item_code, row.item_version, &def, NULL, NULL)) != STORE_OK) {
+            case_row_free(&row);
+            return rc;
+        }
+        size_t i, k;
+        json_t *e, *m;
+        a->bad_material = 0;
+        json_array_foreach(a->ask, i, e)
+        {
+            int known = 0;
+            json_array_foreach(json_object_get(def, "materials"), k, m)
+            {
+                if (!strcmp(json_string_value(json_object_get(m, "id")), json_string_value(e))) known = 1;
+            }
+            if (!known && !a->bad_material) a->bad_material = (int)i + 1;
+        }
+        if (a->bad_material) {
+            case_row_free(&row);
+            return STORE_OK;
+        }
+    }
     if (a->action == CA_TRANSFER) {
         rc = colleague(c, to, &row);
         if (rc < 0) {
@@ -220,6 +245,12 @@ int case_act(http_req *r)
     if (!a.visible) return http_reply_error(r, 404, "not_found", "no such case", NULL);
     if (a.forbidden)
         return http_reply_error(r, 403, "forbidden", "this step of the case is not yours to act on", NULL);
+    if (a.bad_material) {
+        char f[32];
+        snprintf(f, sizeof f, "materials[%d]", a.bad_material - 1);
+        return http_reply_error(r, 422, "validation_failed", "the item asks for no such material",
+                                json_pack("[o]", http_field_error(f, "not one of the item's materials")));
+    }
     if (a.bad_to)
         return http_reply_error(
             r, 422, "validation_failed", "not a colleague at this step",
