@@ -86,7 +86,7 @@ void p_person_id_number(const char *login, const char *birth, char out[19])
     assert_int_equal(auth_id_number_check(out, NULL), 0);
 }
 
-static void mobile_of(const char *login, char out[12])
+void p_person_mobile(const char *login, char out[12])
 {
     snprintf(out, 12, "139%08u", hash_of(login) % 100000000u);
 }
@@ -192,7 +192,7 @@ long long p_person(struct srv *s, struct hclient *c, const char *login, const ch
 {
     char idn[19], mobile[12], code[8], body[1024], stage[16];
     p_person_id_number(login, birth, idn);
-    mobile_of(login, mobile);
+    p_person_mobile(login, mobile);
     hc_init(c, s);
     register_code(c, mobile, code);
     snprintf(body, sizeof body,
@@ -222,7 +222,7 @@ long long p_enterprise(struct srv *s, struct hclient *c, const char *login)
     }
     assert_true(ok);
     p_person_id_number(login, "1975-05-05", idn);
-    mobile_of(login, mobile);
+    p_person_mobile(login, mobile);
     hc_init(c, s);
     register_code(c, mobile, code);
     snprintf(body, sizeof body,
@@ -257,7 +257,7 @@ long long p_staff(struct srv *s, struct admins *a, struct hclient *out, const ch
                   const char *roles_csv)
 {
     char mobile[12], body[1024], otp[32], stage[16], code[8];
-    mobile_of(login, mobile);
+    p_person_mobile(login, mobile);
     snprintf(body, sizeof body,
              "{\"login\":\"%s\",\"name\":\"窗口%s\",\"mobile\":\"%s\",\"department\":%lld,\"badge\":\"B%s\"}",
              login, login, mobile, dept, login);

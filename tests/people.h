@@ -23,6 +23,8 @@ void p_admins(struct srv *s, struct admins *a);
 long long p_person(struct srv *s, struct hclient *c, const char *login, const char *birth);
 /* The ID number p_person gave login (18 characters + NUL). */
 void p_person_id_number(const char *login, const char *birth, char out[19]);
+/* The mobile number p_person and p_staff gave login (11 digits + NUL). */
+void p_person_mobile(const char *login, char out[12]);
 /* Register an enterprise with its administrator account login and log c in. */
 long long p_enterprise(struct srv *s, struct hclient *c, const char *login);
 /* A department's id by code (0 when there is none). */

@@ -436,9 +436,15 @@ static void supplement_loop(void **state)
     json_decref(j);
     /* staff cannot act while the applicant supplements */
     assert_int_equal(act(&clerk->c, id, "{\"action\":\"accept\"}"), 409);
-    /* the applicant got a message */
+    /* the applicant got a message, and (the item asks for it) an SMS */
     j = p_want(&c, 200, "GET", "/api/v1/inbox?unread=1", NULL);
     assert_true(json_integer_value(json_object_get(j, "unread")) >= 1);
+    json_decref(j);
+    char mobile[12], smspath[96];
+    p_person_mobile("suppl01", mobile);
+    snprintf(smspath, sizeof smspath, "/api/v1/test/sms?mobile=%s", mobile);
+    j = p_want(&c, 200, "GET", smspath, NULL);
+    assert_non_null(strstr(str(j, "text"), "需要补正材料"));
     json_decref(j);
     /* a file of a type the slot does not take is refused, naming the slot */
     char buf[64];
@@ -761,6 +767,22 @@ static void overdue_cases_escalate(void **state)
     json_decref(wait_case(&c, id, NULL));
     struct staff *clerk = staff_for(&s, &a, "hj_clerk", "PSB-YZ-HJ");
     act_ok(&clerk->c, id, "sign");
+    /* near-due: one reminder to whoever holds it */
+    char sql0[200];
+    snprintf(sql0, sizeof sql0, "UPDATE ecase SET step_due = %d WHERE id = %lld", calendar_today(), id);
+    db_exec(sql0);
+    char out0[1024];
+    const char *sweep0[] = {"cases", "sweep", NULL};
+    assert_int_equal(h_cli(dir, db, sweep0, out0, sizeof out0), 0);
+    assert_int_equal(h_cli(dir, db, sweep0, out0, sizeof out0), 0);
+    json_t *ib = p_want(&clerk->c, 200, "GET", "/api/v1/inbox", NULL);
+    int reminders = 0;
+    size_t ii;
+    json_t *msg;
+    json_array_foreach(json_object_get(ib, "messages"), ii, msg) reminders +=
+        strstr(str(msg, "title"), "即将到期") != NULL;
+    assert_int_equal(reminders, 1);
+    json_decref(ib);
     /* time passes: the step was due three days ago */
     char sql[200];
     snprintf(sql, sizeof sql, "UPDATE ecase SET step_due = %d WHERE id = %lld", calendar_today() - 3, id);
