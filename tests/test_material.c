@@ -643,13 +643,6 @@ static void library_pages_filters_and_quota(void **state)
 
 /* ---------- the inbox ---------- */
 
-/* The mobile number people.c gives a login (it derives it the same way). */
-static void mobile_of(const char *login, char out[12])
-{
-    unsigned h = 2166136261u;
-    for (const char *s = login; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    snprintf(out, 12, "139%08u", h % 100000000u);
-}
 
 static long long notify(long long account, const char *title, int sms, long want)
 {
@@ -684,7 +677,7 @@ static void inbox_pages_counts_and_isolation(void **state)
 
     /* the SMS went to a's own number, with the title and body */
     char mobile[12], path[128];
-    mobile_of("inbox_a", mobile);
+    p_person_mobile("inbox_a", mobile);
     snprintf(path, sizeof path, "/api/v1/test/sms?mobile=%s", mobile);
     json_t *j = p_want(&a, 200, "GET", path, NULL);
     assert_string_equal(str(j, "text"), "【政务服务】受理通知4：第1行\n第2行");
