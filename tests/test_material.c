@@ -643,7 +643,6 @@ static void library_pages_filters_and_quota(void **state)
 
 /* ---------- the inbox ---------- */
 
-
 static long long notify(long long account, const char *title, int sms, long want)
 {
     struct hclient t;
