@@ -11,6 +11,8 @@
 //   const p = await h.newPerson(srv);             // registered through the API
 //   await h.loginUI(page, p.login, p.password);   // through the log-in page
 //   const a = await h.adminFirstLogin(page, srv, 'secadmin'); // password change + TOTP enrolment
+//   const s = await h.newStaff(srv);              // staff with a role, via the administrators' API
+//   await h.firstLoginUI(page, s.login, s.one_time_password, { landing: '/workbench' });
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -235,13 +237,13 @@ export function totp(secret, digest = 'SHA1', at = Date.now()) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
-/** An administrator's first log-in through the UI: one-time password, forced change,
- *  TOTP enrolment (digest SM3 or SHA1); ends on the admin page. */
-export async function adminFirstLogin(page, srv, login, { digest = 'SM3', onStage } = {}) {
-  await loginUI(page, login, srv.passwords[login]);
+/** A first log-in through the UI with a one-time password: log in, the forced password
+ *  change, TOTP enrolment (digest SM3 or SHA1); waits for the landing path. */
+export async function firstLoginUI(page, login, oneTime, { digest = 'SM3', landing, onStage } = {}) {
+  await loginUI(page, login, oneTime);
   await page.waitForSelector('[data-test=password-form]');
   if (onStage) await onStage('password');
-  await page.fill('[data-test=current]', srv.passwords[login]);
+  await page.fill('[data-test=current]', oneTime);
   await page.fill('[data-test=new]', PASSWORD);
   await page.fill('[data-test=again]', PASSWORD);
   await page.click('[data-test=password-form] button[type=submit]');
@@ -249,10 +251,70 @@ export async function adminFirstLogin(page, srv, login, { digest = 'SM3', onStag
   if (onStage) await onStage('enroll');
   await page.click(`[data-test=digest-${digest.toLowerCase()}]`);
   await page.click('[data-test=totp-start]');
-  const secret = await page.textContent('[data-test=totp-secret]');
-  await page.fill('[data-test=totp-code]', totp(secret.trim(), digest));
+  const secret = (await page.textContent('[data-test=totp-secret]')).trim();
+  await page.fill('[data-test=totp-code]', totp(secret, digest));
   await page.click('[data-test=totp-confirm]');
-  await page.waitForURL('**/admin');
+  if (landing) await page.waitForURL((u) => u.pathname === landing);
   await settle(page);
-  return { login, password: PASSWORD, secret: secret.trim(), digest };
+  return { login, password: PASSWORD, secret, digest };
+}
+
+/** An administrator's first log-in through the UI; ends on the admin page. */
+export function adminFirstLogin(page, srv, login, opts = {}) {
+  return firstLoginUI(page, login, srv.passwords[login], { landing: '/admin', ...opts });
+}
+
+/** A client of the JSON API for node (cookie jar, CSRF token), for setting up data the
+ *  test is not about.  call() throws on a non-2xx answer. */
+export function apiClient(srv) {
+  let cookies = {};
+  let csrf = null;
+  async function call(method, path, body) {
+    if (!csrf && method !== 'GET') await call('GET', '/session');
+    const r = await fetch(srv.url + '/api/v1' + path, {
+      method,
+      headers: {
+        'Content-Type': 'application/json',
+        Cookie: Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(method !== 'GET' ? { 'X-CSRF-Token': csrf } : {}),
+      },
+      body: method !== 'GET' ? JSON.stringify(body ?? {}) : undefined,
+    });
+    for (const c of r.headers.getSetCookie?.() ?? []) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      cookies[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const j = await r.json();
+    if (j && typeof j.csrf === 'string') csrf = j.csrf;
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+    return j;
+  }
+  return { call };
+}
+
+/** An administrator logged in through the API after the first log-in (password change,
+ *  TOTP enrolment with SHA1). */
+export async function adminApi(srv, login) {
+  const c = apiClient(srv);
+  const cap = await c.call('POST', '/captcha', {});
+  await c.call('POST', '/auth/login', { login, password: srv.passwords[login], captcha_id: cap.id, captcha: cap.answer });
+  await c.call('POST', '/account/password', { current_password: srv.passwords[login], new_password: PASSWORD });
+  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
+  await c.call('POST', '/account/totp/confirm', { code: totp(t.secret, 'SHA1') });
+  return c;
+}
+
+/** A staff account in department deptCode holding roles, made by the system and security
+ *  administrators through the API; returns {login, one_time_password}. */
+export async function newStaff(srv, { deptCode = 'PSB-YZ', roles = ['hj_clerk'] } = {}) {
+  srv.sys ??= await adminApi(srv, 'sysadmin');
+  srv.sec ??= await adminApi(srv, 'secadmin');
+  const { departments } = await srv.sys.call('GET', '/admin/departments');
+  const dept = departments.find((d) => d.code === deptCode);
+  if (!dept) throw new Error(`no department ${deptCode}`);
+  const login = `s${randomBytes(3).toString('hex')}`;
+  const made = await srv.sys.call('POST', '/admin/staff', { login, name: '李窗口', department: dept.id, badge: login.toUpperCase() });
+  await srv.sec.call('PUT', `/admin/accounts/${made.id}/roles`, { roles });
+  return { login, one_time_password: made.one_time_password };
 }

@@ -32,6 +32,8 @@ test('register → log in → account page → log out', async () => {
   await page.fill('[data-test=mobile]', p.mobile);
   await page.fill('[data-test=captcha]', await h.captchaAnswer(page));
   await page.click('[data-test=send-sms]');
+  await page.waitForFunction(() => document.querySelector('[data-test=send-sms]').disabled || document.querySelector('[data-test=error]'));
+  assert.equal(await page.locator('[data-test=error]').count(), 0, `sending the SMS code failed: ${await page.locator('[data-test=error]').allTextContents()}`);
   await h.settle(page);
   await page.fill('[data-test=sms_code]', await srv.sms(p.mobile));
   await page.click('[data-test=submit]');
@@ -65,13 +67,14 @@ test('register → log in → account page → log out', async () => {
   assert.ok((await page.locator('[data-test=sessions] li').count()) >= 1);
   assert.match(await page.textContent('[data-test=logins]'), /auth\.login/);
   // second factor on, persists, off again
-  await page.click('[data-test=mfa-switch]');
+  const mfaCall = () => page.waitForResponse((r) => r.url().endsWith('/api/v1/account/mfa') && r.ok());
+  await Promise.all([mfaCall(), page.click('[data-test=mfa-switch]')]);
   await h.settle(page);
   await page.reload();
   await h.settle(page);
   assert.equal(await switchState(page, 'mfa-switch'), 'true');
   await h.shot(page, 'account');
-  await page.click('[data-test=mfa-switch]');
+  await Promise.all([mfaCall(), page.click('[data-test=mfa-switch]')]);
   await h.settle(page);
   assert.equal(await page.locator('[data-test=error]').count(), 0, 'no error after turning the factor off');
   assert.equal(await switchState(page, 'mfa-switch'), 'false');
