@@ -11,6 +11,11 @@ build:
 	scripts/bootstrap.sh
 	cmake -S . -B build -DBUILD_TESTING=ON >/dev/null
 	cmake --build build -j$$(nproc)
+	$(MAKE) --no-print-directory web/dist/index.html
+
+# The browser UI (web/src → web/dist, served by ehall), rebuilt when a source changed.
+web/dist/index.html: $(shell find web/src -type f 2>/dev/null) web/vite.config.js package-lock.json
+	npm run build
 
 run: build
 	./build/ehall calendar import calendar/2025.json >/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ehall needs to build, run and test, and only what is missing.
-# Safe to run any number of times.  Debian packages only (plus `npm ci` once the
-# browser UI has a package-lock.json).
+# Safe to run any number of times.  Debian packages only, plus `npm ci` for the
+# browser UI (package-lock.json pins every npm package; nothing is fetched at run time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,15 @@ PACKAGES=(
   libcmocka-dev libcurl4-openssl-dev postgresql sqlite3 openssl curl gzip procps
   # benchmarks
   wrk nginx-light
+  # the browser UI's tests: Debian's Chromium (driven by playwright-core, no browser
+  # download) and CJK fonts for its screenshots
+  chromium fonts-noto-cjk
 )
+# Node.js and npm build the browser UI (web/).  Debian's nodejs (18) is enough; a node
+# already installed from elsewhere (nodesource bundles npm) is left alone, since
+# Debian's npm package would conflict with it.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -35,5 +43,7 @@ fi
 if [ -f package-lock.json ]; then
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
+  else
+    echo "bootstrap: npm packages present"
   fi
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds a normal and an
 # ASan+UBSan build, starts a throwaway PostgreSQL, and runs every test on SQLite and
-# on PostgreSQL in both builds.  Exits non-zero if anything fails.
+# on PostgreSQL in both builds; then builds the browser UI and runs the browser tests
+# (headless Chromium against a real ehall on SQLite).  Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -38,8 +39,11 @@ run "postgres" build "$pgurl"
 run "asan+ubsan sqlite" build-asan ""
 run "asan+ubsan postgres" build-asan "$pgurl"
 
+echo "=== browser ==="
+if ! { npm run build && EHALL_BIN="$PWD/build/ehall" npm run test:e2e; }; then failed+=("browser"); fi
+
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
-echo "all test runs passed: sqlite, postgres, asan+ubsan sqlite, asan+ubsan postgres"
+echo "all test runs passed: sqlite, postgres, asan+ubsan sqlite, asan+ubsan postgres, browser"

@@ -41,7 +41,9 @@ static const struct key KEYS[] = {
     S("db", db_url, "",
       "database URL: sqlite:PATH or postgres://user@host:port/db (default sqlite:<data>/ehall.db)"),
     S("listen", listen, "127.0.0.1:8080", "address and port `ehall serve` listens on"),
-    S("web_root", web_root, "", "directory of the browser UI (default ./web, else the source tree's web/)"),
+    S("web_root", web_root, "",
+      "directory of the browser UI (default ./web when it holds index.html, else the source tree's built "
+      "web/dist/)"),
     S("log_level", log_level, "info", "debug, info, warn or error"),
     S("timezone", timezone, "Asia/Shanghai", "zone used for times in logs and API responses"),
     I("http.threads", http_threads, "0", 0, 256,

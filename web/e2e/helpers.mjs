@@ -1,0 +1,320 @@
+// Shared helpers of the browser tests (node --test): a real `ehall serve` on SQLite in
+// test mode, Debian's Chromium through playwright-core, axe-core on every page, the
+// network log, screenshots, and people (a new person; an administrator's first log-in).
+//
+//   import * as h from './helpers.mjs';
+//   const srv = await h.startServer();            // {url, dir, passwords, sms(), cli(), stop()}
+//   const browser = await h.launch();
+//   const { page, net } = await h.openPage(browser, srv, { viewport: h.PHONE });
+//   await h.visit(page, '/items');                // goto, wait until quiet, axe (throws on serious/critical)
+//   await h.shot(page, 'items');                  // build/screenshots/items.png
+//   const p = await h.newPerson(srv);             // registered through the API
+//   await h.loginUI(page, p.login, p.password);   // through the log-in page
+//   const a = await h.adminFirstLogin(page, srv, 'secadmin'); // password change + TOTP enrolment
+//   const s = await h.newStaff(srv);              // staff with a role, via the administrators' API
+//   await h.firstLoginUI(page, s.login, s.one_time_password, { landing: '/workbench' });
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = process.env.EHALL_BIN || join(ROOT, 'build', 'ehall');
+export const WEB = join(ROOT, 'web', 'dist');
+export const SHOTS = join(ROOT, 'build', 'screenshots');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const PHONE = { width: 375, height: 740 };
+export const DESKTOP = { width: 1280, height: 800 };
+export const PASSWORD = 'Hall-2026-pass';
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Start `ehall serve` on a fresh SQLite data dir with the 2026 calendar, the shipped
+ *  items and the three administrators; test mode on loopback. */
+export async function startServer({ env = {} } = {}) {
+  if (!existsSync(join(WEB, 'index.html'))) throw new Error(`no built UI in ${WEB}: run npm run build first`);
+  const dir = mkdtempSync(join(tmpdir(), 'ehall-e2e-'));
+  const cli = (...args) => execFileSync(BIN, ['--data', dir, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  cli('calendar', 'import', join(ROOT, 'calendar', '2026.json'));
+  cli('items', 'import', join(ROOT, 'items'));
+  const boot = cli('admin', 'bootstrap');
+  const passwords = {};
+  for (const m of boot.matchAll(/login (\S+)\s+password (\S+)/g)) passwords[m[1]] = m[2];
+  if (!passwords.secadmin) throw new Error(`admin bootstrap said: ${boot}`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(BIN, ['--data', dir, 'serve', '--listen', `127.0.0.1:${port}`], {
+    cwd: ROOT,
+    env: { ...process.env, EHALL_TEST_MODE: '1', EHALL_WEB_ROOT: WEB, EHALL_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  proc.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
+  const until = Date.now() + 20000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`ehall serve exited: ${log}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > until) throw new Error(`ehall serve not ready: ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    dir,
+    passwords,
+    cli,
+    /** The newest SMS code sent to mobile (test mode). */
+    async sms(mobile) {
+      const r = await fetch(`${url}/api/v1/test/sms?mobile=${mobile}`);
+      if (!r.ok) throw new Error(`no SMS to ${mobile}`);
+      return (await r.json()).code;
+    },
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/** A fresh context (no cache, no storage) and page.  `net` collects every response's
+ *  encoded (transferred) size; `captcha` holds the last captcha's test-mode answer. */
+export async function openPage(browser, srv, { viewport = DESKTOP, prefs } = {}) {
+  const context = await browser.newContext({ baseURL: srv.url, viewport, locale: 'zh-CN' });
+  if (prefs) await context.addInitScript((p) => localStorage.setItem('ehall.prefs', JSON.stringify(p)), prefs);
+  const page = await context.newPage();
+  const net = { bytes: 0, requests: [] };
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  const urls = new Map();
+  cdp.on('Network.responseReceived', (e) => urls.set(e.requestId, e.response.url));
+  cdp.on('Network.loadingFinished', (e) => {
+    net.bytes += e.encodedDataLength;
+    net.requests.push({ url: urls.get(e.requestId), bytes: e.encodedDataLength });
+  });
+  page.captcha = null;
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/api/v1/captcha') && r.status() === 201) page.captcha = (await r.json()).answer;
+  });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  return { context, page, net, cdp };
+}
+
+/** Run axe-core on the page as it is now; throws on serious or critical violations. */
+export async function axe(page, label = page.url()) {
+  await page.evaluate(AXE);
+  const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (bad.length) {
+    const text = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+    throw new Error(`axe on ${label}:\n  ${text.join('\n  ')}`);
+  }
+  return res.violations;
+}
+
+/** Wait until no request is in flight and the UI's progress bar is gone. */
+export async function settle(page) {
+  await page.waitForLoadState('networkidle');
+  await page.waitForFunction(() => !document.querySelector('.progress'));
+}
+
+/** Go to path, let it settle, check it with axe. */
+export async function visit(page, path) {
+  await page.goto(path);
+  await settle(page);
+  await axe(page, path);
+}
+
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** True when the page scrolls sideways. */
+export function scrollsSideways(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+}
+
+/** The answer of the captcha the page shows now (test mode), waiting for a new one. */
+export async function captchaAnswer(page) {
+  await page.waitForFunction(() => document.querySelector('.captcha-img'));
+  for (let i = 0; i < 50 && !page.captcha; i++) await page.waitForTimeout(100);
+  const a = page.captcha;
+  page.captcha = null;
+  return a;
+}
+
+// A valid GB 11643 ID number for a made-up person born in 1990.
+export function idNumber(seq = Math.floor(Math.random() * 998)) {
+  const W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const s = `11010519900307${String(seq).padStart(3, '0')}`;
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += Number(s[i]) * W[i];
+  return s + '10X98765432'[sum % 11];
+}
+
+/** Data for a new person: login, password, name, id_number, mobile. */
+export function personData() {
+  const tag = randomBytes(3).toString('hex');
+  return {
+    login: `p${tag}`,
+    password: PASSWORD,
+    name: `张${tag.slice(0, 2)}`,
+    id_number: idNumber(),
+    mobile: `139${String(parseInt(tag, 16) % 100000000).padStart(8, '0')}`,
+  };
+}
+
+/** Register a new person through the API (captcha + SMS code); returns personData(). */
+export async function newPerson(srv) {
+  const p = personData();
+  let cookie = '';
+  const call = async (method, path, body, token) => {
+    const r = await fetch(srv.url + '/api/v1' + path, {
+      method,
+      headers: { 'Content-Type': 'application/json', Cookie: cookie, ...(token ? { 'X-CSRF-Token': token } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const set = r.headers.getSetCookie?.() ?? [];
+    for (const c of set) cookie = c.split(';')[0];
+    const j = await r.json();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+    return j;
+  };
+  const { csrf } = await call('GET', '/session');
+  const c = await call('POST', '/captcha', {}, csrf);
+  await call('POST', '/sms/code', { purpose: 'register', mobile: p.mobile, captcha_id: c.id, captcha: c.answer }, csrf);
+  const code = await srv.sms(p.mobile);
+  await call('POST', '/auth/register/person', { ...p, sms_code: code }, csrf);
+  return p;
+}
+
+/** Log in through the log-in page with password and captcha; leaves the page at the
+ *  next stage (or the account's home). */
+export async function loginUI(page, login, password) {
+  await page.goto('/login');
+  await page.fill('[data-test=login]', login);
+  await page.fill('[data-test=password]', password);
+  await page.fill('[data-test=captcha]', await captchaAnswer(page));
+  await page.click('[data-test=submit]');
+  await settle(page);
+}
+
+// RFC 6238 TOTP (6 digits, 30 s) with HMAC-SHA1 or HMAC-SM3 (node's OpenSSL 3 has sm3).
+export function totp(secret, digest = 'SHA1', at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const h = createHmac(digest.toLowerCase(), key).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+/** A first log-in through the UI with a one-time password: log in, the forced password
+ *  change, TOTP enrolment (digest SM3 or SHA1); waits for the landing path. */
+export async function firstLoginUI(page, login, oneTime, { digest = 'SM3', landing, onStage } = {}) {
+  await loginUI(page, login, oneTime);
+  await page.waitForSelector('[data-test=password-form]');
+  if (onStage) await onStage('password');
+  await page.fill('[data-test=current]', oneTime);
+  await page.fill('[data-test=new]', PASSWORD);
+  await page.fill('[data-test=again]', PASSWORD);
+  await page.click('[data-test=password-form] button[type=submit]');
+  await page.waitForSelector('[data-test=totp-form]');
+  if (onStage) await onStage('enroll');
+  await page.click(`[data-test=digest-${digest.toLowerCase()}]`);
+  await page.click('[data-test=totp-start]');
+  const secret = (await page.textContent('[data-test=totp-secret]')).trim();
+  await page.fill('[data-test=totp-code]', totp(secret, digest));
+  await page.click('[data-test=totp-confirm]');
+  if (landing) await page.waitForURL((u) => u.pathname === landing);
+  await settle(page);
+  return { login, password: PASSWORD, secret, digest };
+}
+
+/** An administrator's first log-in through the UI; ends on the admin page. */
+export function adminFirstLogin(page, srv, login, opts = {}) {
+  return firstLoginUI(page, login, srv.passwords[login], { landing: '/admin', ...opts });
+}
+
+/** A client of the JSON API for node (cookie jar, CSRF token), for setting up data the
+ *  test is not about.  call() throws on a non-2xx answer. */
+export function apiClient(srv) {
+  let cookies = {};
+  let csrf = null;
+  async function call(method, path, body) {
+    if (!csrf && method !== 'GET') await call('GET', '/session');
+    const r = await fetch(srv.url + '/api/v1' + path, {
+      method,
+      headers: {
+        'Content-Type': 'application/json',
+        Cookie: Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(method !== 'GET' ? { 'X-CSRF-Token': csrf } : {}),
+      },
+      body: method !== 'GET' ? JSON.stringify(body ?? {}) : undefined,
+    });
+    for (const c of r.headers.getSetCookie?.() ?? []) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      cookies[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const j = await r.json();
+    if (j && typeof j.csrf === 'string') csrf = j.csrf;
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+    return j;
+  }
+  return { call };
+}
+
+/** An administrator logged in through the API after the first log-in (password change,
+ *  TOTP enrolment with SHA1). */
+export async function adminApi(srv, login) {
+  const c = apiClient(srv);
+  const cap = await c.call('POST', '/captcha', {});
+  await c.call('POST', '/auth/login', { login, password: srv.passwords[login], captcha_id: cap.id, captcha: cap.answer });
+  await c.call('POST', '/account/password', { current_password: srv.passwords[login], new_password: PASSWORD });
+  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
+  await c.call('POST', '/account/totp/confirm', { code: totp(t.secret, 'SHA1') });
+  return c;
+}
+
+/** A staff account in department deptCode holding roles, made by the system and security
+ *  administrators through the API; returns {login, one_time_password}. */
+export async function newStaff(srv, { deptCode = 'PSB-YZ', roles = ['hj_clerk'] } = {}) {
+  srv.sys ??= await adminApi(srv, 'sysadmin');
+  srv.sec ??= await adminApi(srv, 'secadmin');
+  const { departments } = await srv.sys.call('GET', '/admin/departments');
+  const dept = departments.find((d) => d.code === deptCode);
+  if (!dept) throw new Error(`no department ${deptCode}`);
+  const login = `s${randomBytes(3).toString('hex')}`;
+  const made = await srv.sys.call('POST', '/admin/staff', { login, name: '李窗口', department: dept.id, badge: login.toUpperCase() });
+  await srv.sec.call('PUT', `/admin/accounts/${made.id}/roles`, { roles });
+  return { login, one_time_password: made.one_time_password };
+}

@@ -1,0 +1,63 @@
+// Every page of the UI, each loaded only when first visited (import() = its own chunk).
+// meta: title (dictionary key), crumbs (the trail above the page: [{title, to}] of the
+// levels before it), auth ('session' = completed log-in needed), kinds (account kinds
+// allowed; others are sent to their own home).  To add a page: a file in pages/, a
+// line here, its words in i18n.js, and a test in web/e2e/.
+import { createRouter, createWebHistory } from 'vue-router';
+import { session, refreshSession, homeFor, loggedIn } from './session.js';
+import { setUnauthenticatedHandler } from './api.js';
+
+const home = { title: 'nav.home', to: '/' };
+
+const routes = [
+  { path: '/', component: () => import('./pages/Home.vue'), meta: { title: 'home.title', crumbs: [] } },
+  { path: '/items', component: () => import('./pages/Items.vue'), meta: { title: 'items.title', crumbs: [home] } },
+  {
+    path: '/items/:code',
+    component: () => import('./pages/ItemGuide.vue'),
+    meta: { title: 'items.guide', crumbs: [home, { title: 'items.title', to: '/items' }] },
+  },
+  { path: '/register', component: () => import('./pages/Register.vue'), meta: { title: 'register.title', crumbs: [home] } },
+  { path: '/login', component: () => import('./pages/Login.vue'), meta: { title: 'login.title', crumbs: [home] } },
+  {
+    path: '/account',
+    component: () => import('./pages/Account.vue'),
+    meta: { title: 'account.title', crumbs: [home], auth: 'session' },
+  },
+  {
+    path: '/workbench',
+    component: () => import('./pages/Workbench.vue'),
+    meta: { title: 'workbench.title', crumbs: [home], auth: 'session', kinds: ['staff'] },
+  },
+  {
+    path: '/admin',
+    component: () => import('./pages/Admin.vue'),
+    meta: { title: 'admin.title', crumbs: [home], auth: 'session', kinds: ['admin'] },
+  },
+  { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'notfound.title', crumbs: [home] } },
+];
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes,
+  scrollBehavior: () => ({ top: 0 }),
+});
+
+router.beforeEach(async (to) => {
+  if (!session.loaded) {
+    try {
+      await refreshSession();
+    } catch {
+      /* the page itself will show the network error */
+    }
+  }
+  if (to.meta.auth === 'session' && !loggedIn()) return { path: '/login', query: { next: to.fullPath } };
+  if (to.meta.kinds && !to.meta.kinds.includes(session.account?.kind)) return homeFor(session.account);
+  return true;
+});
+
+setUnauthenticatedHandler(() => {
+  session.authenticated = false;
+  const here = router.currentRoute.value;
+  if (here.meta.auth === 'session') router.push({ path: '/login', query: { next: here.fullPath } });
+});
