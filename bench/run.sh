@@ -6,7 +6,7 @@
 #   * time to ready of `ehall serve` on an existing database (worst of N restarts),
 #   * idle RSS after a warm-up (and again after the load test),
 #   * req/s, p50 and p99 latency with wrk for /healthz and a static file,
-#     for ehall and for nginx serving the very same web/ directory,
+#     for ehall and for nginx serving the very same web/dist directory (the built UI),
 # and prints a markdown report (also copied to build-bench/bench-latest.md).
 #
 # Knobs (environment):
@@ -27,7 +27,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
-WEB="$REPO/web"
+WEB="$REPO/web/dist"   # the built browser UI (make build / npm run build)
 RUN_SECONDS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-256}
 WRK_THREADS=${BENCH_THREADS:-2}
@@ -75,7 +75,9 @@ if ((${#missing[@]})); then
     echo "bench: (wrk and nginx-light are Debian/Ubuntu packages; elsewhere use your package manager)" >&2
     exit 1
 fi
-[[ -f $WEB/index.html && -f $WEB/status.js ]] || die "$WEB/index.html and $WEB/status.js are needed"
+[[ -f $WEB/index.html ]] || (cd "$REPO" && npm run build >/dev/null) || die "$WEB/index.html is needed: npm run build"
+# one built script, for the byte-for-byte check below
+ASSET=/$(cd "$WEB" && ls assets/*.js | head -1)
 
 # Load average before this script adds any: the runs assume otherwise idle CPUs.
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -342,7 +344,7 @@ for attempt in 1 2 3; do
 done
 
 # Both must serve the very same bytes.
-for p in /index.html /status.js; do
+for p in /index.html "$ASSET"; do
     if ! curl -fsS -o "$TMP/e.body" "$EHALL_URL$p" || ! curl -fsS -o "$TMP/n.body" "$NGINX_URL$p"; then
         die "cannot fetch $p"
     fi
