@@ -1,6 +1,6 @@
 // A small dictionary: t('key', {param}) in the current language (prefs.lang), falling
 // back to Chinese, then to the key itself.  Add a page's words under its own prefix
-// (home.*, login.*, …) in both languages.  errorText() turns an API error into a
+// (home.*, login.*, …) in both languages — here, or in a module of its own under words/.  errorText() turns an API error into a
 // sentence that tells the user what to do next.
 import { prefs } from './prefs.js';
 
@@ -375,6 +375,14 @@ const en = {
   'err.wrong_stage': 'The log-in step has changed; reload the page and continue.',
   'err.default': 'That did not work: {msg}. Change it and try again.',
 };
+
+// Further words live beside this file, one module per area (words/cases.js, …), each
+// exporting { zh: {...}, en: {...} }; they are merged here so every page shares one t().
+const areas = import.meta.glob('./words/*.js', { eager: true });
+for (const mod of Object.values(areas)) {
+  Object.assign(zh, mod.zh);
+  Object.assign(en, mod.en);
+}
 
 const dicts = { zh, en };
 
