@@ -176,7 +176,7 @@ static int notify(store_conn *c, const struct case_row *r, enum case_action a, c
 {
     if (!NOTE_TITLE[a]) return STORE_OK;
     /* the item decides whether state changes also go out by SMS */
-    json_t *def;
+    json_t *def = NULL;
     int sms = 0;
     if (case_item(c, r->item_code, r->item_version, &def, NULL, NULL) == STORE_OK)
         sms = json_is_true(json_object_get(def, "notify_sms"));
