@@ -3,7 +3,8 @@
 #   make test   install what is missing, build, and run the whole suite (SQLite, PostgreSQL, sanitizers)
 # and, for measurements:
 #   make bench  wrk against ehall and nginx side by side, then the identity benchmarks
-#               (log-in throughput, session checks; see docs/performance.md)
+#               (log-in throughput, session checks), then the case engine's (submissions,
+#               lists over 10 million cases; see docs/performance.md)
 .PHONY: run test bench build clean
 
 build:
@@ -21,6 +22,7 @@ bench:
 	scripts/bootstrap.sh
 	bench/run.sh
 	bench/auth.sh
+	bench/cases.sh
 
 clean:
 	rm -rf build build-asan build-bench
