@@ -649,7 +649,9 @@ report() {
                         r=$(pf "${R[$db,$name,$conns,p99]} <= $TARGET_LIST && ${R[$db,$name,$conns,fail]} == 0")
                     fi
                     [[ $r == PASS ]] || fail_any=1
-                    echo "| $db: $name p99, $conns client(s) | ≤ $TARGET_LIST ms | ${R[$db,$name,$conns,p99]} ms | $r |"
+                    local m="${R[$db,$name,$conns,p99]} ms"
+                    [[ ${R[$db,$name,$conns,fail]} == all ]] && m="no answer in $LSECS s"
+                    echo "| $db: $name p99, $conns client(s) | ≤ $TARGET_LIST ms | $m | $r |"
                 done
             done
         fi
