@@ -3,8 +3,9 @@
 #   make test   install what is missing, build, and run the whole suite (SQLite, PostgreSQL, sanitizers)
 # and, for measurements:
 #   make bench  wrk against ehall and nginx side by side, then the identity benchmarks
-#               (log-in throughput, session checks; see docs/performance.md) and the
-#               exchange's drain rate (bench/exchange.sh)
+#               (log-in throughput, session checks), the exchange's drain rate and the
+#               case engine's (submissions, lists over 10 million cases); see
+#               docs/performance.md
 .PHONY: run test bench build clean
 
 build:
@@ -31,6 +32,7 @@ bench:
 	bench/run.sh
 	bench/auth.sh
 	bench/exchange.sh
+	bench/cases.sh
 
 clean:
 	rm -rf build build-asan build-bench

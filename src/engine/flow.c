@@ -48,65 +48,66 @@ void case_row_free(struct case_row *r)
     r->form = r->materials = r->result = r->digest = r->comment = r->idem_key = r->limit_key = NULL;
 }
 
+int case_row_read(store_stmt *st, struct case_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = store_column_int64(st, 0);
+    copy_col(r->case_no, sizeof r->case_no, st, 1);
+    copy_col(r->item_code, sizeof r->item_code, st, 2);
+    r->item_version = (int)store_column_int64(st, 3);
+    r->applicant = store_column_int64(st, 4);
+    r->enterprise = store_column_int64(st, 5);
+    r->agent = store_column_int64(st, 6);
+    int s = case_state_parse(store_column_text(st, 7));
+    r->core.state = s < 0 ? CS_DRAFT : (enum case_state)s;
+    s = case_state_parse(store_column_text(st, 8));
+    r->core.prev_state = s < 0 ? CS_DRAFT : (enum case_state)s;
+    r->core.step = (int)store_column_int64(st, 9);
+    copy_col(r->dept_code, sizeof r->dept_code, st, 10);
+    copy_col(r->dept_path, sizeof r->dept_path, st, 11);
+    copy_col(r->step_role, sizeof r->step_role, st, 12);
+    r->core.assignee = store_column_int64(st, 13);
+    const char *pc = store_column_text(st, 14);
+    r->core.precheck = pc && !strcmp(pc, "passed");
+    r->form = dup_col(st, 15);
+    r->materials = dup_col(st, 16);
+    r->digest = dup_col(st, 17);
+    r->bundle_id = store_column_int64(st, 18);
+    r->idem_key = dup_col(st, 19);
+    r->created_ms = store_column_int64(st, 20);
+    r->updated_ms = store_column_int64(st, 21);
+    r->submitted_ms = store_column_int64(st, 22);
+    r->closed_ms = store_column_int64(st, 23);
+    r->accepted_day = (int)store_column_int64(st, 24);
+    r->due_day = (int)store_column_int64(st, 25);
+    r->step_day = (int)store_column_int64(st, 26);
+    r->step_due = (int)store_column_int64(st, 27);
+    r->supplement_due = (int)store_column_int64(st, 28);
+    r->paused_day = (int)store_column_int64(st, 29);
+    r->escalated = (int)store_column_int64(st, 30);
+    copy_col(r->escalated_dept, sizeof r->escalated_dept, st, 31);
+    r->reminded = (int)store_column_int64(st, 32);
+    r->score = (int)store_column_int64(st, 33);
+    r->comment = dup_col(st, 34);
+    r->result = dup_col(st, 35);
+    r->nlog = (int)store_column_int64(st, 36);
+    r->limit_key = dup_col(st, 37);
+    if (!r->form || !r->materials) {
+        case_row_free(r);
+        return STORE_ERROR;
+    }
+    return STORE_ROW;
+}
+
 int case_load(store_conn *c, long long id, struct case_row *r)
 {
     memset(r, 0, sizeof *r);
-    store_stmt *st = store_prepare(
-        c,
-        "SELECT id, case_no, item_code, item_version, applicant, enterprise, agent, state, prev_state, step,"
-        " dept_code, dept_path, step_role, assignee, precheck, form, materials, digest, bundle_id, idem_key,"
-        " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"
-        " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"
-        " limit_key FROM ecase WHERE id = $1");
+    store_stmt *st = store_prepare(c, "SELECT " CASE_COLUMNS " FROM ecase WHERE id = $1");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, id);
     int rc = store_step(st);
-    if (rc == STORE_ROW) {
-        r->id = store_column_int64(st, 0);
-        copy_col(r->case_no, sizeof r->case_no, st, 1);
-        copy_col(r->item_code, sizeof r->item_code, st, 2);
-        r->item_version = (int)store_column_int64(st, 3);
-        r->applicant = store_column_int64(st, 4);
-        r->enterprise = store_column_int64(st, 5);
-        r->agent = store_column_int64(st, 6);
-        int s = case_state_parse(store_column_text(st, 7));
-        r->core.state = s < 0 ? CS_DRAFT : (enum case_state)s;
-        s = case_state_parse(store_column_text(st, 8));
-        r->core.prev_state = s < 0 ? CS_DRAFT : (enum case_state)s;
-        r->core.step = (int)store_column_int64(st, 9);
-        copy_col(r->dept_code, sizeof r->dept_code, st, 10);
-        copy_col(r->dept_path, sizeof r->dept_path, st, 11);
-        copy_col(r->step_role, sizeof r->step_role, st, 12);
-        r->core.assignee = store_column_int64(st, 13);
-        const char *pc = store_column_text(st, 14);
-        r->core.precheck = pc && !strcmp(pc, "passed");
-        r->form = dup_col(st, 15);
-        r->materials = dup_col(st, 16);
-        r->digest = dup_col(st, 17);
-        r->bundle_id = store_column_int64(st, 18);
-        r->idem_key = dup_col(st, 19);
-        r->created_ms = store_column_int64(st, 20);
-        r->updated_ms = store_column_int64(st, 21);
-        r->submitted_ms = store_column_int64(st, 22);
-        r->closed_ms = store_column_int64(st, 23);
-        r->accepted_day = (int)store_column_int64(st, 24);
-        r->due_day = (int)store_column_int64(st, 25);
-        r->step_day = (int)store_column_int64(st, 26);
-        r->step_due = (int)store_column_int64(st, 27);
-        r->supplement_due = (int)store_column_int64(st, 28);
-        r->paused_day = (int)store_column_int64(st, 29);
-        r->escalated = (int)store_column_int64(st, 30);
-        copy_col(r->escalated_dept, sizeof r->escalated_dept, st, 31);
-        r->reminded = (int)store_column_int64(st, 32);
-        r->score = (int)store_column_int64(st, 33);
-        r->comment = dup_col(st, 34);
-        r->result = dup_col(st, 35);
-        r->nlog = (int)store_column_int64(st, 36);
-        r->limit_key = dup_col(st, 37);
-        if (!r->form || !r->materials) rc = STORE_ERROR;
-    }
+    if (rc == STORE_ROW) rc = case_row_read(st, r);
     store_finalize(st);
-    if (rc == STORE_ERROR) case_row_free(r);
     return rc;
 }
 
@@ -176,7 +177,7 @@ static int notify(store_conn *c, const struct case_row *r, enum case_action a, c
 {
     if (!NOTE_TITLE[a]) return STORE_OK;
     /* the item decides whether state changes also go out by SMS */
-    json_t *def;
+    json_t *def = NULL;
     int sms = 0;
     if (case_item(c, r->item_code, r->item_version, &def, NULL, NULL) == STORE_OK)
         sms = json_is_true(json_object_get(def, "notify_sms"));

@@ -26,6 +26,15 @@ struct case_row {
 void case_row_free(struct case_row *r);
 /* Load a case (STORE_ROW when found, STORE_DONE when not). */
 int case_load(store_conn *c, long long id, struct case_row *r);
+/* The columns case_load reads, for lists that load their cases in one query: select
+ * them first, then fill each row with case_row_read (STORE_ROW, or STORE_ERROR). */
+#define CASE_COLUMNS                                                                                         \
+    "id, case_no, item_code, item_version, applicant, enterprise, agent, state, prev_state, step,"           \
+    " dept_code, dept_path, step_role, assignee, precheck, form, materials, digest, bundle_id, idem_key,"    \
+    " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"           \
+    " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"        \
+    " limit_key"
+int case_row_read(store_stmt *st, struct case_row *r);
 
 /* An item definition by code and version (0 = the current one) from the catalog
  * (item_get's cache).  STORE_OK with *def (borrowed; valid for the process's life),

@@ -126,11 +126,11 @@ struct migration {
     " NOT NULL DEFAULT 0, score " INT ", comment TEXT, result TEXT, nlog " INT " NOT NULL DEFAULT 0);"       \
     "CREATE INDEX ecase_applicant ON ecase(applicant, id);"                                                  \
     "CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"                                                \
-    "CREATE INDEX ecase_to_sign ON ecase(dept_path, id) WHERE assignee = 0"                                  \
+    "CREATE INDEX ecase_to_sign ON ecase(dept_path, step_role, id) WHERE assignee = 0"                       \
     " AND state IN ('submitted','in_review');"                                                               \
     "CREATE INDEX ecase_in_hand ON ecase(assignee, id)"                                                      \
     " WHERE state IN ('submitted','in_review','supplement');"                                                \
-    "CREATE INDEX ecase_due ON ecase(step_due, state);"                                                      \
+    "CREATE INDEX ecase_due ON ecase(state, step_due);"                                                      \
     "CREATE INDEX ecase_escalated ON ecase(escalated_dept, state, id);"                                      \
     "CREATE INDEX ecase_limit ON ecase(item_code, limit_key);"                                               \
     "CREATE INDEX ecase_bundle ON ecase(bundle_id);"                                                         \

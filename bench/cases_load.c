@@ -1,0 +1,640 @@
+/*
+ * cases_load.c — the load generator behind bench/cases.sh (case engine benchmarks).
+ *
+ * Built by bench/cases.sh against build-bench/libehallcore.a (for the TOTP code staff
+ * need to log in, and SQLite for generating data), libcurl, jansson and pthreads.
+ * Loopback only: every URL it is given comes from cases.sh, which starts the server on
+ * 127.0.0.1 in test mode (captcha answers and SMS codes readable through the API).
+ *
+ *   cases_load persons URL N PASSWORD PREFIX OUTFILE
+ *       registers N persons (captcha, SMS code, register), logs each in and writes one
+ *       line per person to OUTFILE: "login account_id session csrf_cookie csrf".
+ *   cases_load staff URL BOOTSTRAP_OUT DEPT ROLE LOGIN PASSWORD OUTFILE
+ *       with the output of `ehall admin bootstrap`: the three administrators change
+ *       their passwords and enrol TOTP; sysadmin creates staff LOGIN in department DEPT,
+ *       secadmin gives it ROLE; the staff member logs in (SMS second factor, password
+ *       change, TOTP enrolment) and the session line goes to OUTFILE.
+ *   cases_load submit URL SESSIONS CONNS WARMUP SECONDS BODY
+ *       CONNS threads, each on its own keep-alive connection with a session from
+ *       SESSIONS (round robin), POST /api/v1/cases BODY over and over; only answers
+ *       that arrive within the last SECONDS count.  201 with state "submitted" is a
+ *       success.
+ *   cases_load get URL SESSIONS CONNS WARMUP SECONDS PATH
+ *       the same with GET PATH; 200 is a success.
+ *   cases_load sqlite DBFILE SQLFILE
+ *       runs SQLFILE on the SQLite database DBFILE (data generation) and prints the time.
+ *
+ * Results are printed as key=value pairs on one line, for cases.sh to read.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cases_load: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p-th percentile (0..100) of v[0..n-1], which must be sorted; nearest rank. */
+static double pct(const double *v, size_t n, double p)
+{
+    if (n == 0) return 0;
+    size_t i = (size_t)(p / 100.0 * (double)n + 0.5);
+    if (i > 0) i--;
+    if (i >= n) i = n - 1;
+    return v[i];
+}
+
+/* ---------- HTTP ---------- */
+
+struct conn {
+    CURL *h;
+    const char *base;
+    char sid[80], csrf_cookie[80], csrf[80];
+    char *body;
+    size_t len, cap;
+    char err[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct conn *c = arg;
+    size_t k = sz * n;
+    if (c->len + k + 1 > c->cap) {
+        size_t cap = (c->len + k + 1) * 2;
+        char *b = realloc(c->body, cap);
+        if (!b) return 0;
+        c->body = b;
+        c->cap = cap;
+    }
+    memcpy(c->body + c->len, p, k);
+    c->len += k;
+    c->body[c->len] = 0;
+    return k;
+}
+
+static void take_cookie(const char *p, size_t k, const char *name, char *dst, size_t n)
+{
+    char want[64];
+    int w = snprintf(want, sizeof want, "set-cookie: %s=", name);
+    if (k > (size_t)w && strncasecmp(p, want, (size_t)w) == 0) {
+        const char *v = p + w;
+        size_t m = strcspn(v, ";\r\n");
+        if (m < n) {
+            memcpy(dst, v, m);
+            dst[m] = 0;
+        }
+    }
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    struct conn *c = arg;
+    size_t k = sz * n;
+    take_cookie(p, k, "ehall_session", c->sid, sizeof c->sid);
+    take_cookie(p, k, "ehall_csrf", c->csrf_cookie, sizeof c->csrf_cookie);
+    return k;
+}
+
+static void conn_init(struct conn *c, const char *base)
+{
+    memset(c, 0, sizeof *c);
+    c->base = base;
+    c->h = curl_easy_init();
+    if (!c->h) die("curl_easy_init failed");
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c->h, CURLOPT_USERAGENT, "ehall-bench/cases_load");
+}
+
+static void conn_free(struct conn *c)
+{
+    curl_easy_cleanup(c->h);
+    free(c->body);
+}
+
+/* One request with the connection's cookies and CSRF token.  Returns the HTTP status,
+ * 0 on a transport error; *out gets the parsed JSON body when out is not NULL, and a
+ * "csrf" in it becomes the token for later requests. */
+static long req(struct conn *c, const char *method, const char *path, const char *json, json_t **out)
+{
+    char url[512], cookie[256], token[128];
+    snprintf(url, sizeof url, "%s%s", c->base, path);
+    struct curl_slist *hd = NULL;
+    hd = curl_slist_append(hd, "Expect:");
+    if (json) hd = curl_slist_append(hd, "Content-Type: application/json");
+    if (c->csrf_cookie[0] || c->sid[0]) {
+        snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
+                 c->sid[0] ? "; ehall_session=" : "", c->sid);
+        hd = curl_slist_append(hd, cookie);
+    }
+    if (c->csrf[0] || c->csrf_cookie[0]) {
+        snprintf(token, sizeof token, "X-CSRF-Token: %s", c->sid[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
+        hd = curl_slist_append(hd, token);
+    }
+    c->len = 0;
+    if (c->body) c->body[0] = 0;
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
+    if (json) {
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+        if (strcmp(method, "POST") != 0) curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+    } else {
+        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    }
+    CURLcode rc = curl_easy_perform(c->h);
+    curl_slist_free_all(hd);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "cases_load: %s %s: %s\n", method, path, c->err[0] ? c->err : curl_easy_strerror(rc));
+        return 0;
+    }
+    long st = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
+    if (out) {
+        *out = c->len ? json_loads(c->body, 0, NULL) : NULL;
+        const char *t = json_string_value(json_object_get(*out, "csrf"));
+        if (t && strlen(t) < sizeof c->csrf) snprintf(c->csrf, sizeof c->csrf, "%s", t);
+    }
+    return st;
+}
+
+static const char *jstr(json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    return s ? s : "";
+}
+
+/* A request that must answer `want`; the parsed body is returned (or NULL). */
+static json_t *must(struct conn *c, long want, const char *method, const char *path, const char *body)
+{
+    json_t *j = NULL;
+    long st = req(c, method, path, body, &j);
+    if (st != want)
+        die("%s %s: status %ld (wanted %ld): %.300s", method, path, st, want, c->body ? c->body : "");
+    return j;
+}
+
+static void start_session(struct conn *c) { json_decref(must(c, 200, "GET", "/api/v1/session", NULL)); }
+
+static void captcha(struct conn *c, char id[64], char ans[16])
+{
+    json_t *j = must(c, 201, "POST", "/api/v1/captcha", "{}");
+    snprintf(id, 64, "%s", jstr(j, "id"));
+    snprintf(ans, 16, "%s", jstr(j, "answer"));
+    if (!ans[0]) die("the captcha came without its answer: is the server in test mode (EHALL_TEST_MODE=1)?");
+    json_decref(j);
+}
+
+static void sms_read(struct conn *c, const char *mobile, char code[8])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/test/sms?mobile=%s", mobile);
+    json_t *j = must(c, 200, "GET", path, NULL);
+    snprintf(code, 8, "%s", jstr(j, "code"));
+    json_decref(j);
+}
+
+/* Password and captcha; returns the stage ("full", "mfa", "password"). */
+static void password_login(struct conn *c, const char *login, const char *pw, char stage[16])
+{
+    char id[64], ans[16];
+    captcha(c, id, ans);
+    json_t *b =
+        json_pack("{s:s, s:s, s:s, s:s}", "login", login, "password", pw, "captcha_id", id, "captcha", ans);
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    json_t *j = must(c, 200, "POST", "/api/v1/auth/login", s);
+    free(s);
+    snprintf(stage, 16, "%s", jstr(j, "stage"));
+    json_decref(j);
+}
+
+/* The session's CSRF token and account id; dies unless the stage is "full". */
+static long long session_check(struct conn *c)
+{
+    json_t *j = must(c, 200, "GET", "/api/v1/session", NULL);
+    if (strcmp(jstr(j, "stage"), "full") != 0) die("session stage is %s, not full", jstr(j, "stage"));
+    long long id = json_integer_value(json_object_get(json_object_get(j, "account"), "id"));
+    json_decref(j);
+    return id;
+}
+
+static void write_session(FILE *f, const char *login, long long id, const struct conn *c)
+{
+    fprintf(f, "%s %lld %s %s %s\n", login, id, c->sid, c->csrf_cookie[0] ? c->csrf_cookie : "x", c->csrf);
+}
+
+/* ---------- persons ---------- */
+
+static void make_id(int seq, char out[19])
+{
+    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    /* region 110105, born 1979-12-30 (as items/testdata's applicants), sequence 000-999 */
+    snprintf(out, 19, "11010519791230%03d", seq % 1000);
+    int sum = 0;
+    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
+    out[17] = "10X98765432"[sum % 11];
+    out[18] = 0;
+}
+
+struct reg {
+    pthread_t th;
+    const char *base, *pw, *prefix;
+    int from, to;
+    char (*lines)[512];
+};
+
+static void *reg_run(void *p)
+{
+    struct reg *g = p;
+    for (int i = g->from; i < g->to; i++) {
+        struct conn c;
+        conn_init(&c, g->base);
+        start_session(&c);
+        char login[40], mobile[24], idn[19], id[64], ans[16], code[8], stage[16];
+        snprintf(login, sizeof login, "%s%05d", g->prefix, i + 1);
+        snprintf(mobile, sizeof mobile, "1380%07d", i + 1);
+        make_id(i + 1, idn);
+        captcha(&c, id, ans);
+        json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "purpose", "register", "mobile", mobile, "captcha_id",
+                              id, "captcha", ans);
+        char *s = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        json_decref(must(&c, 202, "POST", "/api/v1/sms/code", s));
+        free(s);
+        sms_read(&c, mobile, code);
+        b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "login", login, "password", g->pw, "name",
+                      "张三", "id_number", idn, "mobile", mobile, "address", "北京市朝阳区建国路88号",
+                      "sms_code", code);
+        s = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        json_decref(must(&c, 201, "POST", "/api/v1/auth/register/person", s));
+        free(s);
+        password_login(&c, login, g->pw, stage);
+        long long aid = session_check(&c);
+        snprintf(g->lines[i], sizeof g->lines[i], "%s %lld %s %s %s", login, aid, c.sid,
+                 c.csrf_cookie[0] ? c.csrf_cookie : "x", c.csrf);
+        conn_free(&c);
+    }
+    return NULL;
+}
+
+static int cmd_persons(const char *base, int n, const char *pw, const char *prefix, const char *outfile)
+{
+    char(*lines)[512] = calloc((size_t)n, sizeof *lines);
+    if (!lines) die("out of memory");
+    enum { T = 4 };
+    struct reg g[T];
+    for (int t = 0; t < T; t++) {
+        g[t] = (struct reg){.base = base,
+                            .pw = pw,
+                            .prefix = prefix,
+                            .from = n * t / T,
+                            .to = n * (t + 1) / T,
+                            .lines = lines};
+        if (pthread_create(&g[t].th, NULL, reg_run, &g[t]) != 0) die("pthread_create");
+    }
+    for (int t = 0; t < T; t++) pthread_join(g[t].th, NULL);
+    FILE *f = fopen(outfile, "w");
+    if (!f) die("cannot write %s", outfile);
+    for (int i = 0; i < n; i++) fprintf(f, "%s\n", lines[i]);
+    if (fclose(f) != 0) die("cannot write %s", outfile);
+    free(lines);
+    printf("persons=%d\n", n);
+    return 0;
+}
+
+/* ---------- staff ---------- */
+
+static void totp_now(const char *secret, char code[8])
+{
+    unsigned char key[64];
+    size_t klen;
+    if (crypto_base32_decode(secret, key, sizeof key, &klen) != 0) die("bad TOTP secret");
+    if (crypto_totp(key, klen, "SM3", (long long)time(NULL), 30, 6, code) != 0) die("crypto_totp failed");
+}
+
+static void change_password(struct conn *c, const char *cur, const char *pw)
+{
+    json_t *b = json_pack("{s:s, s:s}", "current_password", cur, "new_password", pw);
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    json_decref(must(c, 200, "POST", "/api/v1/account/password", s));
+    free(s);
+}
+
+static void enrol_totp(struct conn *c)
+{
+    json_t *j = must(c, 200, "POST", "/api/v1/account/totp/setup", "{\"digest\":\"SM3\"}");
+    char secret[64], code[8], body[64];
+    snprintf(secret, sizeof secret, "%s", jstr(j, "secret"));
+    json_decref(j);
+    totp_now(secret, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    json_decref(must(c, 200, "POST", "/api/v1/account/totp/confirm", body));
+}
+
+static int cmd_staff(const char *base, const char *bootfile, const char *dept, const char *role,
+                     const char *login, const char *pw, const char *outfile)
+{
+    FILE *bf = fopen(bootfile, "r");
+    if (!bf) die("cannot read %s", bootfile);
+    static char boot[8192];
+    size_t bl = fread(boot, 1, sizeof boot - 1, bf);
+    boot[bl] = 0;
+    fclose(bf);
+    static const char *names[] = {"sysadmin", "secadmin"};
+    struct conn adm[2];
+    for (int i = 0; i < 2; i++) {
+        char pat[48], first[32], stage[16];
+        snprintf(pat, sizeof pat, "login %-9s  password ", names[i]);
+        const char *p = strstr(boot, pat);
+        if (!p) die("no password for %s in %s", names[i], bootfile);
+        snprintf(first, sizeof first, "%.16s", p + strlen(pat));
+        conn_init(&adm[i], base);
+        start_session(&adm[i]);
+        password_login(&adm[i], names[i], first, stage);
+        if (strcmp(stage, "password") != 0) die("%s: stage %s after the first log-in", names[i], stage);
+        change_password(&adm[i], first, pw);
+        enrol_totp(&adm[i]);
+        session_check(&adm[i]);
+    }
+    /* the department's id */
+    json_t *j = must(&adm[0], 200, "GET", "/api/v1/admin/departments", NULL);
+    long long did = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(j, "departments"), i, d)
+    {
+        if (!strcmp(jstr(d, "code"), dept)) did = json_integer_value(json_object_get(d, "id"));
+    }
+    json_decref(j);
+    if (!did) die("no department %s", dept);
+    char mobile[24] = "13700000001", body[1024], path[96], otp[40], stage[16], code[8];
+    snprintf(body, sizeof body,
+             "{\"login\":\"%s\",\"name\":\"窗口%s\",\"mobile\":\"%s\",\"department\":%lld,\"badge\":\"B%s\"}",
+             login, login, mobile, did, login);
+    j = must(&adm[0], 201, "POST", "/api/v1/admin/staff", body);
+    snprintf(otp, sizeof otp, "%s", jstr(j, "one_time_password"));
+    long long sid = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/v1/admin/accounts/%lld/roles", sid);
+    snprintf(body, sizeof body, "{\"roles\":[\"%s\"]}", role);
+    json_decref(must(&adm[1], 200, "PUT", path, body));
+    struct conn c;
+    conn_init(&c, base);
+    start_session(&c);
+    password_login(&c, login, otp, stage);
+    if (strcmp(stage, "mfa") != 0) die("staff %s: stage %s after the first log-in", login, stage);
+    json_decref(must(&c, 202, "POST", "/api/v1/auth/mfa/sms", "{}"));
+    sms_read(&c, mobile, code);
+    snprintf(body, sizeof body, "{\"method\":\"sms\",\"code\":\"%s\"}", code);
+    json_decref(must(&c, 200, "POST", "/api/v1/auth/mfa", body));
+    change_password(&c, otp, pw);
+    enrol_totp(&c);
+    long long id = session_check(&c);
+    FILE *f = fopen(outfile, "w");
+    if (!f) die("cannot write %s", outfile);
+    write_session(f, login, id, &c);
+    if (fclose(f) != 0) die("cannot write %s", outfile);
+    printf("staff_id=%lld department_id=%lld\n", id, did);
+    conn_free(&c);
+    conn_free(&adm[0]);
+    conn_free(&adm[1]);
+    return 0;
+}
+
+/* ---------- load ---------- */
+
+struct session {
+    char login[40], sid[80], csrf_cookie[80], csrf[80];
+    long long id;
+};
+
+static struct session *read_sessions(const char *file, int *n)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) die("cannot read %s", file);
+    int cap = 64;
+    struct session *s = calloc((size_t)cap, sizeof *s);
+    *n = 0;
+    char line[512];
+    while (s && fgets(line, sizeof line, f)) {
+        if (*n == cap) {
+            cap *= 2;
+            s = realloc(s, (size_t)cap * sizeof *s);
+            if (!s) break;
+        }
+        struct session *x = &s[*n];
+        if (sscanf(line, "%39s %lld %79s %79s %79s", x->login, &x->id, x->sid, x->csrf_cookie, x->csrf) == 5)
+            (*n)++;
+    }
+    fclose(f);
+    if (!s) die("out of memory");
+    if (*n == 0) die("no sessions in %s", file);
+    return s;
+}
+
+struct worker {
+    pthread_t th;
+    const char *base, *method, *path, *body;
+    const struct session *sess;
+    double t_start, t_end;
+    pthread_barrier_t *ready, *go;
+    long ok, fail, acked_total;
+    long bad[8];
+    int nbad;
+    double *lat;
+    size_t n, cap;
+};
+
+static void *worker_run(void *p)
+{
+    struct worker *w = p;
+    struct conn c;
+    conn_init(&c, w->base);
+    snprintf(c.sid, sizeof c.sid, "%s", w->sess->sid);
+    snprintf(c.csrf_cookie, sizeof c.csrf_cookie, "%s", w->sess->csrf_cookie);
+    snprintf(c.csrf, sizeof c.csrf, "%s", w->sess->csrf);
+    int post = !strcmp(w->method, "POST");
+    pthread_barrier_wait(w->ready);
+    pthread_barrier_wait(w->go);
+    for (;;) {
+        double t0 = now_s();
+        if (t0 >= w->t_end) break;
+        json_t *j = NULL;
+        long st = req(&c, w->method, w->path, w->body, post ? &j : NULL);
+        int good = post ? st == 201 && !strcmp(jstr(j, "state"), "submitted") : st == 200;
+        json_decref(j);
+        if (good && post) w->acked_total++;
+        double t1 = now_s();
+        if (t1 < w->t_start || t1 > w->t_end) continue;
+        if (good) {
+            w->ok++;
+            if (w->n == w->cap) {
+                w->cap = w->cap ? w->cap * 2 : 4096;
+                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+                if (!w->lat) die("out of memory");
+            }
+            w->lat[w->n++] = (t1 - t0) * 1000;
+        } else {
+            w->fail++;
+            if (w->nbad < 8) w->bad[w->nbad++] = st;
+            if (w->fail == 1)
+                fprintf(stderr, "cases_load: %s %s: status %ld: %.200s\n", w->method, w->path, st,
+                        c.body ? c.body : "");
+        }
+    }
+    conn_free(&c);
+    return NULL;
+}
+
+static int cmd_load(const char *method, const char *base, const char *sessfile, int conns, double warmup,
+                    double secs, const char *path, const char *body)
+{
+    int ns;
+    struct session *sess = read_sessions(sessfile, &ns);
+    struct worker *w = calloc((size_t)conns, sizeof *w);
+    if (!w) die("out of memory");
+    pthread_barrier_t ready, go;
+    pthread_barrier_init(&ready, NULL, (unsigned)conns + 1);
+    pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
+    for (int i = 0; i < conns; i++) {
+        w[i] = (struct worker){.base = base,
+                               .method = method,
+                               .path = path,
+                               .body = body,
+                               .sess = &sess[i % ns],
+                               .ready = &ready,
+                               .go = &go};
+        if (pthread_create(&w[i].th, NULL, worker_run, &w[i]) != 0) die("pthread_create");
+    }
+    pthread_barrier_wait(&ready);
+    double t0 = now_s();
+    for (int i = 0; i < conns; i++) {
+        w[i].t_start = t0 + warmup;
+        w[i].t_end = t0 + warmup + secs;
+    }
+    pthread_barrier_wait(&go);
+    size_t n = 0;
+    for (int i = 0; i < conns; i++) {
+        pthread_join(w[i].th, NULL);
+        n += w[i].n;
+    }
+    double *L = calloc(n + 1, sizeof *L);
+    if (!L) die("out of memory");
+    long ok = 0, fail = 0, acked = 0;
+    char bad[256] = "";
+    n = 0;
+    for (int i = 0; i < conns; i++) {
+        ok += w[i].ok, fail += w[i].fail, acked += w[i].acked_total;
+        memcpy(L + n, w[i].lat, w[i].n * sizeof *L);
+        n += w[i].n;
+        for (int k = 0; k < w[i].nbad && strlen(bad) < 200; k++)
+            snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%ld", bad[0] ? "," : "", w[i].bad[k]);
+        free(w[i].lat);
+    }
+    qsort(L, n, sizeof *L, cmp_double);
+    printf(
+        "conns=%d seconds=%.1f ok=%ld rate=%.1f fail=%ld acked_total=%ld p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
+        "max_ms=%.3f bad=%s\n",
+        conns, secs, ok, ok / secs, fail, acked, pct(L, n, 50), pct(L, n, 90), pct(L, n, 99),
+        n ? L[n - 1] : 0.0, bad[0] ? bad : "-");
+    free(L);
+    free(w);
+    free(sess);
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&go);
+    return fail ? 3 : 0;
+}
+
+/* ---------- SQLite data generation ---------- */
+
+static int cmd_sqlite(const char *dbfile, const char *sqlfile)
+{
+    FILE *f = fopen(sqlfile, "r");
+    if (!f) die("cannot read %s", sqlfile);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *sql = malloc((size_t)len + 1);
+    if (!sql || fread(sql, 1, (size_t)len, f) != (size_t)len) die("cannot read %s", sqlfile);
+    sql[len] = 0;
+    fclose(f);
+    sqlite3 *db;
+    if (sqlite3_open(dbfile, &db) != SQLITE_OK) die("cannot open %s", dbfile);
+    sqlite3_busy_timeout(db, 10000);
+    double t0 = now_s();
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) die("%s: %s", sqlfile, err ? err : "error");
+    printf("seconds=%.1f\n", now_s() - t0);
+    sqlite3_close(db);
+    free(sql);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) die("curl_global_init failed");
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int rc;
+    if (!strcmp(cmd, "persons") && argc == 7)
+        rc = cmd_persons(argv[2], atoi(argv[3]), argv[4], argv[5], argv[6]);
+    else if (!strcmp(cmd, "staff") && argc == 9)
+        rc = cmd_staff(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7], argv[8]);
+    else if (!strcmp(cmd, "submit") && argc == 8)
+        rc = cmd_load("POST", argv[2], argv[3], atoi(argv[4]) > 0 ? atoi(argv[4]) : 1, atof(argv[5]),
+                      atof(argv[6]), "/api/v1/cases", argv[7]);
+    else if (!strcmp(cmd, "get") && argc == 8)
+        rc = cmd_load("GET", argv[2], argv[3], atoi(argv[4]) > 0 ? atoi(argv[4]) : 1, atof(argv[5]),
+                      atof(argv[6]), argv[7], NULL);
+    else if (!strcmp(cmd, "sqlite") && argc == 4)
+        rc = cmd_sqlite(argv[2], argv[3]);
+    else {
+        fprintf(stderr, "usage: cases_load persons URL N PASSWORD PREFIX OUTFILE\n"
+                        "       cases_load staff URL BOOTSTRAP_OUT DEPT ROLE LOGIN PASSWORD OUTFILE\n"
+                        "       cases_load submit URL SESSIONS CONNS WARMUP SECONDS BODY\n"
+                        "       cases_load get URL SESSIONS CONNS WARMUP SECONDS PATH\n"
+                        "       cases_load sqlite DBFILE SQLFILE\n");
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}
