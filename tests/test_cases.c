@@ -373,6 +373,14 @@ static void every_item_follows_its_test_data(void **state)
         json_decref(td);
         json_decref(item);
     }
+    /* the staff who approved see those cases among their done ones */
+    json_t *dj = p_want(&staff[0].c, 200, "GET", "/api/v1/workbench/counts", NULL);
+    long long done = json_integer_value(json_object_get(json_object_get(dj, "counts"), "done"));
+    json_decref(dj);
+    assert_true(done >= 1);
+    dj = p_want(&staff[0].c, 200, "GET", "/api/v1/workbench/queue?name=done&size=100", NULL);
+    assert_int_equal((long long)json_array_size(json_object_get(dj, "cases")), done < 100 ? done : 100);
+    json_decref(dj);
     assert_true(approved >= 12);
     assert_true(invalid >= 30);
     assert_true(refused >= 12);

@@ -262,6 +262,9 @@ int case_act(http_req *r)
 
 /* ---------- queues ---------- */
 
+/* How many of a clerk's latest actions the "done" queue looks back over. */
+#define DONE_WINDOW_SQL "1000"
+
 enum queue { Q_TO_SIGN, Q_IN_PROGRESS, Q_NEAR_DUE, Q_OVERDUE, Q_DONE, Q_N };
 static const char *const QUEUES[Q_N] = {"to_sign", "in_progress", "near_due", "overdue", "done"};
 
@@ -271,6 +274,7 @@ struct qctx {
     char roles[16][65];
     int nroles;
     int today, near;
+    long long before; /* the page starts below this case id (0: the first page) */
 };
 
 /* A statement built with its parameters, so that each query names only the binds it
@@ -369,10 +373,17 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
         qb_add(b, " AND state IN ('submitted','in_review')))");
         break;
     default:
+        /* a clerk's history grows without end: "done" looks at the cases of their last
+         * DONE_WINDOW actions (below the page's start), so neither the page nor the
+         * count reads more than that however long they have worked */
         qb_add(b, "id IN (SELECT case_id FROM case_log WHERE actor = ");
         qb_int(b, p->account);
-        qb_add(b,
-               ") AND state IN ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
+        if (q->before) {
+            qb_add(b, " AND case_id < ");
+            qb_int(b, q->before);
+        }
+        qb_add(b, " ORDER BY actor DESC, case_id DESC LIMIT " DONE_WINDOW_SQL ") AND state IN"
+                  " ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
         break;
     }
 }
@@ -457,6 +468,7 @@ int workbench_queue(http_req *r)
         store_release(c);
         return case_reply_unavailable(r);
     }
+    q.before = before;
     /* the page's cases in one query, not one case_load each */
     struct qb b = {.sql = "SELECT " CASE_COLUMNS " FROM ecase WHERE "};
     char like[300];
