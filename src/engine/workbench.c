@@ -362,15 +362,19 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
         qb_int(b, q->near);
         break;
     case Q_OVERDUE:
-        /* the live states repeat what both branches of the OR say, so that an index on (state,
-         * step_due) finds the few live overdue cases instead of every past deadline */
-        qb_add(b, "state IN ('submitted','in_review','supplement') AND step_due < ");
-        qb_int(b, q->today);
-        qb_add(b, " AND ((assignee = ");
+        /* two branches, each with its own index: the clerk's cases in hand (ecase_in_hand
+         * covers assignee and step_due), and those escalated to their department
+         * (ecase_escalated; the unary + keeps SQLite from preferring a deadline index
+         * that would read every live overdue case of the whole system) */
+        qb_add(b, "((assignee = ");
         qb_int(b, p->account);
-        qb_add(b, " AND state IN ('submitted','in_review','supplement')) OR (escalated_dept = ");
+        qb_add(b, " AND state IN ('submitted','in_review','supplement') AND step_due < ");
+        qb_int(b, q->today);
+        qb_add(b, ") OR (escalated_dept = ");
         qb_text(b, q->dept_code);
-        qb_add(b, " AND state IN ('submitted','in_review')))");
+        qb_add(b, " AND state IN ('submitted','in_review') AND +step_due < ");
+        qb_int(b, q->today);
+        qb_add(b, "))");
         break;
     default:
         /* a clerk's history grows without end: "done" looks at the cases of their last

@@ -128,7 +128,7 @@ struct migration {
     "CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"                                                \
     "CREATE INDEX ecase_to_sign ON ecase(dept_path, step_role, id) WHERE assignee = 0"                       \
     " AND state IN ('submitted','in_review');"                                                               \
-    "CREATE INDEX ecase_in_hand ON ecase(assignee, id)"                                                      \
+    "CREATE INDEX ecase_in_hand ON ecase(assignee, step_due, id)"                                            \
     " WHERE state IN ('submitted','in_review','supplement');"                                                \
     "CREATE INDEX ecase_due ON ecase(state, step_due);"                                                      \
     "CREATE INDEX ecase_escalated ON ecase(escalated_dept, state, id);"                                      \
