@@ -374,9 +374,11 @@ export function smallPng(w = 60, h = 40, rgb = [11, 79, 143]) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-/** Today's date as the server's calendar counts it (days since 1970-01-01, local zone). */
-export function calendarToday(d = new Date()) {
-  return Math.floor(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()) / 86400000);
+/** Today's date as the server's calendar counts it (days since 1970-01-01 in its zone,
+ *  the `timezone` setting: Asia/Shanghai by default). */
+export function calendarToday(timeZone = 'Asia/Shanghai', d = new Date()) {
+  const [y, m, day] = new Intl.DateTimeFormat('en-CA', { timeZone }).format(d).split('-').map(Number);
+  return Math.floor(Date.UTC(y, m - 1, day) / 86400000);
 }
 
 /** Run SQL on a test server's SQLite database (the sqlite3 command-line tool). */
