@@ -603,12 +603,80 @@ static void check_and_administration(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* GET /api/v1/admin/calendar/{year}: the system administrator sees a year's overrides and
+ * the working days per month, which agree with `ehall calendar show`; others are refused. */
+static void calendar_year_for_administrators(void **state)
+{
+    (void)state;
+    struct srv s;
+    start(&s);
+    char path[512];
+    snprintf(path, sizeof path, "%s/calendar/2026.json", source_dir());
+    const char *imp[] = {"calendar", "import", path, NULL};
+    if (cli(imp) != 0) fail_msg("calendar import failed:\n%s", out);
+    struct admins a;
+    p_admins(&s, &a);
+    json_t *j = p_want(&a.sys, 200, "GET", "/api/v1/admin/calendar/2026", NULL);
+    assert_int_equal(jint(j, "year"), 2026);
+    assert_true(json_is_true(json_object_get(j, "imported")));
+    assert_non_null(strstr(jstr(j, "source"), "2026"));
+    assert_int_equal(strlen(jstr(j, "sm3")), 64);
+    json_t *days = json_object_get(j, "days");
+    assert_true(json_array_size(days) > 20);
+    json_t *first = json_array_get(days, 0);
+    assert_string_equal(jstr(first, "day"), "2026-01-01");
+    assert_string_equal(jstr(first, "kind"), "holiday");
+    assert_int_equal(jint(first, "weekday"), 4);
+    int workdays = 0, total = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(days, i, d) workdays += strcmp(jstr(d, "kind"), "workday") == 0;
+    assert_true(workdays >= 5);
+    /* every month agrees with the CLI's count */
+    const char *show[] = {"calendar", "show", "2026", NULL};
+    assert_int_equal(cli(show), 0);
+    json_t *months = json_object_get(j, "months");
+    assert_int_equal(json_array_size(months), 12);
+    json_array_foreach(months, i, d)
+    {
+        char want[64];
+        snprintf(want, sizeof want, "2026-%02d  %2lld of %2lld days", (int)i + 1, jint(d, "working_days"),
+                 jint(d, "days"));
+        assert_out_has(want);
+        total += (int)jint(d, "working_days");
+    }
+    assert_int_equal(jint(j, "working_days"), total);
+    char want[32];
+    snprintf(want, sizeof want, "total    %d", total);
+    assert_out_has(want);
+    json_decref(j);
+    /* a year never imported: the weekend rule, said so */
+    j = p_want(&a.sys, 200, "GET", "/api/v1/admin/calendar/2031", NULL);
+    assert_false(json_is_true(json_object_get(j, "imported")));
+    assert_int_equal(json_array_size(json_object_get(j, "days")), 0);
+    assert_true(json_is_null(json_object_get(j, "source")));
+    assert_int_equal(jint(json_array_get(json_object_get(j, "months"), 0), "working_days"), 23);
+    json_decref(j);
+    /* not a year */
+    json_decref(p_want(&a.sys, 404, "GET", "/api/v1/admin/calendar/999", NULL));
+    json_decref(p_want(&a.sys, 404, "GET", "/api/v1/admin/calendar/20x6", NULL));
+    json_decref(p_want(&a.sys, 404, "GET", "/api/v1/admin/calendar/12026", NULL));
+    /* the other administrators do not hold the permission */
+    json_decref(p_want(&a.sec, 403, "GET", "/api/v1/admin/calendar/2026", NULL));
+    json_decref(p_want(&a.aud, 403, "GET", "/api/v1/admin/calendar/2026", NULL));
+    h_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(validate_names_every_problem),  cmocka_unit_test(shipped_pack_is_clean),
-        cmocka_unit_test(check_form_reports_everything), cmocka_unit_test(catalog_search_filters_and_pages),
-        cmocka_unit_test(versions_are_immutable),        cmocka_unit_test(check_and_administration),
+        cmocka_unit_test(validate_names_every_problem),
+        cmocka_unit_test(shipped_pack_is_clean),
+        cmocka_unit_test(check_form_reports_everything),
+        cmocka_unit_test(catalog_search_filters_and_pages),
+        cmocka_unit_test(versions_are_immutable),
+        cmocka_unit_test(check_and_administration),
+        cmocka_unit_test(calendar_year_for_administrators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "audit/handlers.h"
 #include "auth/handlers.h"
+#include "calendar/handlers.h"
 #include "engine/engine.h"
 #include "engine/item.h"
 #include "exchange/handlers.h"
@@ -188,6 +189,9 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/test/exchange", exchange_api_test, ACCESS_TEST, NULL,
      "queue n test messages in one transaction (test mode)"},
     {"POST", "/api/v1/test/inbox", inbox_api_test, ACCESS_TEST, NULL, "send an inbox message (test mode)"},
+    /* the working-day calendar (src/calendar/handlers.c) */
+    {"GET", "/api/v1/admin/calendar/{year}", calendar_api_year, ACCESS_SESSION, "org.dept.manage",
+     "a year's holidays, working weekends and working days per month"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -318,3 +318,72 @@ export async function newStaff(srv, { deptCode = 'PSB-YZ', roles = ['hj_clerk'] 
   await srv.sec.call('PUT', `/admin/accounts/${made.id}/roles`, { roles });
   return { login, one_time_password: made.one_time_password };
 }
+
+/** A public account (person, enterprise) logged in through the API with captcha and
+ *  password; {call(method, path, body), upload(fileName, bytes) → library entry}. */
+export async function accountApi(srv, login, password = PASSWORD) {
+  const jar = {};
+  let csrf = null;
+  const cookie = () => Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ');
+  async function send(method, path, body, headers = {}) {
+    if (!csrf && method !== 'GET') await send('GET', '/session');
+    const r = await fetch(srv.url + '/api/v1' + path, {
+      method,
+      headers: { Cookie: cookie(), ...(method !== 'GET' ? { 'X-CSRF-Token': csrf } : {}), ...headers },
+      body,
+    });
+    for (const c of r.headers.getSetCookie?.() ?? []) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      jar[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const j = await r.json();
+    if (j && typeof j.csrf === 'string') csrf = j.csrf;
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+    return j;
+  }
+  const call = (method, path, body) =>
+    send(method, path, method !== 'GET' ? JSON.stringify(body ?? {}) : undefined, { 'Content-Type': 'application/json' });
+  const upload = (fileName, bytes) => send('POST', '/materials', bytes, { 'X-File-Name': encodeURIComponent(fileName) });
+  const cap = await call('POST', '/captcha', {});
+  await call('POST', '/auth/login', { login, password, captcha_id: cap.id, captcha: cap.answer });
+  return { call, upload };
+}
+
+/** A small valid PDF (text) and PNG (w × h, one colour) for material uploads. */
+export function smallPdf(text = 'ehall test') {
+  return Buffer.from(`%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n% ${text}\ntrailer<</Root 1 0 R>>\n%%EOF\n`);
+}
+export function smallPng(w = 60, h = 40, rgb = [11, 79, 143]) {
+  const { deflateSync, crc32 } = require('node:zlib');
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => rgb).flat())]);
+  const raw = Buffer.concat(Array.from({ length: h }, (_, y) => (y < h / 2 ? row : Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, 230)]))));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Today's date as the server's calendar counts it (days since 1970-01-01 in its zone,
+ *  the `timezone` setting: Asia/Shanghai by default). */
+export function calendarToday(timeZone = 'Asia/Shanghai', d = new Date()) {
+  const [y, m, day] = new Intl.DateTimeFormat('en-CA', { timeZone }).format(d).split('-').map(Number);
+  return Math.floor(Date.UTC(y, m - 1, day) / 86400000);
+}
+
+/** Run SQL on a test server's SQLite database (the sqlite3 command-line tool). */
+export function sql(srv, text) {
+  const db = ['ehall.db', 'ehall.sqlite', 'data.db'].map((n) => join(srv.dir, n)).find((p) => existsSync(p));
+  if (!db) throw new Error(`no SQLite database in ${srv.dir}`);
+  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, text], { encoding: 'utf8' });
+}

@@ -34,6 +34,17 @@ const routes = [
     component: () => import('./pages/Admin.vue'),
     meta: { title: 'admin.title', crumbs: [home], auth: 'session', kinds: ['admin'] },
   },
+  // staff and administration
+  {
+    path: '/workbench/cases/:id(\\d+)',
+    component: () => import('./pages/CaseWork.vue'),
+    meta: { title: 'cw.title', crumbs: [home, { title: 'workbench.title', to: '/workbench' }], auth: 'session', kinds: ['staff'] },
+  },
+  { path: '/admin/org', component: () => import('./pages/AdminOrg.vue'), meta: { title: 'adm.org', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
+  { path: '/admin/items', component: () => import('./pages/AdminItems.vue'), meta: { title: 'adm.items', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
+  { path: '/admin/security', component: () => import('./pages/AdminSecurity.vue'), meta: { title: 'adm.security', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
+  { path: '/admin/exchange', component: () => import('./pages/AdminExchange.vue'), meta: { title: 'adm.exchange', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin', 'staff'] } },
+  { path: '/admin/audit', component: () => import('./pages/AuditLog.vue'), meta: { title: 'adm.audit', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'notfound.title', crumbs: [home] } },
 ];
 
