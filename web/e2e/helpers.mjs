@@ -412,10 +412,16 @@ export async function registerUI(page, srv) {
   await page.goto('/register');
   await settle(page);
   for (const k of ['login', 'password', 'name', 'id_number', 'mobile']) await page.fill(`[data-test=${k}]`, p[k]);
-  await page.fill('[data-test=captcha]', await captchaAnswer(page));
-  await page.click('[data-test=send-sms]');
-  await settle(page);
-  await page.fill("[data-test=sms_code]", await srv.sms(p.mobile));
+  let code = null;
+  for (let i = 0; i < 3 && !code; i++) {
+    // (a captcha answered while a fresh one was loading is refused: take the new one and retry)
+    await page.fill('[data-test=captcha]', await captchaAnswer(page));
+    await page.click('[data-test=send-sms]');
+    await settle(page);
+    code = await srv.sms(p.mobile).catch(() => null);
+  }
+  if (!code) throw new Error(`registerUI: no SMS code reached ${p.mobile}`);
+  await page.fill('[data-test=sms_code]', code);
   await page.click('[data-test=register-form] [data-test=submit]');
   await page.waitForURL((u) => u.pathname === '/login');
   await settle(page);

@@ -225,6 +225,46 @@ test('a second case is withdrawn after a confirmation', async () => {
   assert.equal(await page.locator('[data-test=cases] li').count(), 1);
 });
 
+test('a bundle from the home page: one form per item on one page; a birth date in the future is flagged as typed', async () => {
+  const day = (n) => new Date(Date.now() + n * 86400e3).toISOString().slice(0, 10);
+  await h.visit(page, '/');
+  await page.click('[data-test=bundle-BND-NEWBORN]');
+  await page.waitForURL((u) => u.pathname === '/bundles/BND-NEWBORN/apply');
+  await page.waitForSelector('[data-test=part-YB-CB-0001]');
+  await h.settle(page);
+  await h.axe(page, 'bundle apply');
+  const hj = '[data-test=part-GA-HJ-0001]', yb = '[data-test=part-YB-CB-0001]';
+  // the rules twin: a birth date in the future breaks "date(form.child_birth_date) <= today()"
+  await page.fill(`${hj} [data-test=input-child_birth_date]`, day(5));
+  await page.locator(`${hj} [data-test=input-child_birth_date]`).blur();
+  await page.waitForSelector(`${hj} [data-test=field-child_birth_date] .el-form-item__error`);
+  const msg = await page.textContent(`${hj} [data-test=field-child_birth_date] .el-form-item__error`);
+  assert.ok(msg.trim().length > 0, 'a message beside the birth date');
+  await h.shot(page, 'bundle-future-date');
+  await page.fill(`${hj} [data-test=input-child_birth_date]`, day(-10));
+  await page.waitForSelector(`${hj} [data-test=field-child_birth_date] .el-form-item__error`, { state: 'detached' });
+  for (const part of [hj, yb]) {
+    await page.fill(`${part} [data-test=input-child_name]`, '王小宝');
+    await page.fill(`${part} [data-test=input-child_birth_date]`, day(-10));
+  }
+  await page.click(`${hj} [data-test=opt-child_gender-M]`);
+  await page.click(`${hj} [data-test=opt-relation-father]`);
+  await page.fill(`${hj} [data-test=input-birth_cert_no]`, 'P500123456');
+  await page.fill(`${hj} [data-test=input-hospital]`, '重庆医科大学附属第一医院');
+  await page.click(`${yb} [data-test=opt-grade-one]`);
+  for (const [part, slot] of [[hj, 'birth_cert'], [hj, 'hukou_book'], [yb, 'birth_cert']]) {
+    await page.setInputFiles(`${part} [data-test=upload-${slot}]`, h.pdfFile(`${slot}.pdf`));
+    await page.waitForSelector(`${part} [data-test=file-${slot}]`);
+  }
+  await h.shot(page, 'bundle-apply');
+  await page.click('[data-test=bundle-submit]');
+  await confirmDialog();
+  await page.waitForSelector('[data-test=bundle-receipt]');
+  assert.equal((await page.textContent('[data-test=bundle-receipt]')).match(/EH\d+/g).length, 2);
+  await h.axe(page, 'bundle receipt');
+  await h.shot(page, 'bundle-receipt');
+});
+
 test('the apply page on a 375 px phone, in elder mode and in English', async () => {
   const phone = await h.openPage(browser, srv, { viewport: h.PHONE });
   const p = phone.page;
