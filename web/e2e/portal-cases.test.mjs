@@ -95,8 +95,16 @@ test('a person registers, logs in and applies with a material; the rules twin sp
   await page.setInputFiles('[data-test=upload-hukou_book]', h.pdfFile('户口簿.pdf'));
   await page.waitForSelector('[data-test=file-hukou_book]');
   assert.match(await page.textContent('[data-test=file-hukou_book]'), /户口簿\.pdf/);
+  // a slow upload shows its progress (the answer held back for a moment)
+  await page.route('**/api/v1/materials', async (route) => {
+    await new Promise((r) => setTimeout(r, 1000));
+    await route.continue();
+  });
   await page.setInputFiles('[data-test=upload-birth_cert]', h.pdfFile('出生医学证明.pdf'));
+  await page.waitForSelector('[data-test=slot-birth_cert] [data-test=upload-progress]');
+  await h.shot(page, 'apply-upload-progress');
   await page.waitForSelector('[data-test=file-birth_cert]');
+  await page.unroute('**/api/v1/materials');
   await page.click('[data-test=reuse-move_cert]');
   await page.waitForSelector('[data-test=library] button');
   await h.axe(page, 'apply: library dialog');

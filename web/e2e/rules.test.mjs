@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as h from './helpers.mjs';
-import { parse, evaluate, toPlain, parseDate, checkRules, RuleError } from '../src/rules.js';
+import { parse, evaluate, toPlain, parseDate, checkRules, zoneToday, RuleError } from '../src/rules.js';
 
 // JSON.parse would round 64-bit integers: read those with more than 15 digits as BigInt.
 function parseBig(text) {
@@ -104,6 +104,9 @@ test('rules fail as item_check_form fails them: when, errors, fields', () => {
   const ap = [{ id: 'self', check: 'form.p == applicant.id_number', message: 'x', fields: ['form.p'] }];
   assert.deepEqual(checkRules(ap, { form: { p: '1' }, applicant: {} }, {}, (f) => !f.startsWith('applicant.')), []);
   assert.equal(checkRules(ap, { form: { p: '1' }, applicant: {} }, {}).length, 1);
+  // the server's date, whatever the browser's zone
+  assert.equal(zoneToday('UTC'), new Date().toISOString().slice(0, 10));
+  assert.match(zoneToday(), /^\d{4}-\d{2}-\d{2}$/);
 });
 
 test('parse() gives exactly the trees ehall compiles for every shipped item', async () => {

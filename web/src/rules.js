@@ -10,6 +10,8 @@
 //   evaluate(tree, env)   → a value (null, boolean, bigint, string, RDate, array), throws RuleError
 //   check(tree, env)      → 1 true, 0 false, -1 an error or not a boolean (rules_check)
 //   checkRules(item.rules, scope, env) → [{rule, field, message}] for every failing rule
+//   idNumberWhy(s, today), usccWhy(s), mobileOk(s), compilePattern(p), matchPattern(p, s),
+//   parseDate(s), formatDate(days), zoneToday(tz = 'Asia/Shanghai'): the server's date
 //
 // Values: integers are BigInt (64-bit, overflow is an error), dates are RDate (days
 // since 1970-01-01, proleptic Gregorian), lists are arrays of strings and BigInts.
@@ -82,6 +84,17 @@ export function formatDate(days) {
 export function localToday() {
   const t = new Date();
   return `${String(t.getFullYear()).padStart(4, '0')}-${String(t.getMonth() + 1).padStart(2, '0')}-${String(t.getDate()).padStart(2, '0')}`;
+}
+
+/** Today in a time zone (ehall's `timezone` setting, Asia/Shanghai by default), YYYY-MM-DD:
+ *  what the server's today() says, whatever the browser's own zone. */
+export function zoneToday(timeZone = 'Asia/Shanghai') {
+  try {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date()).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day}`;
+  } catch {
+    return localToday();
+  }
 }
 
 // ---- identity numbers (src/auth/ids.c) ----
@@ -744,7 +757,7 @@ export function evaluate(tree, env = {}) {
   };
   const idArg = (n, what, v) => {
     want(n, what, v, 'string');
-    const why = idNumberWhy(v);
+    const why = idNumberWhy(v, env.clockToday ?? localToday());
     if (why) fail(n, `${what}: not a valid ID number (${why})`);
     const birth = parseDate(`${v.slice(6, 10)}-${v.slice(10, 12)}-${v.slice(12, 14)}`);
     if (birth === null) fail(n, `${what}: the birth date is not real`);
@@ -948,7 +961,7 @@ export function evaluate(tree, env = {}) {
         return idArg(n, what, a[0]).male ? 'M' : 'F';
       case 'id_valid':
         want(n, what, a[0], 'string');
-        return idNumberWhy(a[0]) === null;
+        return idNumberWhy(a[0], env.clockToday ?? localToday()) === null;
       case 'uscc_valid':
         want(n, what, a[0], 'string');
         return usccWhy(a[0]) === null;
