@@ -387,3 +387,44 @@ export function sql(srv, text) {
   if (!db) throw new Error(`no SQLite database in ${srv.dir}`);
   return execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, text], { encoding: 'utf8' });
 }
+
+/** A staff member (from newStaff) logged in through the API after their first log-in
+ *  (password change, TOTP enrolment with SHA1): an apiClient. */
+export async function staffApi(srv, staff) {
+  const c = apiClient(srv);
+  const cap = await c.call('POST', '/captcha', {});
+  await c.call('POST', '/auth/login', { login: staff.login, password: staff.one_time_password, captcha_id: cap.id, captcha: cap.answer });
+  await c.call('POST', '/account/password', { current_password: staff.one_time_password, new_password: PASSWORD });
+  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
+  await c.call('POST', '/account/totp/confirm', { code: totp(t.secret, 'SHA1') });
+  return c;
+}
+
+/** A small valid PDF (its text makes each one's bytes differ): {name, mimeType, buffer}. */
+export function pdfFile(name = 'scan.pdf', text = name) {
+  const body = `%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n% ${text} ${randomBytes(4).toString('hex')}\ntrailer<</Root 1 0 R>>\n%%EOF\n`;
+  return { name, mimeType: 'application/pdf', buffer: Buffer.from(body) };
+}
+
+/** Register a person through the register page (captcha, SMS code); returns personData(). */
+export async function registerUI(page, srv) {
+  const p = personData();
+  await page.goto('/register');
+  await settle(page);
+  for (const k of ['login', 'password', 'name', 'id_number', 'mobile']) await page.fill(`[data-test=${k}]`, p[k]);
+  let code = null;
+  for (let i = 0; i < 3 && !code; i++) {
+    // (a captcha answered while a fresh one was loading is refused: take the new one and retry)
+    await page.fill('[data-test=captcha]', await captchaAnswer(page));
+    await page.click('[data-test=send-sms]');
+    await settle(page);
+    code = await srv.sms(p.mobile).catch(() => null);
+  }
+  if (!code) throw new Error(`registerUI: no SMS code reached ${p.mobile}`);
+  await page.fill('[data-test=sms_code]', code);
+  await page.click('[data-test=register-form] [data-test=submit]');
+  await page.waitForURL((u) => u.pathname === '/login');
+  await settle(page);
+  await captchaAnswer(page); // the log-in page's captcha has been read before anyone navigates on
+  return p;
+}

@@ -45,6 +45,14 @@ const routes = [
   { path: '/admin/security', component: () => import('./pages/AdminSecurity.vue'), meta: { title: 'adm.security', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
   { path: '/admin/exchange', component: () => import('./pages/AdminExchange.vue'), meta: { title: 'adm.exchange', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin', 'staff'] } },
   { path: '/admin/audit', component: () => import('./pages/AuditLog.vue'), meta: { title: 'adm.audit', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } },
+  // portal: cases
+  { path: '/items/:code/apply', component: () => import('./pages/Apply.vue'), meta: { title: 'apply.crumb', crumbs: [home, { title: 'items.title', to: '/items' }], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } },
+  { path: '/bundles/:code/apply', component: () => import('./pages/ApplyBundle.vue'), meta: { title: 'bundle.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } },
+  { path: '/cases', component: () => import('./pages/MyCases.vue'), meta: { title: 'cases.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } },
+  { path: '/cases/:id', component: () => import('./pages/CaseDetail.vue'), meta: { title: 'case.title', crumbs: [home, { title: 'cases.title', to: '/cases' }], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } },
+  { path: '/inbox', component: () => import('./pages/Inbox.vue'), meta: { title: 'inbox.title', crumbs: [home], auth: 'session' } },
+  { path: '/register/enterprise', component: () => import('./pages/RegisterEnterprise.vue'), meta: { title: 'ent.registerTitle', crumbs: [home, { title: 'register.title', to: '/register' }] } },
+  { path: '/enterprise', component: () => import('./pages/Enterprise.vue'), meta: { title: 'ent.title', crumbs: [home], auth: 'session', kinds: ['enterprise'] } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'notfound.title', crumbs: [home] } },
 ];
 
