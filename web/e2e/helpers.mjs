@@ -118,7 +118,9 @@ export async function openPage(browser, srv, { viewport = DESKTOP, prefs } = {})
   });
   page.captcha = null;
   page.on('response', async (r) => {
-    if (r.url().endsWith('/api/v1/captcha') && r.status() === 201) page.captcha = (await r.json()).answer;
+    // a reply that arrives after its page closed has no body to read any more
+    if (r.url().endsWith('/api/v1/captcha') && r.status() === 201)
+      page.captcha = await r.json().then((j) => j.answer, () => page.captcha);
   });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   return { context, page, net, cdp };
