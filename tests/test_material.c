@@ -387,9 +387,16 @@ static void ten_mib_by_default_with_bounded_memory(void **state)
     print_message("peak memory grew by %lld KiB for a 10 MiB upload, %lld KiB with its download\n", up,
                   grown);
     /* about 5 x 10 MiB: the body, its base64 and the driver's copies of that text; the
-     * download's decoded copy comes on top only where freed memory is not reused (ASan) */
-    assert_true(up < 64 * 1024);
-    assert_true(grown < 112 * 1024);
+     * download's decoded copy comes on top only where freed memory is not reused.  Under
+     * AddressSanitizer freed memory waits in a quarantine (up to 256 MiB) instead of being
+     * reused, so peaks add up there: the bound is the plain build's, loosened for ASan. */
+#if defined(__SANITIZE_ADDRESS__)
+    const long long slack = 4;
+#else
+    const long long slack = 1;
+#endif
+    assert_true(up < 64 * 1024 * slack);
+    assert_true(grown < 112 * 1024 * slack);
     j = upload(&a, "over.pdf", b, len + 1, &st);
     assert_int_equal(st, 413);
     assert_string_equal(err_code(j), "body_too_large");
