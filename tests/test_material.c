@@ -379,7 +379,13 @@ static void ten_mib_by_default_with_bounded_memory(void **state)
     snprintf(path, sizeof path, "/api/v1/materials/%lld/content", num(j, "id"));
     json_decref(j);
     struct resp r;
-    assert_int_equal(hc_call(&a, "GET", path, NULL, &r), 200);
+    long got = hc_call(&a, "GET", path, NULL, &r);
+    if (got != 200) {
+        char *log = h_slurp(s2.log);
+        size_t n = log ? strlen(log) : 0;
+        fail_msg("download: status %ld; end of the server's log:\n%s", got,
+                 log && n > 3000 ? log + n - 3000 : log);
+    }
     assert_int_equal(r.len, len);
     assert_memory_equal(r.body, b, len);
     h_resp_free(&r);

@@ -278,7 +278,7 @@ static int by_connector(const void *x, const void *y)
 
 static void call_connectors(struct batch *b)
 {
-    qsort(b->m, b->n, sizeof *b->m, by_connector);
+    if (b->n) qsort(b->m, b->n, sizeof *b->m, by_connector);
     struct exchange_ctx ctx = {G.db, G.cfg};
     for (size_t i = 0; i < b->n;) {
         size_t j = i;

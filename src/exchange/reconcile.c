@@ -302,8 +302,9 @@ int exchange_reconcile(store *db, const char *day, const char *source, const cha
     int rc = load_side(db, day, 1, &eh);
     if (rc == STORE_OK) rc = load_side(db, day, 0, &be);
     if (rc != STORE_OK) goto done;
-    qsort(eh.e, eh.n, sizeof *eh.e, by_key);
-    qsort(be.e, be.n, sizeof *be.e, by_key);
+    /* an empty day has no array at all, and qsort may not be handed NULL */
+    if (eh.n) qsort(eh.e, eh.n, sizeof *eh.e, by_key);
+    if (be.n) qsort(be.e, be.n, sizeof *be.e, by_key);
     out->ehall_count = (long long)eh.n;
     out->backend_count = (long long)be.n;
 
@@ -322,7 +323,7 @@ int exchange_reconcile(store *db, const char *day, const char *source, const cha
         goto done;
     }
     for (size_t i = 0; i < be.n; i++) bycase[i] = &be.e[i];
-    qsort(bycase, be.n, sizeof *bycase, by_case);
+    if (be.n) qsort(bycase, be.n, sizeof *bycase, by_case);
     for (size_t i = 1; i < be.n; i++) {
         struct entry *a = bycase[i - 1], *b = bycase[i];
         if (b->case_id != 0 && a->case_id == b->case_id && !strcmp(a->kind, b->kind) &&
