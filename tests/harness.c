@@ -206,6 +206,9 @@ int h_start(struct srv *s, const char *dir, const char *db, const char *const *e
          * the many log-ins fast (test_identity checks the default cost separately) */
         putenv("EHALL_TEST_MODE=1");
         putenv("EHALL_AUTH_PASSWORD_ITERATIONS=2000");
+        /* the scheduled reconciliation of yesterday would add an audit record to every
+         * server started after 02:00: a test that wants it asks (test_exchange) */
+        putenv("EHALL_EXCHANGE_RECONCILE_HOUR=-1");
         for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
         execl(h_bin(), "ehall", "--data", dir, "--db", db, "serve", "--listen", listen, (char *)NULL);
         _exit(127);
