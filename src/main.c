@@ -50,6 +50,8 @@ static const struct command {
      "worker [--threads N] [--once]  run exchange workers (processing zone) until SIGTERM"},
     {"reconcile", cmd_reconcile,
      "reconcile --date YYYY-MM-DD  compare ehall's exchange ledger with the back-end's"},
+    {"tax", cmd_tax, "tax params validate|import DIR  check / import the dated tax parameters"},
+    {"tax", cmd_tax, "tax remind [--today D]|deadline P  send 催报/催缴 notices; a period's deadline"},
     {"config", cmd_config, "config check FILE|show|keys  validate, show or list configuration"},
     {"routes", cmd_routes, "routes                       list every HTTP endpoint"},
     {"version", cmd_version, "version                      print versions"},

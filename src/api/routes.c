@@ -17,6 +17,7 @@
 #include "exchange/handlers.h"
 #include "engine/inbox.h"
 #include "engine/material.h"
+#include "tax/tax.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -192,6 +193,24 @@ const struct http_route api_routes[] = {
     /* the working-day calendar (src/calendar/handlers.c) */
     {"GET", "/api/v1/admin/calendar/{year}", calendar_api_year, ACCESS_SESSION, "org.dept.manage",
      "a year's holidays, working weekends and working days per month"},
+    /* tax e-services (src/tax/) */
+    {"POST", "/api/v1/tax/taxpayers", tax_api_taxpayer_create, ACCESS_SESSION, "tax.manage",
+     "register a taxpayer (enterprise by USCC, person by ID number) with its tax types"},
+    {"GET", "/api/v1/tax/mine", tax_api_mine, ACCESS_SESSION, NULL, "the taxpayers I act for"},
+    {"GET", "/api/v1/tax/params", tax_api_params, ACCESS_SESSION, NULL,
+     "the tax parameter set in force on a date"},
+    {"GET", "/api/v1/tax/taxpayers/{id}", tax_api_taxpayer_get, ACCESS_SESSION, NULL, "one taxpayer"},
+    {"GET", "/api/v1/tax/taxpayers/{id}/filings", tax_api_filings, ACCESS_SESSION, NULL,
+     "the filing calendar: each period's deadline and whether it is filed"},
+    {"GET", "/api/v1/tax/taxpayers/{id}/declarations", tax_api_declarations, ACCESS_SESSION, NULL,
+     "a taxpayer's declarations, every version"},
+    {"POST", "/api/v1/tax/declarations/preview", tax_api_preview, ACCESS_SESSION, NULL,
+     "compute a declaration without recording it"},
+    {"POST", "/api/v1/tax/declarations", tax_api_submit, ACCESS_SESSION, NULL,
+     "submit a declaration (read-only from then on; queued to the core tax system)"},
+    {"GET", "/api/v1/tax/declarations/{id}", tax_api_declaration, ACCESS_SESSION, NULL, "one declaration"},
+    {"POST", "/api/v1/tax/declarations/{id}/correct", tax_api_correct, ACCESS_SESSION, NULL,
+     "a correction (更正申报): a linked new version"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

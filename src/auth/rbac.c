@@ -42,6 +42,8 @@ static const struct perm_info CATALOG[] = {
     {"case.read", "read cases in the data scope", NULL},
     {"exchange.read", "see the exchange queue, its dead letters and the reconciliation reports", NULL},
     {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
+    {"tax.read", "read taxpayers, filing calendars and declarations of tax offices in the data scope", NULL},
+    {"tax.manage", "register taxpayers at tax offices in the data scope (audited)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

@@ -43,6 +43,8 @@ static const struct sealed_col KEYS_SEALED[] = {
     {"enterprise", "id", "legal_rep_enc", NULL, NULL},
     {"sms_outbox", "id", "mobile_enc", "mobile_bidx", "mobile"},
     {"sms_outbox", "id", "body_enc", NULL, NULL},
+    {"taxpayer", "id", "id_number_enc", "id_number_bidx", "id_number"},
+    {"taxpayer", "id", "name_enc", NULL, NULL},
 };
 
 /* A MAC'd table: its primary key (one or two columns; key_int when integers), the

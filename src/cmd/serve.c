@@ -23,6 +23,7 @@
 #include "cmd/cmd.h"
 #include "core/core.h"
 #include "exchange/exchange.h"
+#include "tax/tax.h"
 
 static int mkdirs(const char *dir)
 {
@@ -102,6 +103,7 @@ static void keeper_round(struct app *app)
             log_info("signed audit checkpoint at record %lld", seq);
     }
     sms_flush(app->db, app->cfg);
+    tax_keeper(app->db);
     auth_sweep(app->db, app->cfg);
     if (case_engine.db) {
         int n = case_sweep(app->db);
@@ -226,6 +228,7 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     calendar *cal = calendar_new(db);
     exchange_setup(db, &ctx->cfg);
     case_engine_init(db, cal, &ctx->cfg);
+    tax_init(db, cal);
     exchange_start((int)ctx->cfg.exchange_workers);
     int rc = http_serve(&opt);
     exchange_stop();

@@ -16,6 +16,7 @@
 #include "core/core.h"
 #include "engine/flow.h"
 #include "exchange/exchange.h"
+#include "tax/tax.h"
 
 static int usage(void)
 {
@@ -61,6 +62,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
     /* the case engine takes the back-end's answers about cases */
     calendar *cal = calendar_new(db);
     case_engine_init(db, cal, &ctx->cfg);
+    tax_init(db, cal);
     int rc = 0;
     if (once) {
         char host[64] = "host", owner[160];

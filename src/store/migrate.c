@@ -160,6 +160,40 @@ struct migration {
     "CREATE INDEX inbox_message_account ON inbox_message(account, id);"                                      \
     "CREATE INDEX inbox_message_unread ON inbox_message(account, id) WHERE read_at IS NULL"
 
+/* Migration 13, tax e-services (src/tax/): dated parameters, the taxpayer registry and
+ * its registered tax types, declarations (read-only once submitted: the engines refuse
+ * to change what was declared or to delete a declaration) and the reminders sent. */
+#define TAX_SQL(PK, INT)                                                                                     \
+    "CREATE TABLE tax_param (id " PK                                                                         \
+    ", kind TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT NOT NULL,"                                \
+    " body TEXT NOT NULL, file TEXT NOT NULL, sm3 TEXT NOT NULL, imported_at TEXT NOT NULL,"                 \
+    " UNIQUE (kind, valid_from));"                                                                           \
+    "CREATE TABLE taxpayer (id " PK ", kind TEXT NOT NULL CHECK (kind IN ('enterprise','person')),"          \
+    " uscc TEXT UNIQUE, id_number_bidx TEXT UNIQUE, id_number_enc TEXT, name TEXT NOT NULL, name_enc TEXT,"  \
+    " vat_status TEXT NOT NULL CHECK (vat_status IN ('general','small','none')), office TEXT NOT NULL,"      \
+    " credit TEXT NOT NULL CHECK (credit IN ('A','B','M','C','D')), status TEXT NOT NULL DEFAULT 'normal',"  \
+    " created_by " INT ", created_at TEXT NOT NULL);"                                                        \
+    "CREATE TABLE tax_registration (taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id),"                   \
+    " tax TEXT NOT NULL CHECK (tax IN ('vat','cit','iit')),"                                                 \
+    " period TEXT NOT NULL CHECK (period IN ('monthly','quarterly')), since TEXT NOT NULL,"                  \
+    " PRIMARY KEY (taxpayer_id, tax));"                                                                      \
+    "CREATE TABLE tax_declaration (id " PK ", taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id),"         \
+    " tax TEXT NOT NULL, form TEXT NOT NULL, period TEXT NOT NULL, period_start TEXT NOT NULL,"              \
+    " period_end TEXT NOT NULL, version " INT " NOT NULL, supersedes " INT                                   \
+    " REFERENCES tax_declaration(id),"                                                                       \
+    " current " INT " NOT NULL DEFAULT 1,"                                                                   \
+    " status TEXT NOT NULL CHECK (status IN ('submitted','accepted','refused','corrected')),"                \
+    " canonical TEXT NOT NULL, result TEXT NOT NULL, tax_due_fen " INT " NOT NULL, sm3 TEXT NOT NULL,"       \
+    " signature TEXT, cert_fingerprint TEXT, deadline TEXT NOT NULL, late " INT " NOT NULL DEFAULT 0,"       \
+    " filed_by " INT " NOT NULL REFERENCES account(id), on_behalf " INT ", msg_id " INT ", reference TEXT,"  \
+    " reason TEXT, created_at TEXT NOT NULL, answered_at TEXT);"                                             \
+    "CREATE UNIQUE INDEX tax_declaration_one ON tax_declaration(taxpayer_id, tax, period) WHERE current = "  \
+    "1;"                                                                                                     \
+    "CREATE INDEX tax_declaration_tp ON tax_declaration(taxpayer_id, tax, period_start);"                    \
+    "CREATE TABLE tax_reminder (taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id), tax TEXT NOT NULL,"    \
+    " period TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('cuibao','cuijiao')), sent_at TEXT NOT NULL," \
+    " recipients " INT " NOT NULL, PRIMARY KEY (taxpayer_id, tax, period, kind));"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -328,6 +362,29 @@ static const struct migration MIGRATIONS[] = {
       * snapshots the materials a submission carries (by SM3 content address). */
      NULL, CASES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      CASES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {13, "tax",
+     /* Tax e-services (src/tax/, docs/tax.md).  Numbers 11 and 12 belong to other
+      * branches; this one is 13. */
+     NULL,
+     TAX_SQL("INTEGER PRIMARY KEY AUTOINCREMENT",
+             "INTEGER") "CREATE TRIGGER tax_declaration_ro BEFORE UPDATE OF taxpayer_id, tax, form, period, "
+                        "version, canonical,"
+                        " result, tax_due_fen, sm3, signature ON tax_declaration"
+                        " BEGIN SELECT RAISE(ABORT, 'a submitted declaration is read-only'); END;"
+                        "CREATE TRIGGER tax_declaration_no_delete BEFORE DELETE ON tax_declaration"
+                        " BEGIN SELECT RAISE(ABORT, 'a submitted declaration is read-only'); END",
+     TAX_SQL(
+         "BIGSERIAL PRIMARY KEY",
+         "BIGINT") "CREATE FUNCTION tax_declaration_ro() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                   " IF TG_OP = 'DELETE' OR NEW.taxpayer_id <> OLD.taxpayer_id OR NEW.tax <> OLD.tax OR "
+                   "NEW.form <> OLD.form"
+                   " OR NEW.period <> OLD.period OR NEW.version <> OLD.version OR NEW.canonical <> "
+                   "OLD.canonical"
+                   " OR NEW.result <> OLD.result OR NEW.tax_due_fen <> OLD.tax_due_fen OR NEW.sm3 <> OLD.sm3"
+                   " OR NEW.signature IS DISTINCT FROM OLD.signature"
+                   " THEN RAISE EXCEPTION 'a submitted declaration is read-only'; END IF; RETURN NEW; END $$;"
+                   "CREATE TRIGGER tax_declaration_ro BEFORE UPDATE OR DELETE ON tax_declaration"
+                   " FOR EACH ROW EXECUTE FUNCTION tax_declaration_ro()"},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
