@@ -879,7 +879,7 @@ static int read_body(http_req *r, struct decl *d, int correction)
 
 static int handle(http_req *r, int mode)
 {
-    struct decl d = {.r = r, .mode = mode, .errors = json_array(), .today = calendar_today()};
+    struct decl d = {.r = r, .mode = mode, .errors = json_array(), .today = calendar_today(), .version = 1};
     if (mode == 2 && (parse_int64(http_req_param(r, "id"), &d.correct_of) != 0 || d.correct_of <= 0)) {
         json_decref(d.errors);
         return http_reply_error(r, 404, "not_found", "no such declaration", NULL);
