@@ -42,6 +42,12 @@ static const struct perm_info CATALOG[] = {
     {"case.read", "read cases in the data scope", NULL},
     {"exchange.read", "see the exchange queue, its dead letters and the reconciliation reports", NULL},
     {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
+    {"licence.read", "see licence entries of the data scope (the manual issuing flow)", NULL},
+    {"licence.enter", "enter a licence for issuing (entry clerk)", NULL},
+    {"licence.review", "check an entered licence against its paper (reviewer)", NULL},
+    {"licence.seal", "seal and store a reviewed licence (seal officer)", NULL},
+    {"licence.revoke", "revoke an issued licence with a reason (audited)", NULL},
+    {"licence.manage", "administer the department's licence types (department administrator)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

@@ -43,6 +43,9 @@ static const struct sealed_col KEYS_SEALED[] = {
     {"enterprise", "id", "legal_rep_enc", NULL, NULL},
     {"sms_outbox", "id", "mobile_enc", "mobile_bidx", "mobile"},
     {"sms_outbox", "id", "body_enc", NULL, NULL},
+    {"licence", "id", "holder_enc", "holder_bidx", "licence_holder"},
+    {"licence", "id", "data_enc", NULL, NULL},
+    {"licence_entry", "id", "data_enc", NULL, NULL},
 };
 
 /* A MAC'd table: its primary key (one or two columns; key_int when integers), the
