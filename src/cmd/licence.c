@@ -149,7 +149,9 @@ static json_t *load_keys(const char *path, char *err, size_t errlen)
     char *text = NULL;
     if (licence_read_file(path, &text, err, errlen) != 0) return NULL;
     json_t *k = NULL;
-    if (strstr(text, "-----BEGIN PUBLIC KEY-----")) {
+    const char *t = text;
+    while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t') t++;
+    if (*t != '{') {
         char fp[65];
         if (crypto_sm2_pub_fingerprint(text, fp) == 0)
             k = json_pack("{s:[{s:s}]}", "keys", "public_key", text);
