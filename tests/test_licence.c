@@ -816,6 +816,25 @@ static void manual_flow_separation_revocation_expiry(void **state)
     j = p_want(&taxadm, 403, "POST", path, "{\"reason\":\"not mine\"}");
     assert_string_equal(err_code(j), "out_of_scope");
     json_decref(j);
+
+    /* a master-key rotation re-seals the licences and re-indexes their holders: the wallet still finds them
+     */
+    const char *rotate[] = {"keys", "rotate", NULL};
+    if (h_cli(dir, db, rotate, out, sizeof out) != 0) fail_msg("keys rotate: %s", out);
+    dbs = open_db();
+    assert_int_equal(
+        count(dbs, "SELECT COUNT(*) FROM licence WHERE holder_bidx LIKE '1:%' OR data_enc LIKE 'v1.1.%'"
+                   " OR holder_enc LIKE 'v1.1.%'"),
+        0);
+    assert_int_equal(count(dbs, "SELECT COUNT(*) FROM licence_entry WHERE data_enc LIKE 'v1.1.%'"), 0);
+    store_close(dbs);
+    w = p_want(&holder, 200, "GET", "/api/v1/licences", NULL);
+    assert_int_equal(json_array_size(json_object_get(w, "licences")), 2);
+    json_decref(w);
+    snprintf(path, sizeof path, "/api/v1/licences/%s", old);
+    j = p_want(&holder, 200, "GET", path, NULL);
+    assert_string_equal(str(json_object_get(json_object_get(j, "document"), "licence"), "id"), old);
+    json_decref(j);
     assert_int_equal(h_stop(&s), 0);
 }
 
