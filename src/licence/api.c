@@ -374,9 +374,15 @@ int licence_api_entry_new(http_req *r)
     json_t *fields = json_object_get(in.body, "fields");
     if (fields && !json_is_object(fields)) input_error(&in, "fields", "an object of the type's own fields");
     int from = 0;
-    if (vf && calendar_date_parse(vf, &from) != 0) input_error(&in, "valid_from", "a date YYYY-MM-DD");
+    if (vf && calendar_date_parse(vf, &from) != 0)
+        input_error(&in, "valid_from", "a date YYYY-MM-DD");
+    else if (vf && (from < 10957 /* 2000-01-01 */ || from > calendar_today() + 366))
+        input_error(&in, "valid_from", "from 2000-01-01 to a year from today");
+    json_t *empty = json_object();
+    if (!fields || !json_is_object(fields)) fields = empty;
     store_conn *c = store_acquire(db_of(r));
     if (!c) {
+        json_decref(empty);
         input_done(&in);
         return unavailable(r);
     }
@@ -386,7 +392,7 @@ int licence_api_entry_new(http_req *r)
     if (type && !def) input_error(&in, "type", "not a licence type (GET /api/v1/licence-types)");
     if (def) {
         json_t *errs = json_array();
-        licence_check_data(def, fields ? fields : json_object(), 1, errs, "fields.");
+        licence_check_data(def, fields, 1, errs, "fields.");
         size_t i;
         json_t *e;
         json_array_foreach(errs, i, e) input_error(&in, json_string_value(json_object_get(e, "field")),
@@ -397,6 +403,7 @@ int licence_api_entry_new(http_req *r)
         if (dept_path(c, issuer, path) != STORE_OK) {
             store_release(c);
             json_decref(def);
+            json_decref(empty);
             input_done(&in);
             return unavailable(r);
         }
@@ -404,16 +411,19 @@ int licence_api_entry_new(http_req *r)
     store_release(c);
     if (input_done(&in) != 0) {
         json_decref(def);
+        json_decref(empty);
         return 0;
     }
     if (!auth_in_scope(auth_principal(r), 0, path)) {
         json_decref(def);
+        json_decref(empty);
         auth_audit(r, NULL, "licence.entry.create", type, "denied", NULL);
         return http_reply_error(r, 403, "out_of_scope", "this licence type is issued outside your data scope",
                                 json_pack("[o]", http_field_error("type", "issued by another department")));
     }
     json_t *data = json_pack("{s:s, s:s, s:O, s:s?}", "holder_name", hname, "holder_number", hnum, "fields",
-                             fields ? fields : json_object(), "valid_from", vf);
+                             fields, "valid_from", vf);
+    json_decref(empty);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
     struct entry_new x = {r, type, issuer, text ? keys_seal(text) : NULL, "", 0};
