@@ -60,7 +60,7 @@ json_t *licence_type_get(store_conn *c, const char *code);
 
 /* ---- the identifier (ident.c) ----
  *
- *   <ABBR>-<ISSUER>-<YYYY><SEQ:8>-<C>      e.g.  QZDJ-500103ZA-202600000042-7
+ *   <ABBR>-<ISSUER>-<YYYY><SEQ:8>-<C>      e.g.  QZDJ-500103ZA-202600000042-T
  *
  * ABBR the type's id_code (2-6 of A-Z0-9), ISSUER the type's issuer_code (6-18 of
  * A-Z0-9), YYYY the year of issue, SEQ a per-(type, year) sequence, C the ISO 7064
