@@ -22,6 +22,7 @@ run: build
 	./build/ehall calendar import calendar/2025.json >/dev/null
 	./build/ehall calendar import calendar/2026.json >/dev/null
 	./build/ehall items import items
+	./build/ehall license import licences
 	./build/ehall serve
 
 test:

@@ -18,6 +18,7 @@
 #include "engine/inbox.h"
 #include "engine/material.h"
 #include "tax/tax.h"
+#include "licence/licence.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -185,6 +186,26 @@ const struct http_route api_routes[] = {
      "my messages (keyset pages, unread count)"},
     {"POST", "/api/v1/inbox/read-all", inbox_api_read_all, ACCESS_SESSION, NULL, "mark all my messages read"},
     {"POST", "/api/v1/inbox/{id}/read", inbox_api_read, ACCESS_SESSION, NULL, "mark one message read"},
+    /* electronic licences (src/licence/) */
+    {"GET", "/.well-known/ehall/seal-keys.json", licence_api_keys, ACCESS_PUBLIC, NULL,
+     "the departments' SM2 public seal keys"},
+    {"GET", "/api/v1/licence-types", licence_api_types, ACCESS_PUBLIC, NULL, "the licence types"},
+    {"GET", "/api/v1/public/licences/{id}/status", licence_api_status, ACCESS_PUBLIC, NULL,
+     "is a licence valid, expired or revoked (public fields only)"},
+    {"GET", "/api/v1/licences", licence_api_mine, ACCESS_SESSION, NULL, "my licences (the card wallet)"},
+    {"GET", "/api/v1/licences/{id}", licence_api_get, ACCESS_SESSION, NULL, "one of my licences, signed"},
+    {"POST", "/api/v1/licences/{id}/revoke", licence_api_revoke, ACCESS_SESSION, "licence.revoke",
+     "revoke a licence with a reason (audited)"},
+    {"POST", "/api/v1/licence-entries", licence_api_entry_new, ACCESS_SESSION, "licence.enter",
+     "enter a licence for issuing (entry clerk)"},
+    {"GET", "/api/v1/licence-entries", licence_api_entry_list, ACCESS_SESSION, "licence.read",
+     "licence entries in my data scope"},
+    {"GET", "/api/v1/licence-entries/{id}", licence_api_entry_get, ACCESS_SESSION, "licence.read",
+     "one licence entry"},
+    {"POST", "/api/v1/licence-entries/{id}/review", licence_api_entry_review, ACCESS_SESSION,
+     "licence.review", "pass or reject an entry (reviewer; not its clerk)"},
+    {"POST", "/api/v1/licence-entries/{id}/seal", licence_api_entry_seal, ACCESS_SESSION, "licence.seal",
+     "seal and store a reviewed entry (seal officer; neither its clerk nor its reviewer)"},
     /* test mode only */
     {"GET", "/api/v1/test/sms", auth_test_sms, ACCESS_TEST, NULL, "the newest SMS to a number (test mode)"},
     {"POST", "/api/v1/test/exchange", exchange_api_test, ACCESS_TEST, NULL,

@@ -44,6 +44,12 @@ static const struct perm_info CATALOG[] = {
     {"exchange.manage", "replay dead letters of the exchange (audited)", NULL},
     {"tax.read", "read taxpayers, filing calendars and declarations of tax offices in the data scope", NULL},
     {"tax.manage", "register taxpayers at tax offices in the data scope (audited)", NULL},
+    {"licence.read", "see licence entries of the data scope (the manual issuing flow)", NULL},
+    {"licence.enter", "enter a licence for issuing (entry clerk)", NULL},
+    {"licence.review", "check an entered licence against its paper (reviewer)", NULL},
+    {"licence.seal", "seal and store a reviewed licence (seal officer)", NULL},
+    {"licence.revoke", "revoke an issued licence with a reason (audited)", NULL},
+    {"licence.manage", "administer the department's licence types (department administrator)", NULL},
 };
 
 static const struct perm_info ENTERPRISE[] = {

@@ -45,6 +45,9 @@ static const struct sealed_col KEYS_SEALED[] = {
     {"sms_outbox", "id", "body_enc", NULL, NULL},
     {"taxpayer", "id", "id_number_enc", "id_number_bidx", "id_number"},
     {"taxpayer", "id", "name_enc", NULL, NULL},
+    {"licence", "id", "holder_enc", "holder_bidx", "licence_holder"},
+    {"licence", "id", "data_enc", NULL, NULL},
+    {"licence_entry", "id", "data_enc", NULL, NULL},
 };
 
 /* A MAC'd table: its primary key (one or two columns; key_int when integers), the

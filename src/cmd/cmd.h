@@ -28,6 +28,7 @@ int cmd_cases(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_reconcile(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_tax(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_license(struct cmd_ctx *ctx, int argc, char **argv);
 
 /* SQLite only: `ehall serve` holds a shared lock on <db>.lock while it runs, and
  * `ehall restore` needs it exclusively, so a restore never happens under a running

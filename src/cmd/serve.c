@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "calendar/calendar.h"
+#include "licence/licence.h"
 #include "engine/flow.h"
 #include "audit/audit.h"
 #include "auth/internal.h"
@@ -109,6 +110,7 @@ static void keeper_round(struct app *app)
         int n = case_sweep(app->db);
         if (n > 0) log_info("escalated %d overdue case(s)", n);
     }
+    licence_expire(app->db, "system", NULL); /* licences past valid_to */
 }
 
 static void *keeper(void *arg)

@@ -15,6 +15,7 @@
 #include "engine/inbox.h"
 #include "engine/item.h"
 #include "exchange/exchange.h"
+#include "licence/licence.h"
 
 struct case_engine case_engine;
 
@@ -414,7 +415,8 @@ static int on_result(store_conn *c, long long msg_id, long long case_id, const c
     int rc = store_step(st);
     store_finalize(st);
     if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
-    return system_move(c, case_id, CA_RESULT, NULL, result_json);
+    rc = system_move(c, case_id, CA_RESULT, NULL, result_json);
+    return rc == STORE_OK ? licence_on_case_result(c, case_id) : rc; /* the item's e-licence, if any */
 }
 
 void case_engine_init(store *db, calendar *cal, const struct config *cfg)
@@ -424,6 +426,7 @@ void case_engine_init(store *db, calendar *cal, const struct config *cfg)
     case_engine.cfg = cfg;
     exchange_on_result("case.precheck", on_precheck);
     exchange_on_result("case.result", on_result);
+    licence_setup(cfg);
 }
 
 /* ---------- housekeeping: reminders and escalation ---------- */

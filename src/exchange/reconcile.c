@@ -101,9 +101,12 @@ static int load_page_tx(store_conn *c, void *arg)
     struct load *l = arg;
     size_t start = l->side->n;
     l->got = 0;
+    /* ehall's side: the messages of the simulated back-end only (other connectors, such as
+     * the licence signer, keep no ledger in sim_ledger) */
     store_stmt *st = store_prepare(
         c, l->ehall ? "SELECT idem_key, kind, case_id, outcome, result FROM exchange_msg"
-                      " WHERE day = $1 AND state = 'done' AND idem_key > $2 ORDER BY idem_key LIMIT 5000"
+                      " WHERE day = $1 AND state = 'done' AND connector = 'sim' AND idem_key > $2"
+                      " ORDER BY idem_key LIMIT 5000"
                     : "SELECT idem_key, kind, case_id, outcome, reference FROM sim_ledger"
                       " WHERE day = $1 AND idem_key > $2 ORDER BY idem_key LIMIT 5000");
     if (!st) return STORE_ERROR;

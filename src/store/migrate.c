@@ -160,6 +160,30 @@ struct migration {
     "CREATE INDEX inbox_message_account ON inbox_message(account, id);"                                      \
     "CREATE INDEX inbox_message_unread ON inbox_message(account, id) WHERE read_at IS NULL"
 
+/* Migration 11, electronic licences (src/licence/).  licence_type holds the imported
+ * type definitions; licence_seq the identifier sequences; licence the issued licences,
+ * keyed for holders by the blind index of the holder number (the number and the signed
+ * document are sealed), with the public fields the status check shows in clear;
+ * licence_entry the manual four-role flow (entered, reviewed, sealed by three accounts). */
+#define LICENCE_SQL(PK, INT)                                                                                 \
+    "CREATE TABLE licence_type (code TEXT PRIMARY KEY, version " INT " NOT NULL, name TEXT NOT NULL,"        \
+    " issuer_dept TEXT NOT NULL, definition TEXT NOT NULL, sm3 TEXT NOT NULL, updated_at TEXT NOT NULL);"    \
+    "CREATE TABLE licence_seq (type_code TEXT NOT NULL, year " INT " NOT NULL, next " INT " NOT NULL,"       \
+    " PRIMARY KEY (type_code, year));"                                                                       \
+    "CREATE TABLE licence (id " PK ", licence_no TEXT NOT NULL UNIQUE, type_code TEXT NOT NULL,"             \
+    " issuer_dept TEXT NOT NULL, holder_bidx TEXT NOT NULL, holder_enc TEXT NOT NULL,"                       \
+    " data_enc TEXT NOT NULL, public_json TEXT NOT NULL,"                                                    \
+    " state TEXT NOT NULL CHECK (state IN ('valid','expired','revoked')), valid_to_day " INT ","             \
+    " issued_ms " INT " NOT NULL, case_id " INT " UNIQUE, entry_id " INT " UNIQUE, source TEXT NOT NULL,"    \
+    " revoked_ms " INT ", revoke_reason TEXT, revoked_by " INT ");"                                          \
+    "CREATE INDEX licence_holder ON licence(holder_bidx, id);"                                               \
+    "CREATE INDEX licence_expiry ON licence(state, valid_to_day);"                                           \
+    "CREATE TABLE licence_entry (id " PK ", type_code TEXT NOT NULL, issuer_dept TEXT NOT NULL,"             \
+    " dept_path TEXT NOT NULL,"                                                                              \
+    " state TEXT NOT NULL CHECK (state IN ('entered','reviewed','rejected','sealed')),"                      \
+    " data_enc TEXT NOT NULL, entered_by " INT " NOT NULL, reviewed_by " INT ", sealed_by " INT ","          \
+    " opinion TEXT, licence_no TEXT, created_ms " INT " NOT NULL, updated_ms " INT " NOT NULL);"             \
+    "CREATE INDEX licence_entry_state ON licence_entry(state, id)"
 /* Migration 13, tax e-services (src/tax/): dated parameters, the taxpayer registry and
  * its registered tax types, declarations (read-only once submitted: the engines refuse
  * to change what was declared or to delete a declaration) and the reminders sent. */
@@ -362,9 +386,10 @@ static const struct migration MIGRATIONS[] = {
       * snapshots the materials a submission carries (by SM3 content address). */
      NULL, CASES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      CASES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {11, "licences", NULL, LICENCE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     LICENCE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
     {13, "tax",
-     /* Tax e-services (src/tax/, docs/tax.md).  Numbers 11 and 12 belong to other
-      * branches; this one is 13. */
+     /* Tax e-services (src/tax/, docs/tax.md). */
      NULL,
      TAX_SQL("INTEGER PRIMARY KEY AUTOINCREMENT",
              "INTEGER") "CREATE TRIGGER tax_declaration_ro BEFORE UPDATE OF taxpayer_id, tax, form, period, "

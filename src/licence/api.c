@@ -1,0 +1,710 @@
+/*
+ * api.c — the licence endpoints: the published seal keys, the type catalog, the
+ * holder's wallet, the public status check, revocation and the manual four-role flow
+ * (entry clerk enters, reviewer checks, seal officer seals and stores; no account does
+ * two steps on one licence).  See docs/api.md "Licences" and docs/licences.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/input.h"
+#include "auth/auth.h"
+#include "auth/keys.h"
+#include "auth/session.h"
+#include "calendar/calendar.h"
+#include "core/config.h"
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "licence/internal.h"
+#include "licence/licence.h"
+
+static store *db_of(http_req *r) { return ((struct app *)http_req_app(r))->db; }
+
+static int unavailable(http_req *r) { return http_reply_error(r, 503, "unavailable", "try again", NULL); }
+
+static int not_found(http_req *r) { return http_reply_error(r, 404, "not_found", "no such licence", NULL); }
+
+/* the {id} parameter as a licence identifier: 0, or -1 after replying 400 */
+static int licence_id_param(http_req *r, const char **id)
+{
+    const char *why = NULL;
+    *id = http_req_param(r, "id");
+    if (licence_id_check(*id, &why) != 0) {
+        http_reply_error(r, 400, "invalid_id", "not a licence identifier",
+                         json_pack("[o]", http_field_error("id", why)));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *status_of(const char *state, store_stmt *st, int col)
+{
+    if (!strcmp(state, "valid") && !store_column_is_null(st, col) &&
+        store_column_int64(st, col) < calendar_today())
+        return "expired";
+    return state;
+}
+
+static json_t *ms_time(long long ms)
+{
+    if (ms <= 0) return json_null();
+    char ts[48];
+    time_rfc3339((double)ms / 1000.0, ts, sizeof ts);
+    return json_string(ts);
+}
+
+/* GET /.well-known/ehall/seal-keys.json */
+int licence_api_keys(http_req *r)
+{
+    char dir[600];
+    licence_keys_dir(((struct app *)http_req_app(r))->cfg, dir, sizeof dir);
+    http_add_header(r, "Cache-Control", "public, max-age=300");
+    return http_reply_json(r, 200, licence_public_keys(dir));
+}
+
+/* GET /api/v1/licence-types */
+int licence_api_types(http_req *r)
+{
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    store_stmt *st = store_prepare(c, "SELECT definition, version FROM licence_type ORDER BY code");
+    if (!st) {
+        store_release(c);
+        return unavailable(r);
+    }
+    json_t *list = json_array();
+    int rc;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        json_t *d = json_loads(store_column_text(st, 0), 0, NULL);
+        if (!d) continue;
+        json_object_del(d, "from_case");
+        json_object_set_new(d, "version", json_integer(store_column_int64(st, 1)));
+        json_array_append_new(list, d);
+    }
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_DONE) {
+        json_decref(list);
+        return unavailable(r);
+    }
+    return http_reply_json(r, 200, json_pack("{s:o}", "types", list));
+}
+
+/* ---------- the wallet ---------- */
+
+/* The blind indexes of the caller's holder number (ID number, or the enterprise's
+ * USCC): how many (0 when the caller has none), or < 0 on a store error. */
+static int holder_indexes(store_conn *c, const struct principal *p, char idx[][KEYS_TAG_MAX], int max)
+{
+    store_stmt *st;
+    int ent = p->enterprise != 0;
+    if (ent) {
+        st = store_prepare(c, "SELECT uscc FROM enterprise WHERE id = $1");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, p->enterprise);
+    } else {
+        st = store_prepare(c, "SELECT id_number_enc FROM account WHERE id = $1");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, p->account);
+    }
+    int rc = store_step(st);
+    char *num = NULL;
+    if (rc == STORE_ROW && store_column_text(st, 0))
+        num = ent ? strdup(store_column_text(st, 0)) : keys_open(store_column_text(st, 0));
+    store_finalize(st);
+    if (rc != STORE_ROW && rc != STORE_DONE) return rc;
+    if (!num) return 0;
+    int n = keys_blind_indexes("licence_holder", num, idx, max);
+    crypto_wipe(num, strlen(num));
+    free(num);
+    return n < 0 ? 0 : n;
+}
+
+/* GET /api/v1/licences */
+int licence_api_mine(http_req *r)
+{
+    const struct principal *p = auth_principal(r);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    char idx[4][KEYS_TAG_MAX];
+    int n = holder_indexes(c, p, idx, 4);
+    json_t *list = json_array();
+    int rc = n < 0 ? n : STORE_DONE;
+    for (int i = 0; i < n && rc == STORE_DONE; i++) {
+        store_stmt *st =
+            store_prepare(c, "SELECT licence_no, state, valid_to_day, public_json, issued_ms, revoked_ms"
+                             " FROM licence WHERE holder_bidx = $1 ORDER BY id DESC LIMIT 500");
+        if (!st) {
+            rc = STORE_ERROR;
+            break;
+        }
+        store_bind_text(st, 1, idx[i]);
+        while ((rc = store_step(st)) == STORE_ROW) {
+            json_t *pub = json_loads(store_column_text(st, 3), 0, NULL);
+            if (!pub) continue;
+            json_object_del(pub, "holder_name");
+            json_object_set_new(pub, "status", json_string(status_of(store_column_text(st, 1), st, 2)));
+            json_object_set_new(pub, "issued_at", ms_time(store_column_int64(st, 4)));
+            json_object_set_new(pub, "revoked_at", ms_time(store_column_int64(st, 5)));
+            json_array_append_new(list, pub);
+        }
+        store_finalize(st);
+    }
+    store_release(c);
+    if (rc != STORE_DONE) {
+        json_decref(list);
+        return unavailable(r);
+    }
+    return http_reply_json(r, 200, json_pack("{s:o}", "licences", list));
+}
+
+/* GET /api/v1/licences/{id} — the holder's own licence, the whole signed document */
+int licence_api_get(http_req *r)
+{
+    const char *id;
+    if (licence_id_param(r, &id) != 0) return 0;
+    const struct principal *p = auth_principal(r);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    char idx[4][KEYS_TAG_MAX];
+    int n = holder_indexes(c, p, idx, 4);
+    store_stmt *st =
+        store_prepare(c, "SELECT holder_bidx, state, valid_to_day, data_enc, revoked_ms, revoke_reason"
+                         " FROM licence WHERE licence_no = $1");
+    if (n < 0 || !st) {
+        if (st) store_finalize(st);
+        store_release(c);
+        return unavailable(r);
+    }
+    store_bind_text(st, 1, id);
+    int rc = store_step(st), mine = 0;
+    json_t *out = NULL;
+    if (rc == STORE_ROW) {
+        for (int i = 0; i < n; i++) mine |= !strcmp(idx[i], store_column_text(st, 0));
+        char *doc = mine ? keys_open(store_column_text(st, 3)) : NULL;
+        json_t *dj = doc ? json_loads(doc, 0, NULL) : NULL;
+        if (doc) crypto_wipe(doc, strlen(doc));
+        free(doc);
+        if (dj) {
+            char url[128];
+            snprintf(url, sizeof url, "/api/v1/public/licences/%s/status", id);
+            const char *why = store_column_text(st, 5);
+            out = json_pack("{s:s, s:o, s:o, s:o, s:s}", "status", status_of(store_column_text(st, 1), st, 2),
+                            "document", dj, "revoked_at", ms_time(store_column_int64(st, 4)), "revoke_reason",
+                            why ? json_string(why) : json_null(), "verify_url", url);
+        } else if (mine) {
+            rc = STORE_ERROR;
+        }
+    }
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
+    if (!out) return not_found(r);
+    return http_reply_json(r, 200, out);
+}
+
+/* GET /api/v1/public/licences/{id}/status — no log-in; one indexed read */
+int licence_api_status(http_req *r)
+{
+    const char *id;
+    if (licence_id_param(r, &id) != 0) return 0;
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    store_stmt *st = store_prepare(c, "SELECT state, valid_to_day, public_json, revoked_ms, revoke_reason"
+                                      " FROM licence WHERE licence_no = $1");
+    if (!st) {
+        store_release(c);
+        return unavailable(r);
+    }
+    store_bind_text(st, 1, id);
+    int rc = store_step(st);
+    json_t *out = NULL;
+    if (rc == STORE_ROW) {
+        json_t *pub = json_loads(store_column_text(st, 2), 0, NULL);
+        const char *status = status_of(store_column_text(st, 0), st, 1);
+        int revoked = !strcmp(status, "revoked");
+        out = json_pack(
+            "{s:s, s:s, s:o, s:o, s:o}", "id", id, "status", status, "licence", pub ? pub : json_null(),
+            "revoked_at", revoked ? ms_time(store_column_int64(st, 3)) : json_null(), "revoke_reason",
+            revoked && store_column_text(st, 4) ? json_string(store_column_text(st, 4)) : json_null());
+    }
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
+    if (!out) return not_found(r);
+    http_add_header(r, "Cache-Control", "no-store");
+    return http_reply_json(r, 200, out);
+}
+
+/* ---------- revocation ---------- */
+
+static int dept_path(store_conn *c, const char *code, char out[256])
+{
+    store_stmt *st = store_prepare(c, "SELECT path FROM department WHERE code = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, code);
+    int rc = store_step(st);
+    out[0] = 0;
+    if (rc == STORE_ROW) snprintf(out, 256, "%s", store_column_text(st, 0));
+    store_finalize(st);
+    return rc == STORE_ROW || rc == STORE_DONE ? STORE_OK : rc;
+}
+
+struct revoke {
+    http_req *r;
+    const char *id, *reason;
+    int status; /* HTTP status to answer with when not 200 */
+    const char *code, *msg;
+};
+
+static int revoke_tx(store_conn *c, void *arg)
+{
+    struct revoke *x = arg;
+    x->status = 0;
+    store_stmt *st = store_prepare(c, "SELECT state, issuer_dept FROM licence WHERE licence_no = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, x->id);
+    int rc = store_step(st);
+    char state[16] = "", dept[80] = "";
+    if (rc == STORE_ROW) {
+        snprintf(state, sizeof state, "%s", store_column_text(st, 0));
+        snprintf(dept, sizeof dept, "%s", store_column_text(st, 1));
+    }
+    store_finalize(st);
+    if (rc == STORE_DONE) {
+        x->status = 404, x->code = "not_found", x->msg = "no such licence";
+        return STORE_OK;
+    }
+    if (rc != STORE_ROW) return rc;
+    char path[256];
+    if ((rc = dept_path(c, dept, path)) != STORE_OK) return rc;
+    const struct principal *p = auth_principal(x->r);
+    if (!auth_in_scope(p, 0, path)) {
+        x->status = 403, x->code = "out_of_scope", x->msg = "the licence's issuer is outside your data scope";
+        return auth_audit(x->r, c, "licence.revoke", x->id, "denied", NULL);
+    }
+    if (!strcmp(state, "revoked")) {
+        x->status = 409, x->code = "already_revoked", x->msg = "the licence is revoked already";
+        return STORE_OK;
+    }
+    st = store_prepare(
+        c, "UPDATE licence SET state = 'revoked', revoked_ms = $2, revoke_reason = $3, revoked_by = $4"
+           " WHERE licence_no = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, x->id);
+    store_bind_int64(st, 2, (long long)(now_wall() * 1000.0));
+    store_bind_text(st, 3, x->reason);
+    store_bind_int64(st, 4, p->account);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+    json_t *d = json_pack("{s:s, s:s}", "reason", x->reason, "was", state);
+    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    char obj[96];
+    snprintf(obj, sizeof obj, "licence:%s", x->id);
+    rc = auth_audit(x->r, c, "licence.revoke", obj, "ok", dt);
+    free(dt);
+    json_decref(d);
+    return rc;
+}
+
+/* POST /api/v1/licences/{id}/revoke {"reason"} */
+int licence_api_revoke(http_req *r)
+{
+    const char *id;
+    if (licence_id_param(r, &id) != 0) return 0;
+    static const char *const known[] = {"reason", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
+    const char *reason = input_str(&in, "reason", 1, 2, 200);
+    if (input_done(&in) != 0) return 0;
+    struct revoke x = {r, id, reason, 0, NULL, NULL};
+    if (store_tx(db_of(r), 1, revoke_tx, &x) != STORE_OK) return unavailable(r);
+    if (x.status) return http_reply_error(r, (unsigned)x.status, x.code, x.msg, NULL);
+    return http_reply_json(r, 200, json_pack("{s:s, s:s}", "id", id, "status", "revoked"));
+}
+
+/* ---------- the manual four-role flow ---------- */
+
+struct entry_new {
+    http_req *r;
+    const char *type, *issuer;
+    char *data_enc, path[256];
+    long long id;
+};
+
+static int entry_new_tx(store_conn *c, void *arg)
+{
+    struct entry_new *x = arg;
+    const struct principal *p = auth_principal(x->r);
+    long long now = (long long)(now_wall() * 1000.0);
+    store_stmt *st =
+        store_prepare(c, "INSERT INTO licence_entry(type_code, issuer_dept, dept_path, state, data_enc,"
+                         " entered_by, created_ms, updated_ms) VALUES ($1, $2, $3, 'entered', $4, $5,"
+                         " $6, $6) RETURNING id");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, x->type);
+    store_bind_text(st, 2, x->issuer);
+    store_bind_text(st, 3, x->path);
+    store_bind_text(st, 4, x->data_enc);
+    store_bind_int64(st, 5, p->account);
+    store_bind_int64(st, 6, now);
+    int rc = store_step(st);
+    x->id = rc == STORE_ROW ? store_column_int64(st, 0) : 0;
+    store_finalize(st);
+    if (rc != STORE_ROW) return rc == STORE_OK || rc == STORE_DONE ? STORE_ERROR : rc;
+    char obj[48], det[96];
+    snprintf(obj, sizeof obj, "licence_entry:%lld", x->id);
+    snprintf(det, sizeof det, "{\"type\":\"%s\"}", x->type);
+    return auth_audit(x->r, c, "licence.entry.create", obj, "ok", det);
+}
+
+/* POST /api/v1/licence-entries {type, holder_name, holder_number, fields, valid_from} */
+int licence_api_entry_new(http_req *r)
+{
+    static const char *const known[] = {"type", "holder_name", "holder_number", "fields", "valid_from", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
+    const char *type = input_str(&in, "type", 1, 1, 48);
+    const char *hname = input_str(&in, "holder_name", 1, 1, 64);
+    const char *hnum = input_str(&in, "holder_number", 1, 18, 18);
+    const char *vf = input_str(&in, "valid_from", 0, 10, 10);
+    json_t *fields = json_object_get(in.body, "fields");
+    if (fields && !json_is_object(fields)) input_error(&in, "fields", "an object of the type's own fields");
+    int from = 0;
+    if (vf && calendar_date_parse(vf, &from) != 0)
+        input_error(&in, "valid_from", "a date YYYY-MM-DD");
+    else if (vf && (from < 10957 /* 2000-01-01 */ || from > calendar_today() + 366))
+        input_error(&in, "valid_from", "from 2000-01-01 to a year from today");
+    json_t *empty = json_object();
+    if (!fields || !json_is_object(fields)) fields = empty;
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) {
+        json_decref(empty);
+        input_done(&in);
+        return unavailable(r);
+    }
+    json_t *def = type ? licence_type_get(c, type) : NULL;
+    char path[256] = "";
+    const char *issuer = json_string_value(json_object_get(def, "issuer"));
+    if (type && !def) input_error(&in, "type", "not a licence type (GET /api/v1/licence-types)");
+    if (def) {
+        json_t *errs = json_array();
+        licence_check_data(def, fields, 1, errs, "fields.");
+        size_t i;
+        json_t *e;
+        json_array_foreach(errs, i, e) input_error(&in, json_string_value(json_object_get(e, "field")),
+                                                   json_string_value(json_object_get(e, "message")));
+        json_decref(errs);
+        const char *why = NULL;
+        if (hnum && licence_check_holder(def, hnum, &why) != 0) input_error(&in, "holder_number", why);
+        if (dept_path(c, issuer, path) != STORE_OK) {
+            store_release(c);
+            json_decref(def);
+            json_decref(empty);
+            input_done(&in);
+            return unavailable(r);
+        }
+    }
+    store_release(c);
+    if (input_done(&in) != 0) {
+        json_decref(def);
+        json_decref(empty);
+        return 0;
+    }
+    if (!auth_in_scope(auth_principal(r), 0, path)) {
+        json_decref(def);
+        json_decref(empty);
+        auth_audit(r, NULL, "licence.entry.create", type, "denied", NULL);
+        return http_reply_error(r, 403, "out_of_scope", "this licence type is issued outside your data scope",
+                                json_pack("[o]", http_field_error("type", "issued by another department")));
+    }
+    json_t *data = json_pack("{s:s, s:s, s:O, s:s?}", "holder_name", hname, "holder_number", hnum, "fields",
+                             fields, "valid_from", vf);
+    json_decref(empty);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    struct entry_new x = {r, type, issuer, text ? keys_seal(text) : NULL, "", 0};
+    snprintf(x.path, sizeof x.path, "%s", path);
+    if (text) crypto_wipe(text, strlen(text));
+    free(text);
+    int rc = x.data_enc ? store_tx(db_of(r), 1, entry_new_tx, &x) : STORE_ERROR;
+    free(x.data_enc);
+    json_decref(def);
+    if (rc != STORE_OK) return unavailable(r);
+    return http_reply_json(
+        r, 201, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)x.id, "type", type, "state", "entered"));
+}
+
+/* an entry as JSON; holder number masked unless the caller may see ID numbers */
+static json_t *entry_json(store_stmt *st, const struct principal *p, int full)
+{
+    char *plain = keys_open(store_column_text(st, 4));
+    json_t *d = plain ? json_loads(plain, 0, NULL) : NULL;
+    if (plain) crypto_wipe(plain, strlen(plain));
+    free(plain);
+    const char *num = json_string_value(json_object_get(d, "holder_number"));
+    char masked[64] = "";
+    if (num && !auth_has(p, "field.id_number")) {
+        auth_mask_id_number(num, masked, sizeof masked);
+        json_object_set_new(d, "holder_number", json_string(masked));
+    }
+    if (!full) json_object_del(d, "fields");
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)store_column_int64(st, 0),
+        "type", store_column_text(st, 1), "issuer", store_column_text(st, 2), "state",
+        store_column_text(st, 3), "entered_by", (json_int_t)store_column_int64(st, 5), "reviewed_by",
+        store_column_is_null(st, 6) ? json_null() : json_integer(store_column_int64(st, 6)), "sealed_by",
+        store_column_is_null(st, 7) ? json_null() : json_integer(store_column_int64(st, 7)), "opinion",
+        store_column_text(st, 8) ? json_string(store_column_text(st, 8)) : json_null(), "licence_id",
+        store_column_text(st, 9) ? json_string(store_column_text(st, 9)) : json_null(), "data",
+        d ? d : json_null());
+    json_object_set_new(o, "created_at", ms_time(store_column_int64(st, 10)));
+    return o;
+}
+
+#define ENTRY_COLS                                                                                           \
+    "id, type_code, issuer_dept, state, data_enc, entered_by, reviewed_by, sealed_by, opinion, licence_no,"  \
+    " created_ms, dept_path"
+
+/* GET /api/v1/licence-entries?state= */
+int licence_api_entry_list(http_req *r)
+{
+    const char *state = http_req_query(r, "state");
+    if (state && strcmp(state, "entered") && strcmp(state, "reviewed") && strcmp(state, "rejected") &&
+        strcmp(state, "sealed"))
+        return http_reply_error(
+            r, 400, "invalid_query", "a query parameter is not valid",
+            json_pack("[o]", http_field_error("state", "entered, reviewed, rejected or sealed")));
+    const struct principal *p = auth_principal(r);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    store_stmt *st = store_prepare(c, "SELECT " ENTRY_COLS " FROM licence_entry WHERE (state = $1 OR $1 = '')"
+                                      " ORDER BY id DESC LIMIT 500");
+    if (!st) {
+        store_release(c);
+        return unavailable(r);
+    }
+    store_bind_text(st, 1, state ? state : "");
+    json_t *list = json_array();
+    int rc;
+    while ((rc = store_step(st)) == STORE_ROW)
+        if (auth_in_scope(p, 0, store_column_text(st, 11))) json_array_append_new(list, entry_json(st, p, 0));
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_DONE) {
+        json_decref(list);
+        return unavailable(r);
+    }
+    return http_reply_json(r, 200, json_pack("{s:o}", "entries", list));
+}
+
+static int entry_id_param(http_req *r, long long *id)
+{
+    const char *s = http_req_param(r, "id");
+    if (!s || parse_int64(s, id) != 0 || *id <= 0) {
+        http_reply_error(r, 400, "invalid_id", "not an entry id",
+                         json_pack("[o]", http_field_error("id", "a positive integer")));
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /api/v1/licence-entries/{id} */
+int licence_api_entry_get(http_req *r)
+{
+    long long id;
+    if (entry_id_param(r, &id) != 0) return 0;
+    const struct principal *p = auth_principal(r);
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    store_stmt *st = store_prepare(c, "SELECT " ENTRY_COLS " FROM licence_entry WHERE id = $1");
+    if (!st) {
+        store_release(c);
+        return unavailable(r);
+    }
+    store_bind_int64(st, 1, id);
+    int rc = store_step(st);
+    json_t *out =
+        rc == STORE_ROW && auth_in_scope(p, 0, store_column_text(st, 11)) ? entry_json(st, p, 1) : NULL;
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
+    if (!out) return http_reply_error(r, 404, "not_found", "no such entry", NULL);
+    return http_reply_json(r, 200, out);
+}
+
+struct step {
+    http_req *r;
+    long long id;
+    int seal;             /* 0 review, 1 seal */
+    const char *decision; /* review: pass|reject */
+    const char *opinion;
+    int status;
+    const char *code, *msg;
+    char licence_no[LICENCE_ID_MAX], why[300];
+};
+
+static int step_tx(store_conn *c, void *arg)
+{
+    struct step *x = arg;
+    x->status = 0;
+    x->licence_no[0] = 0;
+    const struct principal *p = auth_principal(x->r);
+    store_stmt *st = store_prepare(c, "SELECT state, entered_by, reviewed_by, dept_path, type_code, data_enc"
+                                      " FROM licence_entry WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->id);
+    int rc = store_step(st);
+    char state[16] = "", path[256] = "", type[64] = "";
+    long long entered = 0, reviewed = 0;
+    char *data = NULL;
+    if (rc == STORE_ROW) {
+        snprintf(state, sizeof state, "%s", store_column_text(st, 0));
+        entered = store_column_int64(st, 1);
+        reviewed = store_column_int64(st, 2);
+        snprintf(path, sizeof path, "%s", store_column_text(st, 3));
+        snprintf(type, sizeof type, "%s", store_column_text(st, 4));
+        data = keys_open(store_column_text(st, 5));
+    }
+    store_finalize(st);
+    if (rc != STORE_ROW && rc != STORE_DONE) return rc;
+    const char *action = x->seal ? "licence.entry.seal" : "licence.entry.review";
+    char obj[48];
+    snprintf(obj, sizeof obj, "licence_entry:%lld", x->id);
+    if (rc == STORE_DONE || !auth_in_scope(p, 0, path)) {
+        free(data);
+        x->status = 404, x->code = "not_found", x->msg = "no such entry";
+        return STORE_OK;
+    }
+    const char *want = x->seal ? "reviewed" : "entered";
+    if (strcmp(state, want) != 0) {
+        free(data);
+        x->status = 409, x->code = "wrong_state";
+        x->msg = x->seal ? "only a reviewed entry can be sealed" : "only an entered entry can be reviewed";
+        return STORE_OK;
+    }
+    /* separation of duties: no account does two steps on one licence */
+    if (p->account == entered || (x->seal && p->account == reviewed)) {
+        if (data) crypto_wipe(data, strlen(data));
+        free(data);
+        x->status = 403, x->code = "separation_of_duties";
+        x->msg = x->seal ? "the seal officer must not be the one who entered or reviewed this licence"
+                         : "the reviewer must not be the one who entered this licence";
+        return auth_audit(x->r, c, action, obj, "denied", "{\"reason\":\"separation_of_duties\"}");
+    }
+    long long now = (long long)(now_wall() * 1000.0);
+    if (!x->seal) {
+        if (data) crypto_wipe(data, strlen(data));
+        free(data);
+        st = store_prepare(
+            c, "UPDATE licence_entry SET state = $2, reviewed_by = $3, opinion = $4, updated_ms = $5"
+               " WHERE id = $1");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, x->id);
+        store_bind_text(st, 2, !strcmp(x->decision, "pass") ? "reviewed" : "rejected");
+        store_bind_int64(st, 3, p->account);
+        if (x->opinion)
+            store_bind_text(st, 4, x->opinion);
+        else
+            store_bind_null(st, 4);
+        store_bind_int64(st, 5, now);
+        rc = store_step(st);
+        store_finalize(st);
+        if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+        char det[64];
+        snprintf(det, sizeof det, "{\"decision\":\"%s\"}", x->decision);
+        return auth_audit(x->r, c, action, obj, "ok", det);
+    }
+    json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+    if (data) crypto_wipe(data, strlen(data));
+    free(data);
+    if (!d) return STORE_ERROR;
+    int from = 0;
+    const char *vf = json_string_value(json_object_get(d, "valid_from"));
+    if (vf) calendar_date_parse(vf, &from);
+    char actor[24], src[48];
+    snprintf(actor, sizeof actor, "%lld", p->account);
+    snprintf(src, sizeof src, "manual:%lld", x->id);
+    struct licence_issue_req q = {.type = type,
+                                  .holder_name = json_string_value(json_object_get(d, "holder_name")),
+                                  .holder_number = json_string_value(json_object_get(d, "holder_number")),
+                                  .data = json_object_get(d, "fields"),
+                                  .source = src,
+                                  .valid_from = from,
+                                  .entry_id = x->id,
+                                  .strict = 1,
+                                  .actor = actor,
+                                  .client = http_req_client(x->r),
+                                  .request_id = http_req_id(x->r)};
+    rc = licence_issue(c, &q, x->licence_no, x->why, sizeof x->why);
+    json_decref(d);
+    if (rc == 1) {
+        x->status = 422, x->code = "not_issuable", x->msg = x->why;
+        return STORE_OK;
+    }
+    if (rc != STORE_OK) return rc;
+    st = store_prepare(
+        c, "UPDATE licence_entry SET state = 'sealed', sealed_by = $2, licence_no = $3, updated_ms = $4"
+           " WHERE id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, x->id);
+    store_bind_int64(st, 2, p->account);
+    store_bind_text(st, 3, x->licence_no);
+    store_bind_int64(st, 4, now);
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+    char det[128];
+    snprintf(det, sizeof det, "{\"licence\":\"%s\"}", x->licence_no);
+    return auth_audit(x->r, c, action, obj, "ok", det);
+}
+
+static int run_step(http_req *r, struct step *x)
+{
+    if (store_tx(db_of(r), 1, step_tx, x) != STORE_OK) return unavailable(r);
+    if (x->status) return http_reply_error(r, (unsigned)x->status, x->code, x->msg, NULL);
+    if (x->seal)
+        return http_reply_json(r, 200,
+                               json_pack("{s:I, s:s, s:s}", "id", (json_int_t)x->id, "state", "sealed",
+                                         "licence_id", x->licence_no));
+    return http_reply_json(r, 200,
+                           json_pack("{s:I, s:s}", "id", (json_int_t)x->id, "state",
+                                     !strcmp(x->decision, "pass") ? "reviewed" : "rejected"));
+}
+
+/* POST /api/v1/licence-entries/{id}/review {"decision":"pass"|"reject","opinion"} */
+int licence_api_entry_review(http_req *r)
+{
+    long long id;
+    if (entry_id_param(r, &id) != 0) return 0;
+    static const char *const known[] = {"decision", "opinion", NULL};
+    struct input in;
+    if (input_begin(&in, r, known) != 0) return 0;
+    const char *decision = input_str(&in, "decision", 1, 4, 6);
+    const char *opinion = input_str(&in, "opinion", 0, 1, 200);
+    if (decision && strcmp(decision, "pass") && strcmp(decision, "reject"))
+        input_error(&in, "decision", "pass or reject");
+    if (decision && !strcmp(decision, "reject") && !opinion)
+        input_error(&in, "opinion", "say why the entry is rejected");
+    if (input_done(&in) != 0) return 0;
+    struct step x = {.r = r, .id = id, .seal = 0, .decision = decision, .opinion = opinion};
+    return run_step(r, &x);
+}
+
+/* POST /api/v1/licence-entries/{id}/seal {} */
+int licence_api_entry_seal(http_req *r)
+{
+    long long id;
+    if (entry_id_param(r, &id) != 0) return 0;
+    static const char *const known[] = {NULL};
+    if (http_req_json(r)) {
+        struct input in;
+        if (input_begin(&in, r, known) != 0) return 0;
+        if (input_done(&in) != 0) return 0;
+    }
+    struct step x = {.r = r, .id = id, .seal = 1};
+    return run_step(r, &x);
+}
