@@ -383,6 +383,51 @@ static void garbage_refused(void **state)
     free(pdf);
 }
 
+/* Thousands of damaged copies (bytes flipped, cut, inserted): each is either refused or
+ * gives back exactly the signed JSON (the damage missed the parts that carry it). */
+static void damaged_copies(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *pdf = render_ok(SIGNED, "https://ehall.example.gov.cn/verify", KEYS, LABELS, NF, &len);
+    unsigned char *bad = malloc(len + 16);
+    assert_non_null(bad);
+    srand(2024);
+    int refused = 0, intact = 0;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(bad, pdf, len);
+        size_t n = len;
+        int kind = round % 3;
+        /* damage the tail (the xref, trailer and attachment are there) more often than the font */
+        size_t span = round % 2 ? len : len / 8;
+        size_t at = len - 1 - (size_t)rand() % span;
+        if (kind == 0) {
+            for (int k = 0; k < 1 + rand() % 4; k++)
+                bad[len - 1 - (size_t)rand() % span] ^= (unsigned char)(1 + rand() % 255);
+        } else if (kind == 1) {
+            n = at;
+        } else {
+            memmove(bad + at + 1, bad + at, len - at);
+            bad[at] = (unsigned char)rand();
+            n = len + 1;
+        }
+        char *json = NULL, err[300] = "";
+        if (licence_pdf_extract(bad, n, &json, err, sizeof err) == 0) {
+            assert_string_equal(json, SIGNED);
+            free(json);
+            intact++;
+        } else {
+            assert_null(json);
+            assert_true(err[0] != 0);
+            refused++;
+        }
+    }
+    print_message("%d damaged copies refused, %d gave the JSON back intact\n", refused, intact);
+    assert_true(refused > 1000);
+    free(bad);
+    free(pdf);
+}
+
 static void bad_render_input(void **state)
 {
     (void)state;
@@ -423,7 +468,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(render_checked_by_tools), cmocka_unit_test(qr_payload_forms),
         cmocka_unit_test(long_licence_pages),      cmocka_unit_test(garbage_refused),
-        cmocka_unit_test(bad_render_input),
+        cmocka_unit_test(damaged_copies),          cmocka_unit_test(bad_render_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,7 +22,8 @@
  * rewritten with cross-reference streams (e.g. qpdf --object-streams=generate) are
  * refused with a reason, as is anything truncated or not a PDF.
  *
- * Both functions are thread-safe (no global state; each call has its own document).
+ * Neither function keeps global state of its own: each call builds and frees its own
+ * document, so calls on different threads do not interfere.
  */
 #ifndef EHALL_LICENCE_PDF_H
 #define EHALL_LICENCE_PDF_H
