@@ -293,19 +293,37 @@ static int draw_row(struct ctx *c, const char *id, const char *label, const char
         vl.v[vl.n - 1] = strdup("…");
         if (!vl.v[vl.n - 1]) vl.n--;
     }
-    float h = fmaxf((float)ll.n * 15, (float)vl.n * 18) + 10;
-    if (c->y - h < ROWS_BOTTOM) new_page(c, id);
-    HPDF_Page_SetRGBFill(c->page, 0.3f, 0.3f, 0.3f);
-    for (size_t i = 0; i < ll.n; i++) text_at(c, LABEL_X, c->y - 18 - (float)i * 15, 11, ll.v[i]);
-    HPDF_Page_SetRGBFill(c->page, 0, 0, 0);
-    for (size_t i = 0; i < vl.n; i++) text_at(c, VALUE_X, c->y - 18 - (float)i * 18, 12, vl.v[i]);
-    c->y -= h;
-    HPDF_Page_SetRGBStroke(c->page, 0.75f, 0.75f, 0.75f);
-    HPDF_Page_SetLineWidth(c->page, 0.4f);
-    HPDF_Page_MoveTo(c->page, LABEL_X - 8, c->y);
-    HPDF_Page_LineTo(c->page, PAGE_W - 64, c->y);
-    HPDF_Page_Stroke(c->page);
-    HPDF_Page_SetRGBStroke(c->page, 0, 0, 0);
+    /* a row of up to 6 lines stays whole (a new page first when it does not fit); a longer
+     * one fills the page when at least 3 of its lines fit and goes on on the next */
+    size_t li = 0, vi = 0;
+    int fresh = 0; /* just moved to a new page: draw what fits, whatever it is */
+    while (li < ll.n || vi < vl.n) {
+        size_t rl = ll.n - li, rv = vl.n - vi;
+        float room = c->y - ROWS_BOTTOM - 10;
+        size_t fit = room > 0 ? (size_t)(room / 18) : 0;
+        if (!fresh && fmaxf((float)rl * 15, (float)rv * 18) > room && (rv <= 6 || fit < 3)) {
+            new_page(c, id);
+            fresh = 1;
+            continue;
+        }
+        fresh = 0;
+        if (fit == 0) fit = 1;
+        size_t nl = rl < fit ? rl : fit, nv = rv < fit ? rv : fit;
+        HPDF_Page_SetRGBFill(c->page, 0.3f, 0.3f, 0.3f);
+        for (size_t i = 0; i < nl; i++) text_at(c, LABEL_X, c->y - 18 - (float)i * 15, 11, ll.v[li + i]);
+        HPDF_Page_SetRGBFill(c->page, 0, 0, 0);
+        for (size_t i = 0; i < nv; i++) text_at(c, VALUE_X, c->y - 18 - (float)i * 18, 12, vl.v[vi + i]);
+        c->y -= fmaxf((float)nl * 15, (float)nv * 18) + 10;
+        li += nl;
+        vi += nv;
+        HPDF_Page_SetRGBStroke(c->page, 0.75f, 0.75f, 0.75f);
+        HPDF_Page_SetLineWidth(c->page, 0.4f);
+        HPDF_Page_MoveTo(c->page, LABEL_X - 8, c->y);
+        HPDF_Page_LineTo(c->page, PAGE_W - 64, c->y);
+        HPDF_Page_Stroke(c->page);
+        HPDF_Page_SetRGBStroke(c->page, 0, 0, 0);
+        if (li < ll.n || vi < vl.n) new_page(c, id);
+    }
     lines_free(&ll);
     lines_free(&vl);
     return 0;
