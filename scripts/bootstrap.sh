@@ -17,6 +17,9 @@ PACKAGES=(
   # the browser UI's tests: Debian's Chromium (driven by playwright-core, no browser
   # download) and CJK fonts for its screenshots
   chromium fonts-noto-cjk
+  # the licence PDF (src/licence/pdf.c): libharu, libqrencode, a TrueType CJK font it can
+  # embed, and the tools its test checks the file with
+  libhpdf-dev libqrencode-dev fonts-wqy-zenhei qpdf poppler-utils zbar-tools
 )
 # Node.js and npm build the browser UI (web/).  Debian's nodejs (18) is enough; a node
 # already installed from elsewhere (nodesource bundles npm) is left alone, since
