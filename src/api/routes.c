@@ -17,6 +17,7 @@
 #include "exchange/handlers.h"
 #include "engine/inbox.h"
 #include "engine/material.h"
+#include "engine/notice.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -84,8 +85,8 @@ const struct http_route api_routes[] = {
      "create a department"},
     {"POST", "/api/v1/admin/staff", admin_staff_create, ACCESS_SESSION, "org.staff.manage",
      "create a staff account (one-time password)"},
-    {"GET", "/api/v1/admin/accounts", admin_account_list, ACCESS_SESSION, "org.account.read",
-     "list accounts (masked)"},
+    {"GET", "/api/v1/admin/accounts", admin_account_list, ACCESS_SESSION, NULL,
+     "list or search accounts, masked (kind, q, after; org.account.read or a secadmin account power)"},
     {"POST", "/api/v1/admin/accounts/{id}/disable", admin_account_disable, ACCESS_SESSION, "org.staff.manage",
      "disable an account (its sessions end)"},
     {"POST", "/api/v1/admin/accounts/{id}/enable", admin_account_enable, ACCESS_SESSION, "org.staff.manage",
@@ -192,6 +193,21 @@ const struct http_route api_routes[] = {
     /* the working-day calendar (src/calendar/handlers.c) */
     {"GET", "/api/v1/admin/calendar/{year}", calendar_api_year, ACCESS_SESSION, "org.dept.manage",
      "a year's holidays, working weekends and working days per month"},
+    /* portal notices (src/engine/notice.c) */
+    {"GET", "/api/v1/notices", notice_api_list, ACCESS_PUBLIC, NULL,
+     "current portal notices, newest first (page, size, category)"},
+    {"GET", "/api/v1/notices/{id}", notice_api_get, ACCESS_PUBLIC, NULL, "one current portal notice"},
+    {"GET", "/api/v1/admin/notices", notice_api_admin_list, ACCESS_SESSION, "notice.manage",
+     "every notice with its status (page, size, status)"},
+    {"POST", "/api/v1/admin/notices", notice_api_create, ACCESS_SESSION, "notice.manage",
+     "publish a notice (audited)"},
+    {"PUT", "/api/v1/admin/notices/{id}", notice_api_update, ACCESS_SESSION, "notice.manage",
+     "edit a notice, naming the version edited (audited)"},
+    {"POST", "/api/v1/admin/notices/{id}/withdraw", notice_api_withdraw, ACCESS_SESSION, "notice.manage",
+     "withdraw a notice (audited)"},
+    /* the workbench: colleagues for a transfer (src/engine/workbench.c) */
+    {"GET", "/api/v1/workbench/cases/{id}/colleagues", workbench_colleagues, ACCESS_SESSION, "case.handle",
+     "colleagues who may take the case's current step (for a transfer)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

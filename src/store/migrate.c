@@ -160,6 +160,13 @@ struct migration {
     "CREATE INDEX inbox_message_account ON inbox_message(account, id);"                                      \
     "CREATE INDEX inbox_message_unread ON inbox_message(account, id) WHERE read_at IS NULL"
 
+/* Migration 12, written once for both engines. */
+#define NOTICES_SQL(PK, INT)                                                                                 \
+    "CREATE TABLE notices (id " PK ", title TEXT NOT NULL, body TEXT NOT NULL, category TEXT NOT NULL,"      \
+    " published_at " INT " NOT NULL, expires_at " INT ", withdrawn_at " INT ", author TEXT NOT NULL,"        \
+    " version " INT " NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"              \
+    "CREATE INDEX notices_current ON notices(published_at, id) WHERE withdrawn_at IS NULL"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -328,6 +335,12 @@ static const struct migration MIGRATIONS[] = {
       * snapshots the materials a submission carries (by SM3 content address). */
      NULL, CASES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      CASES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {12, "notices",
+     /* Portal notices (通知公告, src/engine/notice.c).  published_at, expires_at and
+      * withdrawn_at are milliseconds since the epoch (a notice is current while published,
+      * not expired and not withdrawn); version counts edits, for optimistic locking. */
+     NULL, NOTICES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     NOTICES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
