@@ -240,6 +240,8 @@ static void notices_publish_edit_withdraw(void **state)
     j = p_want(&a.sys, 200, "GET", "/api/v1/admin/notices", NULL);
     assert_int_equal(num(j, "total"), 4);
     assert_int_equal(num(json_array_get(json_object_get(j, "notices"), 0), "id"), n4); /* newest id first */
+    /* with the whole text, to edit it */
+    assert_non_null(strstr(str(json_array_get(json_object_get(j, "notices"), 0), "body"), "政策全文"));
     json_decref(j);
     const char *want[][2] = {{"withdrawn", "1"}, {"scheduled", "1"}, {"expired", "1"}, {"current", "1"}};
     for (int i = 0; i < 4; i++) {

@@ -221,7 +221,7 @@ static int list_page(http_req *r, const char *where, const char *filter, long lo
             store_bind_int64(st, 3, size);
             store_bind_int64(st, 4, (page - 1) * size);
             while ((rc = store_step(st)) == STORE_ROW) {
-                json_t *o = row_json(st, 0, admin);
+                json_t *o = row_json(st, admin, admin); /* the administrator edits the whole text */
                 if (o) json_array_append_new(list, o);
             }
             store_finalize(st);
