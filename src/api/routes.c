@@ -19,6 +19,7 @@
 #include "engine/material.h"
 #include "tax/tax.h"
 #include "licence/licence.h"
+#include "engine/notice.h"
 
 const struct http_route api_routes[] = {
     /* operations */
@@ -86,8 +87,8 @@ const struct http_route api_routes[] = {
      "create a department"},
     {"POST", "/api/v1/admin/staff", admin_staff_create, ACCESS_SESSION, "org.staff.manage",
      "create a staff account (one-time password)"},
-    {"GET", "/api/v1/admin/accounts", admin_account_list, ACCESS_SESSION, "org.account.read",
-     "list accounts (masked)"},
+    {"GET", "/api/v1/admin/accounts", admin_account_list, ACCESS_SESSION, NULL,
+     "list or search accounts, masked (kind, q, after; org.account.read or a secadmin account power)"},
     {"POST", "/api/v1/admin/accounts/{id}/disable", admin_account_disable, ACCESS_SESSION, "org.staff.manage",
      "disable an account (its sessions end)"},
     {"POST", "/api/v1/admin/accounts/{id}/enable", admin_account_enable, ACCESS_SESSION, "org.staff.manage",
@@ -232,6 +233,21 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/tax/declarations/{id}", tax_api_declaration, ACCESS_SESSION, NULL, "one declaration"},
     {"POST", "/api/v1/tax/declarations/{id}/correct", tax_api_correct, ACCESS_SESSION, NULL,
      "a correction (更正申报): a linked new version"},
+    /* portal notices (src/engine/notice.c) */
+    {"GET", "/api/v1/notices", notice_api_list, ACCESS_PUBLIC, NULL,
+     "current portal notices, newest first (page, size, category)"},
+    {"GET", "/api/v1/notices/{id}", notice_api_get, ACCESS_PUBLIC, NULL, "one current portal notice"},
+    {"GET", "/api/v1/admin/notices", notice_api_admin_list, ACCESS_SESSION, "notice.manage",
+     "every notice with its status (page, size, status)"},
+    {"POST", "/api/v1/admin/notices", notice_api_create, ACCESS_SESSION, "notice.manage",
+     "publish a notice (audited)"},
+    {"PUT", "/api/v1/admin/notices/{id}", notice_api_update, ACCESS_SESSION, "notice.manage",
+     "edit a notice, naming the version edited (audited)"},
+    {"POST", "/api/v1/admin/notices/{id}/withdraw", notice_api_withdraw, ACCESS_SESSION, "notice.manage",
+     "withdraw a notice (audited)"},
+    /* the workbench: colleagues for a transfer (src/engine/workbench.c) */
+    {"GET", "/api/v1/workbench/cases/{id}/colleagues", workbench_colleagues, ACCESS_SESSION, "case.handle",
+     "colleagues who may take the case's current step (for a transfer)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

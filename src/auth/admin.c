@@ -237,10 +237,23 @@ int admin_staff_create(http_req *r)
 }
 
 /* GET /api/v1/admin/accounts?kind=&after= — the account list, masked. */
+/* GET /api/v1/admin/accounts?kind=&q=&after= — accounts, masked, 100 at a time.  For the
+ * system administrator (org.account.read) and for the security administrator, who picks
+ * the account to unlock, reset or grant roles to (any of security.role.assign,
+ * security.account.unlock, security.account.reset).  q: a login prefix (or an account
+ * id), or an exact ID number or mobile number found through the blind index. */
 int admin_account_list(http_req *r)
 {
+    const struct principal *p = auth_principal(r);
+    if (!auth_has(p, "org.account.read") && !auth_has(p, "security.role.assign") &&
+        !auth_has(p, "security.account.unlock") && !auth_has(p, "security.account.reset")) {
+        auth_audit(r, NULL, "auth.denied", http_req_path(r), "denied",
+                   "{\"permission\":\"org.account.read\",\"route\":\"GET /api/v1/admin/accounts\"}");
+        return http_reply_error(r, 403, "forbidden", "this needs the permission org.account.read", NULL);
+    }
     const char *kind = http_req_query(r, "kind");
     const char *after_s = http_req_query(r, "after");
+    const char *q = http_req_query(r, "q");
     long long after = 0;
     if (after_s && (parse_int64(after_s, &after) != 0 || after < 0))
         return http_reply_error(
@@ -253,25 +266,81 @@ int admin_account_list(http_req *r)
         return http_reply_error(
             r, 400, "invalid_query", "unknown kind",
             json_pack("[o]", http_field_error("kind", "person, enterprise, agent, staff or admin")));
+    /* q: what to look for */
+    enum { Q_NONE, Q_LOGIN, Q_ID_NUMBER, Q_MOBILE } how = Q_NONE;
+    char like[200], idx[4][KEYS_TAG_MAX];
+    int nidx = 0;
+    long long qid = -1;
+    if (q && *q) {
+        size_t n = strlen(q);
+        int clean = n <= 64;
+        for (size_t i = 0; clean && i < n; i++) clean = (unsigned char)q[i] >= 0x20 && q[i] != 0x7f;
+        if (!clean)
+            return http_reply_error(
+                r, 400, "invalid_query", "q is not valid",
+                json_pack("[o]", http_field_error("q", "at most 64 characters, no control characters")));
+        if (n == 18 && auth_id_number_check(q, NULL) == 0) {
+            how = Q_ID_NUMBER;
+            nidx = keys_blind_indexes("id_number", q, idx, 4);
+        } else if (n == 11 && q[0] == '1' && strspn(q, "0123456789") == 11) {
+            how = Q_MOBILE;
+            nidx = keys_blind_indexes("mobile", q, idx, 4);
+        } else {
+            how = Q_LOGIN;
+            size_t k = 0;
+            for (size_t i = 0; i < n && k + 3 < sizeof like; i++) {
+                char ch = q[i] >= 'A' && q[i] <= 'Z' ? (char)(q[i] - 'A' + 'a') : q[i];
+                if (ch == '%' || ch == '_' || ch == '\\') like[k++] = '\\';
+                like[k++] = ch;
+            }
+            like[k++] = '%';
+            like[k] = 0;
+            if (n <= 18 && strspn(q, "0123456789") == n && parse_int64(q, &qid) != 0) qid = -1;
+        }
+        if ((how == Q_ID_NUMBER || how == Q_MOBILE) && nidx <= 0) return reply_unavailable(r);
+    }
     store_conn *c = store_acquire(req_app(r)->db);
     if (!c) return reply_unavailable(r);
     json_t *list = json_array();
-    store_stmt *st = store_prepare(
-        c, "SELECT id FROM account WHERE id > $1 AND ($2 = '' OR kind = $2) ORDER BY id LIMIT 100");
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM account WHERE id > $1 AND ($2 = '' OR kind = $2)%s ORDER BY id LIMIT 100",
+             how == Q_LOGIN       ? " AND (login LIKE $3 ESCAPE '\\' OR id = $4)"
+             : how == Q_ID_NUMBER ? " AND id_number_bidx IN ($3, $4, $5, $6)"
+             : how == Q_MOBILE    ? " AND mobile_bidx IN ($3, $4, $5, $6)"
+                                  : "");
+    store_stmt *st = store_prepare(c, sql);
     long long ids[100];
-    int n = 0;
+    int n = 0, rc = STORE_ERROR;
     if (st) {
         store_bind_int64(st, 1, after);
         store_bind_text(st, 2, kind ? kind : "");
-        while (store_step(st) == STORE_ROW && n < 100) ids[n++] = store_column_int64(st, 0);
+        if (how == Q_LOGIN) {
+            store_bind_text(st, 3, like);
+            store_bind_int64(st, 4, qid);
+        } else if (how != Q_NONE) {
+            for (int i = 0; i < 4; i++) store_bind_text(st, 3 + i, idx[i < nidx ? i : 0]);
+        }
+        while ((rc = store_step(st)) == STORE_ROW && n < 100) ids[n++] = store_column_int64(st, 0);
         store_finalize(st);
+    }
+    if (rc != STORE_DONE && rc != STORE_ROW) {
+        store_release(c);
+        json_decref(list);
+        return reply_unavailable(r);
     }
     for (int i = 0; i < n; i++) {
         json_t *o = account_json(c, ids[i], NULL);
-        if (o) json_array_append_new(list, o);
+        if (!o) continue;
+        char key[48];
+        snprintf(key, sizeof key, "acct:%lld", ids[i]);
+        json_object_set_new(o, "locked", json_boolean(throttle_locked_until(c, key) > 0));
+        json_array_append_new(list, o);
     }
     store_release(c);
-    return http_reply_json(r, 200, json_pack("{s:o}", "accounts", list));
+    json_t *out = json_pack("{s:o}", "accounts", list);
+    json_object_set_new(out, "next_after", n == 100 ? json_integer(ids[99]) : json_null());
+    return http_reply_json(r, 200, out);
 }
 
 /* GET /api/v1/accounts/{id}?reveal=field — one account for staff with account.read;

@@ -21,6 +21,7 @@ static const struct perm_info CATALOG[] = {
     {"org.account.read", "list accounts (masked)", "sysadmin"},
     {"item.manage", "administer the service-item catalog: list every version, put items online and offline",
      "sysadmin"},
+    {"notice.manage", "publish, edit and withdraw portal notices (audited)", "sysadmin"},
     /* security administrator: security */
     {"security.role.manage", "create and change roles", "secadmin"},
     {"security.role.assign", "grant and revoke roles of staff accounts", "secadmin"},

@@ -27,6 +27,8 @@ int case_material_content(http_req *r);
 int case_act(http_req *r);
 int workbench_counts(http_req *r);
 int workbench_queue(http_req *r);
+/* GET /api/v1/workbench/cases/{id}/colleagues: who may take the case's current step */
+int workbench_colleagues(http_req *r);
 /* bundles (bundle.c) */
 int bundle_apply(http_req *r);
 int bundle_case_get(http_req *r);

@@ -14,9 +14,12 @@
 
 #include "api/api.h"
 #include "api/input.h"
+#include "auth/auth.h"
+#include "auth/keys.h"
 #include "auth/rbac.h"
 #include "auth/session.h"
 #include "core/core.h"
+#include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "engine/flow.h"
 #include "engine/inbox.h"
@@ -513,4 +516,111 @@ int workbench_queue(http_req *r)
     json_t *o = json_pack("{s:s, s:o}", "queue", QUEUES[which], "cases", list);
     json_object_set_new(o, "next_before", got == size && n > 0 ? json_integer(last) : json_null());
     return http_reply_json(r, 200, o);
+}
+
+/* ---------- colleagues for a transfer ---------- */
+
+struct mates {
+    http_req *r;
+    long long id;
+    int visible, forbidden;
+    json_t *list;
+};
+
+static int mates_tx(store_conn *c, void *arg)
+{
+    struct mates *m = arg;
+    const struct principal *p = auth_principal(m->r);
+    struct case_row row;
+    int rc = case_load(c, m->id, &row);
+    if (rc != STORE_ROW) return rc == STORE_DONE ? STORE_OK : rc;
+    m->visible = row.core.state != CS_DRAFT && case_staff_reads(p, &row);
+    if (m->visible && !works_step(p, &row)) m->forbidden = 1;
+    if (!m->visible || m->forbidden) {
+        case_row_free(&row);
+        return STORE_OK;
+    }
+    /* the candidates: active staff of the case's department holding the step's role;
+     * colleague() then checks each one's rows (MACs) and case.handle, exactly as a
+     * transfer will */
+    store_stmt *st =
+        store_prepare(c, "SELECT DISTINCT a.id FROM account a JOIN department d ON d.id = a.dept_id"
+                         " JOIN account_role ar ON ar.account_id = a.id JOIN role r ON r.id = ar.role_id"
+                         " WHERE a.kind = 'staff' AND a.status = 'active' AND d.path = $1"
+                         " AND r.code = $2 AND a.id <> $3 ORDER BY a.id LIMIT 200");
+    if (!st) {
+        case_row_free(&row);
+        return STORE_ERROR;
+    }
+    store_bind_text(st, 1, row.dept_path);
+    store_bind_text(st, 2, row.step_role);
+    store_bind_int64(st, 3, p->account);
+    long long ids[200];
+    int n = 0;
+    while ((rc = store_step(st)) == STORE_ROW && n < 200) ids[n++] = store_column_int64(st, 0);
+    store_finalize(st);
+    if (rc != STORE_DONE && rc != STORE_ROW) {
+        case_row_free(&row);
+        return rc;
+    }
+    rc = STORE_OK;
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
+        int ok = colleague(c, ids[i], &row);
+        if (ok < 0) {
+            rc = ok;
+            break;
+        }
+        if (!ok) continue;
+        st = store_prepare(c, "SELECT a.login, a.name_enc, a.badge, d.name FROM account a"
+                              " JOIN department d ON d.id = a.dept_id WHERE a.id = $1");
+        if (!st) {
+            rc = STORE_ERROR;
+            break;
+        }
+        store_bind_int64(st, 1, ids[i]);
+        if (store_step(st) == STORE_ROW) {
+            json_t *o = json_pack("{s:I, s:s, s:s?, s:s?}", "id", (json_int_t)ids[i], "login",
+                                  store_column_text(st, 0), "badge", store_column_text(st, 2), "department",
+                                  store_column_text(st, 3));
+            const char *sealed = store_column_text(st, 1);
+            char *plain = sealed ? keys_open(sealed) : NULL;
+            if (plain) {
+                char masked[256];
+                auth_mask_name(plain, masked, sizeof masked);
+                json_object_set_new(o, "name", json_string(masked));
+                crypto_wipe(plain, strlen(plain));
+                free(plain);
+            }
+            json_array_append_new(m->list, o);
+        }
+        store_finalize(st);
+    }
+    case_row_free(&row);
+    return rc;
+}
+
+/* GET /api/v1/workbench/cases/{id}/colleagues — the colleagues a transfer of this case
+ * may go to now: staff of the case's department holding the current step's role and
+ * case.handle, active, not the caller.  For those who work the case's step. */
+int workbench_colleagues(http_req *r)
+{
+    struct mates m = {.r = r};
+    const char *ids = http_req_param(r, "id");
+    if (!ids || parse_int64(ids, &m.id) != 0 || m.id <= 0)
+        return http_reply_error(r, 404, "not_found", "no such case", NULL);
+    m.list = json_array();
+    int rc = store_tx(db_of(r), 0, mates_tx, &m);
+    if (rc != STORE_OK) {
+        json_decref(m.list);
+        return case_reply_unavailable(r);
+    }
+    if (!m.visible) {
+        json_decref(m.list);
+        return http_reply_error(r, 404, "not_found", "no such case", NULL);
+    }
+    if (m.forbidden) {
+        json_decref(m.list);
+        return http_reply_error(r, 403, "forbidden", "this step of the case is not yours to act on", NULL);
+    }
+    return http_reply_json(r, 200, json_pack("{s:I, s:o}", "case", (json_int_t)m.id, "colleagues", m.list));
 }

@@ -217,6 +217,12 @@ struct migration {
     "CREATE TABLE tax_reminder (taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id), tax TEXT NOT NULL,"    \
     " period TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('cuibao','cuijiao')), sent_at TEXT NOT NULL," \
     " recipients " INT " NOT NULL, PRIMARY KEY (taxpayer_id, tax, period, kind));"
+/* Migration 12, written once for both engines. */
+#define NOTICES_SQL(PK, INT)                                                                                 \
+    "CREATE TABLE notices (id " PK ", title TEXT NOT NULL, body TEXT NOT NULL, category TEXT NOT NULL,"      \
+    " published_at " INT " NOT NULL, expires_at " INT ", withdrawn_at " INT ", author TEXT NOT NULL,"        \
+    " version " INT " NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"              \
+    "CREATE INDEX notices_current ON notices(published_at, id) WHERE withdrawn_at IS NULL"
 
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
@@ -388,6 +394,12 @@ static const struct migration MIGRATIONS[] = {
      CASES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
     {11, "licences", NULL, LICENCE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      LICENCE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {12, "notices",
+     /* Portal notices (通知公告, src/engine/notice.c).  published_at, expires_at and
+      * withdrawn_at are milliseconds since the epoch (a notice is current while published,
+      * not expired and not withdrawn); version counts edits, for optimistic locking. */
+     NULL, NOTICES_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     NOTICES_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
     {13, "tax",
      /* Tax e-services (src/tax/, docs/tax.md). */
      NULL,

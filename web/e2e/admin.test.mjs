@@ -38,7 +38,7 @@ async function pagesShown(page) {
 test('the system administrator: departments, a staff account, the catalog and the calendar', async () => {
   const { context, page } = await h.openPage(browser, srv);
   await h.adminFirstLogin(page, srv, 'sysadmin');
-  assert.deepEqual(await pagesShown(page), ['items', 'org']);
+  assert.deepEqual(await pagesShown(page), ['items', 'notices', 'org']);
   await h.axe(page, '/admin (sysadmin)');
   await h.shot(page, 'console-sysadmin');
 

@@ -7,6 +7,7 @@ export const ADMIN_PAGES = [
   { key: 'security', to: '/admin/security', title: 'adm.security', perms: ['security.role.manage', 'security.role.assign', 'security.account.unlock', 'security.account.reset', 'security.policy.read'] },
   { key: 'exchange', to: '/admin/exchange', title: 'adm.exchange', perms: ['exchange.read'] },
   { key: 'audit', to: '/admin/audit', title: 'adm.audit', perms: ['audit.read', 'audit.export'] },
+  { key: 'notices', to: '/admin/notices', title: 'adm.notices', perms: ['notice.manage'] },
 ];
 
 /** True when the session holds any of perms. */

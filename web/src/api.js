@@ -12,7 +12,7 @@
 // details, fields: {field: message}, retryAfter, requestId}; a network failure has code
 // "network".  A 401 `unauthenticated` on a page that needs a session sends the browser
 // to the log-in page (pass {noRedirect: true} to handle it yourself).  `progress.busy`
-// counts calls in flight and `progress.slow` turns true when one has taken over 400 ms:
+// counts calls in flight ({keepalive: true} lets a call outlive the page) and `progress.slow` turns true when one has taken over 400 ms:
 // the shell shows a progress bar from it.
 import { reactive } from 'vue';
 
@@ -85,7 +85,7 @@ export async function request(method, path, opts = {}) {
   begin();
   let res;
   try {
-    res = await fetch(url(path, opts.query), { method, headers, body, credentials: 'same-origin' });
+    res = await fetch(url(path, opts.query), { method, headers, body, credentials: 'same-origin', keepalive: !!opts.keepalive });
   } catch {
     end();
     throw new ApiError(0, { error: { code: 'network', message: 'network error' } });

@@ -80,3 +80,11 @@ setUnauthenticatedHandler(() => {
   const here = router.currentRoute.value;
   if (here.meta.auth === 'session') router.push({ path: '/login', query: { next: here.fullPath } });
 });
+
+// portal extras: notices, the materials library, the notices' administration; page views
+import { trackPageViews } from './pageviews.js';
+router.addRoute({ path: '/notices', component: () => import('./pages/Notices.vue'), meta: { title: 'notice.title', crumbs: [home] } });
+router.addRoute({ path: '/notices/:id(\\d+)', component: () => import('./pages/NoticeDetail.vue'), meta: { title: 'notice.one', crumbs: [home, { title: 'notice.title', to: '/notices' }] } });
+router.addRoute({ path: '/materials', component: () => import('./pages/Materials.vue'), meta: { title: 'mat.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
+router.addRoute({ path: '/admin/notices', component: () => import('./pages/AdminNotices.vue'), meta: { title: 'adm.notices', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } });
+trackPageViews(router);
