@@ -492,6 +492,26 @@ static void case_gives_one_sealed_licence(void **state)
     snprintf(fpath, sizeof fpath, "%s/licence.json", dir);
     write_json(fpath, doc);
     expect_reason(fpath, kpath, 0, "valid");
+    /* the holder's PDF carries the same signed licence: it verifies offline as it is, and
+     * someone else cannot download it */
+    snprintf(path, sizeof path, "/api/v1/licences/%s/pdf", id);
+    assert_int_equal(hc_call(&holder, "GET", path, NULL, &rr), 200);
+    char hv[64];
+    assert_non_null(h_header(&rr, "Content-Type", hv, sizeof hv));
+    assert_string_equal(hv, "application/pdf");
+    assert_true(rr.len > 1000 && !memcmp(rr.body, "%PDF-", 5));
+    char ppath[512];
+    snprintf(ppath, sizeof ppath, "%s/licence.pdf", dir);
+    write_file(ppath, rr.body, rr.len);
+    expect_reason(ppath, kpath, 0, "valid");
+    /* a cut-off copy is refused, never believed */
+    char cut[512];
+    snprintf(cut, sizeof cut, "%s/cut.pdf", dir);
+    write_file(cut, rr.body, rr.len / 2);
+    h_resp_free(&rr);
+    expect_reason(cut, kpath, 1, "unreadable");
+    assert_int_equal(hc_call(&other, "GET", path, NULL, &rr), 404);
+    h_resp_free(&rr);
     /* the key file is <data>/keys/seal/PSB-YZ-HJ.pem, owner-only */
     char kf[512];
     snprintf(kf, sizeof kf, "%s/keys/seal/PSB-YZ-HJ.pem", dir);

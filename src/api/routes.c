@@ -195,6 +195,8 @@ const struct http_route api_routes[] = {
      "is a licence valid, expired or revoked (public fields only)"},
     {"GET", "/api/v1/licences", licence_api_mine, ACCESS_SESSION, NULL, "my licences (the card wallet)"},
     {"GET", "/api/v1/licences/{id}", licence_api_get, ACCESS_SESSION, NULL, "one of my licences, signed"},
+    {"GET", "/api/v1/licences/{id}/pdf", licence_api_pdf, ACCESS_SESSION, NULL,
+     "one of my licences as a PDF (seal, QR code, the signed JSON attached)"},
     {"POST", "/api/v1/licences/{id}/revoke", licence_api_revoke, ACCESS_SESSION, "licence.revoke",
      "revoke a licence with a reason (audited)"},
     {"POST", "/api/v1/licence-entries", licence_api_entry_new, ACCESS_SESSION, "licence.enter",

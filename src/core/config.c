@@ -41,6 +41,9 @@ static const struct key KEYS[] = {
     S("db", db_url, "",
       "database URL: sqlite:PATH or postgres://user@host:port/db (default sqlite:<data>/ehall.db)"),
     S("listen", listen, "127.0.0.1:8080", "address and port `ehall serve` listens on"),
+    S("public_url", public_url, "",
+      "the address people reach ehall at, e.g. https://zwfw.example.gov.cn (printed in licence QR codes; "
+      "default http://<listen>)"),
     S("web_root", web_root, "",
       "directory of the browser UI (default ./web when it holds index.html, else the source tree's built "
       "web/dist/)"),
@@ -218,6 +221,14 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
     if (strcmp(key, "db") == 0 && value[0] && !str_has_prefix(value, "sqlite:") &&
         !str_has_prefix(value, "postgres://") && !str_has_prefix(value, "postgresql://")) {
         snprintf(err, errlen, "db: '%s' must start with sqlite: or postgres://", value);
+        return -1;
+    }
+    if (strcmp(key, "public_url") == 0 && value[0] &&
+        ((!str_has_prefix(value, "https://") && !str_has_prefix(value, "http://")) ||
+         value[strlen(value) - 1] == '/' || strpbrk(value, " \"'<>?#"))) {
+        snprintf(err, errlen,
+                 "public_url: '%s' must be http(s)://host[:port][/path] without a trailing / or query",
+                 value);
         return -1;
     }
     if (strcmp(key, "listen") == 0) {

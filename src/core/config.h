@@ -17,6 +17,7 @@ struct config {
     char data_dir[512];                /* data */
     char db_url[1024];                 /* db */
     char listen[128];                  /* listen */
+    char public_url[256];              /* public_url */
     char web_root[512];                /* web_root */
     char log_level[16];                /* log_level */
     char timezone[64];                 /* timezone */

@@ -19,6 +19,7 @@
 #include "crypto/crypto.h"
 #include "licence/internal.h"
 #include "licence/licence.h"
+#include "licence/pdf.h"
 
 static store *db_of(http_req *r) { return ((struct app *)http_req_app(r))->db; }
 
@@ -160,49 +161,204 @@ int licence_api_mine(http_req *r)
     return http_reply_json(r, 200, json_pack("{s:o}", "licences", list));
 }
 
-/* GET /api/v1/licences/{id} — the holder's own licence, the whole signed document */
-int licence_api_get(http_req *r)
+/* The caller's own licence by id: its signed document (opened), state and type.  Replies
+ * 404/503 itself and returns -1 when it is not the caller's or cannot be read. */
+struct mine {
+    json_t *doc; /* the signed document */
+    char status[16], type[64];
+    long long revoked_ms;
+    char *revoke_reason;
+};
+
+static void mine_free(struct mine *m)
 {
-    const char *id;
-    if (licence_id_param(r, &id) != 0) return 0;
+    json_decref(m->doc);
+    free(m->revoke_reason);
+}
+
+static int load_mine(http_req *r, const char *id, struct mine *m)
+{
+    memset(m, 0, sizeof *m);
     const struct principal *p = auth_principal(r);
     store_conn *c = store_acquire(db_of(r));
-    if (!c) return unavailable(r);
+    if (!c) return unavailable(r), -1;
     char idx[4][KEYS_TAG_MAX];
     int n = holder_indexes(c, p, idx, 4);
     store_stmt *st =
-        store_prepare(c, "SELECT holder_bidx, state, valid_to_day, data_enc, revoked_ms, revoke_reason"
-                         " FROM licence WHERE licence_no = $1");
+        store_prepare(c, "SELECT holder_bidx, state, valid_to_day, data_enc, revoked_ms, revoke_reason,"
+                         " type_code FROM licence WHERE licence_no = $1");
     if (n < 0 || !st) {
         if (st) store_finalize(st);
         store_release(c);
-        return unavailable(r);
+        return unavailable(r), -1;
     }
     store_bind_text(st, 1, id);
     int rc = store_step(st), mine = 0;
-    json_t *out = NULL;
     if (rc == STORE_ROW) {
         for (int i = 0; i < n; i++) mine |= !strcmp(idx[i], store_column_text(st, 0));
         char *doc = mine ? keys_open(store_column_text(st, 3)) : NULL;
-        json_t *dj = doc ? json_loads(doc, 0, NULL) : NULL;
+        m->doc = doc ? json_loads(doc, 0, NULL) : NULL;
         if (doc) crypto_wipe(doc, strlen(doc));
         free(doc);
-        if (dj) {
-            char url[128];
-            snprintf(url, sizeof url, "/api/v1/public/licences/%s/status", id);
+        if (m->doc) {
+            snprintf(m->status, sizeof m->status, "%s", status_of(store_column_text(st, 1), st, 2));
+            snprintf(m->type, sizeof m->type, "%s", store_column_text(st, 6));
+            m->revoked_ms = store_column_int64(st, 4);
             const char *why = store_column_text(st, 5);
-            out = json_pack("{s:s, s:o, s:o, s:o, s:s}", "status", status_of(store_column_text(st, 1), st, 2),
-                            "document", dj, "revoked_at", ms_time(store_column_int64(st, 4)), "revoke_reason",
-                            why ? json_string(why) : json_null(), "verify_url", url);
+            m->revoke_reason = why ? strdup(why) : NULL;
         } else if (mine) {
             rc = STORE_ERROR;
         }
     }
     store_finalize(st);
     store_release(c);
-    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
-    if (!out) return not_found(r);
+    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r), -1;
+    if (!m->doc) return not_found(r), -1;
+    return 0;
+}
+
+/* GET /api/v1/licences/{id} — the holder's own licence, the whole signed document */
+int licence_api_get(http_req *r)
+{
+    const char *id;
+    if (licence_id_param(r, &id) != 0) return 0;
+    struct mine m;
+    if (load_mine(r, id, &m) != 0) return 0;
+    char url[128];
+    snprintf(url, sizeof url, "/api/v1/public/licences/%s/status", id);
+    json_t *out = json_pack("{s:s, s:O, s:o, s:o, s:s}", "status", m.status, "document", m.doc, "revoked_at",
+                            ms_time(m.revoked_ms), "revoke_reason",
+                            m.revoke_reason ? json_string(m.revoke_reason) : json_null(), "verify_url", url);
+    mine_free(&m);
     return http_reply_json(r, 200, out);
+}
+
+/* GET /api/v1/licences/{id}/pdf — the holder's licence as a PDF document (src/licence/pdf.c)
+ * with the signed JSON inside.  Rendering takes a good part of a second (the CJK font is
+ * read and subset), so it runs off the I/O threads. */
+struct pdf_job {
+    char *signed_json, *title, *url;
+    char **keys, **labels;
+    size_t n;
+    unsigned char *pdf;
+    size_t len;
+    int rc;
+    char err[256];
+};
+
+static void pdf_job_free(struct pdf_job *j)
+{
+    if (!j) return;
+    if (j->signed_json) crypto_wipe(j->signed_json, strlen(j->signed_json));
+    free(j->signed_json);
+    free(j->title);
+    free(j->url);
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->keys[i]);
+        free(j->labels[i]);
+    }
+    free(j->keys);
+    free(j->labels);
+    free(j->pdf);
+    free(j);
+}
+
+static void pdf_work(void *arg)
+{
+    struct pdf_job *j = arg;
+    j->rc = licence_pdf_render(j->signed_json, j->title, (const char *const *)j->keys,
+                               (const char *const *)j->labels, j->n, j->url, &j->pdf, &j->len, j->err,
+                               sizeof j->err);
+}
+
+static int pdf_done(http_req *r)
+{
+    struct pdf_job *j = http_req_defer_arg(r);
+    int ret;
+    if (j->rc != 0) {
+        log_msg(LOG_ERROR, "licence PDF: %s", j->err);
+        ret = http_reply_error(r, 503, "unavailable", "the PDF could not be made; try again later", NULL);
+    } else {
+        char cd[160];
+        const char *id = http_req_param(r, "id");
+        snprintf(cd, sizeof cd, "attachment; filename=\"%s.pdf\"", id ? id : "licence");
+        http_add_header(r, "Content-Disposition", cd);
+        ret = http_reply_bytes(r, 200, "application/pdf", j->pdf, j->len);
+        j->pdf = NULL; /* the reply owns it */
+    }
+    pdf_job_free(j);
+    return ret;
+}
+
+/* a standard field's label in the document */
+static const char *std_label(const char *k)
+{
+    static const char *const L[][2] = {{"id", "证照标识"},         {"type_name", "证照类型"},
+                                       {"holder_name", "持证人"},  {"holder_number", "证件号码"},
+                                       {"issuer", "发证机关代码"}, {"issuer_name", "发证机关"},
+                                       {"issue_date", "发证日期"}, {"valid_from", "有效期起"},
+                                       {"valid_to", "有效期至"},   {"source", "来源"}};
+    for (size_t i = 0; i < sizeof L / sizeof *L; i++)
+        if (!strcmp(L[i][0], k)) return L[i][1];
+    return k;
+}
+
+int licence_api_pdf(http_req *r)
+{
+    const char *id;
+    if (licence_id_param(r, &id) != 0) return 0;
+    struct mine m;
+    if (load_mine(r, id, &m) != 0) return 0;
+    store_conn *c = store_acquire(db_of(r));
+    json_t *def = c ? licence_type_get(c, m.type) : NULL;
+    if (c) store_release(c);
+    struct pdf_job *j = calloc(1, sizeof *j);
+    json_t *tf = json_object_get(json_object_get(def, "template"), "fields");
+    size_t nf = json_array_size(tf);
+    if (!def || !j || !(j->keys = calloc(nf + 1, sizeof *j->keys)) ||
+        !(j->labels = calloc(nf + 1, sizeof *j->labels))) {
+        json_decref(def);
+        mine_free(&m);
+        pdf_job_free(j);
+        return unavailable(r);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const char *k = json_string_value(json_array_get(tf, i));
+        if (!k) continue;
+        const char *label = std_label(k);
+        json_t *f;
+        size_t fi;
+        json_array_foreach(json_object_get(def, "fields"), fi, f)
+        {
+            if (!strcmp(json_string_value(json_object_get(f, "key")) ?: "", k) &&
+                json_string_value(json_object_get(f, "label")))
+                label = json_string_value(json_object_get(f, "label"));
+        }
+        j->keys[j->n] = strdup(k);
+        j->labels[j->n] = strdup(label);
+        j->n++;
+    }
+    const char *title = json_string_value(json_object_get(json_object_get(def, "template"), "title"));
+    j->title = strdup(title ? title : json_string_value(json_object_get(def, "name")) ?: "电子证照");
+    const struct config *cfg = ((struct app *)http_req_app(r))->cfg;
+    char url[512];
+    if (cfg->public_url[0])
+        snprintf(url, sizeof url, "%s/verify/licence/%s", cfg->public_url, id);
+    else
+        snprintf(url, sizeof url, "http://%s/verify/licence/%s", cfg->listen, id);
+    j->url = strdup(url);
+    j->signed_json = json_dumps(m.doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(def);
+    mine_free(&m);
+    if (!j->title || !j->url || !j->signed_json) {
+        pdf_job_free(j);
+        return unavailable(r);
+    }
+    if (http_defer(r, pdf_work, pdf_done, j) != 0) {
+        pdf_job_free(j);
+        return unavailable(r);
+    }
+    return 0;
 }
 
 /* GET /api/v1/public/licences/{id}/status — no log-in; one indexed read */

@@ -121,6 +121,7 @@ int licence_api_keys(http_req *r);         /* GET /.well-known/ehall/seal-keys.j
 int licence_api_types(http_req *r);        /* GET /api/v1/licence-types */
 int licence_api_mine(http_req *r);         /* GET /api/v1/licences */
 int licence_api_get(http_req *r);          /* GET /api/v1/licences/{id} */
+int licence_api_pdf(http_req *r);          /* GET /api/v1/licences/{id}/pdf */
 int licence_api_status(http_req *r);       /* GET /api/v1/public/licences/{id}/status */
 int licence_api_revoke(http_req *r);       /* POST /api/v1/licences/{id}/revoke */
 int licence_api_entry_new(http_req *r);    /* POST /api/v1/licence-entries */

@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "crypto/crypto.h"
 #include "licence/licence.h"
+#include "licence/pdf.h"
 
 /* ---------- canonical JSON ---------- */
 
@@ -436,17 +437,34 @@ int licence_verify(const json_t *doc, const json_t *keys, int today, char reason
 
 int licence_read_file(const char *path, char **signed_json, char *err, size_t errlen)
 {
-    char *t = read_text(path, 1 << 20);
-    if (!t) {
-        snprintf(err, errlen, "cannot read %s: %s", path, errno ? strerror(errno) : "larger than 1 MiB");
+    /* a PDF made by licence_pdf_render is ~0.5 MiB; a JSON licence a few KiB */
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    /* a PDF made by licence_pdf_render would be opened here (licence_pdf_extract) */
-    if (!strncmp(t, "%PDF", 4)) {
-        free(t);
-        snprintf(err, errlen, "%s is a PDF: this build reads JSON licences only", path);
+    size_t max = 8u << 20, n = 0;
+    unsigned char *buf = malloc(max + 1);
+    if (buf) n = fread(buf, 1, max + 1, f);
+    fclose(f);
+    if (!buf || n > max) {
+        free(buf);
+        snprintf(err, errlen, "cannot read %s: larger than 8 MiB", path);
         return -1;
     }
-    *signed_json = t;
+    buf[n] = 0;
+    if (n >= 5 && !memcmp(buf, "%PDF-", 5)) {
+        char why[200];
+        int rc = licence_pdf_extract(buf, n, signed_json, why, sizeof why);
+        free(buf);
+        if (rc != 0) snprintf(err, errlen, "%s: no signed licence in this PDF: %s", path, why);
+        return rc;
+    }
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        snprintf(err, errlen, "%s is neither a JSON licence nor a licence PDF", path);
+        return -1;
+    }
+    *signed_json = (char *)buf;
     return 0;
 }
