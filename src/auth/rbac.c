@@ -4,10 +4,12 @@
  */
 #include "auth/rbac.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "auth/keys.h"
 #include "core/core.h"
 #include "core/metrics.h"
@@ -150,6 +152,47 @@ int rbac_seed(store_conn *c)
         int rc = store_step(st);
         store_finalize(st);
         if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* The three administrators' roles are defined here, in code: after an upgrade adds a
+ * permission to one of them (notice.manage, say), a database bootstrapped earlier still
+ * holds the old list.  Called at every `ehall serve` start, this brings each built-in
+ * role's permissions (and MAC) to the code's definition and audits every change
+ * (`security.role.sync`).  A role whose row was tampered with is rewritten too: the code,
+ * not the row, is the authority for built-in roles. */
+int rbac_sync_builtin(store_conn *c)
+{
+    char ts[48];
+    time_rfc3339(now_wall(), ts, sizeof ts);
+    for (size_t i = 0; i < EHALL_ARRAY_LEN(ADMIN_ROLES); i++) {
+        char perms[512], mac[KEYS_TAG_MAX];
+        admin_perms(ADMIN_ROLES[i].code, perms, sizeof perms);
+        if (rbac_role_mac(ADMIN_ROLES[i].code, "all", perms, mac) != 0) return STORE_ERROR;
+        store_stmt *st =
+            store_prepare(c, "UPDATE role SET perms = $1, mac = $2, scope = 'all', updated_at = $3"
+                             " WHERE code = $4 AND builtin = 1 AND (perms <> $1 OR mac <> $2"
+                             " OR scope <> 'all') RETURNING id");
+        if (!st) return STORE_ERROR;
+        store_bind_text(st, 1, perms);
+        store_bind_text(st, 2, mac);
+        store_bind_text(st, 3, ts);
+        store_bind_text(st, 4, ADMIN_ROLES[i].code);
+        int rc = store_step(st);
+        store_finalize(st);
+        if (rc == STORE_DONE) continue;
+        if (rc != STORE_ROW) return rc < 0 ? rc : STORE_ERROR;
+        char object[64];
+        snprintf(object, sizeof object, "role:%s", ADMIN_ROLES[i].code);
+        json_t *d = json_pack("{s:s}", "perms", perms);
+        char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        json_decref(d);
+        struct audit_event e = {"system", NULL, NULL, NULL, "security.role.sync", object, "ok", dt};
+        rc = audit_append(c, &e);
+        free(dt);
+        if (rc != STORE_OK) return rc;
+        log_info("built-in role %s brought to this version's permissions", ADMIN_ROLES[i].code);
     }
     return STORE_OK;
 }

@@ -46,6 +46,8 @@ int rbac_member_mac(long long account, long long enterprise, int admin, const ch
 
 /* Create the built-in roles when missing (idempotent; inside the caller's tx). */
 int rbac_seed(store_conn *c);
+/* At every start: built-in administrator roles follow the code (audited when changed). */
+int rbac_sync_builtin(store_conn *c);
 
 /* The permissions (",a,b,") and widest data scope an account holds, from MAC-checked
  * rows; a tampered row is skipped and reported through *tampered (its table and id),

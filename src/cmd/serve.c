@@ -20,6 +20,7 @@
 #include "audit/audit.h"
 #include "auth/internal.h"
 #include "auth/keys.h"
+#include "auth/rbac.h"
 #include "auth/session.h"
 #include "cmd/cmd.h"
 #include "core/core.h"
@@ -131,6 +132,12 @@ static void *keeper(void *arg)
     return NULL;
 }
 
+static int sync_roles_tx(store_conn *c, void *arg)
+{
+    (void)arg;
+    return rbac_sync_builtin(c);
+}
+
 static void on_listening(void *appp)
 {
     struct app *app = appp;
@@ -219,6 +226,8 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     struct app app = {&ctx->cfg, db, 0};
     struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, auth_authorize, on_listening};
     sms_flush(db, &ctx->cfg); /* messages a previous run queued but did not hand over */
+    if (store_tx(db, 1, sync_roles_tx, NULL) != STORE_OK)
+        log_warn("could not bring the built-in roles up to date");
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
     /* the keeper never takes SIGTERM/SIGINT: those belong to the server's own handling */
     pthread_t keeper_thread;
