@@ -784,6 +784,52 @@ static void inbox_pages_counts_and_isolation(void **state)
     json_decref(j);
 }
 
+/* ?inline=1 on a PDF: inline, and framing allowed to ehall's own pages only; anything
+ * else (no query, another value, an image) stays an attachment that nobody may frame. */
+static void pdfs_inline_only_when_asked_and_framed_by_self_only(void **state)
+{
+    (void)state;
+    struct hclient a;
+    p_person(&S, &a, "mat_inline", "1983-02-11");
+    unsigned char *pdf = bytes("%PDF-1.4\n", 9, 700, 31);
+    unsigned char *png = bytes("\x89PNG\r\n\x1A\n", 8, 400, 32);
+    long long ipdf = upload_ok(&a, "scan.pdf", pdf, 700, 201, "pdf");
+    long long ipng = upload_ok(&a, "photo.png", png, 400, 201, "png");
+    struct {
+        long long id;
+        const char *query;
+        int framed;
+    } cases[] = {{ipdf, "?inline=1", 1}, {ipdf, "", 0}, {ipdf, "?inline=yes", 0}, {ipng, "?inline=1", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[128], h[1024];
+        snprintf(path, sizeof path, "/api/v1/materials/%lld/content%s", cases[i].id, cases[i].query);
+        struct resp r;
+        assert_int_equal(hc_call(&a, "GET", path, NULL, &r), 200);
+        const char *cd = h_header(&r, "Content-Disposition", h, sizeof h);
+        assert_non_null(cd);
+        assert_int_equal(strncmp(cd, cases[i].framed ? "inline; filename=" : "attachment; filename=",
+                                 cases[i].framed ? 17 : 21),
+                         0);
+        assert_string_equal(h_header(&r, "X-Frame-Options", h, sizeof h),
+                            cases[i].framed ? "SAMEORIGIN" : "DENY");
+        const char *csp = h_header(&r, "Content-Security-Policy", h, sizeof h);
+        assert_non_null(csp);
+        assert_non_null(strstr(csp, cases[i].framed ? "frame-ancestors 'self'" : "frame-ancestors 'none'"));
+        assert_non_null(strstr(csp, "object-src 'none'"));
+        assert_non_null(strstr(csp, "script-src 'self';"));
+        assert_string_equal(h_header(&r, "X-Content-Type-Options", h, sizeof h), "nosniff");
+        h_resp_free(&r);
+    }
+    /* the app's own pages and other API answers are never framed */
+    struct resp r;
+    char h[1024];
+    assert_int_equal(hc_call(&a, "GET", "/api/v1/materials", NULL, &r), 200);
+    assert_string_equal(h_header(&r, "X-Frame-Options", h, sizeof h), "DENY");
+    h_resp_free(&r);
+    free(pdf);
+    free(png);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +841,7 @@ int main(void)
         cmocka_unit_test(file_names_are_checked),
         cmocka_unit_test(library_pages_filters_and_quota),
         cmocka_unit_test(inbox_pages_counts_and_isolation),
+        cmocka_unit_test(pdfs_inline_only_when_asked_and_framed_by_self_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -472,13 +472,13 @@ int material_read(store_conn *c, const char *sm3, void **data, size_t *len, char
     return 1;
 }
 
-/* attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<percent-encoded> */
-static char *disposition(arena *a, const char *name)
+/* attachment (or inline); filename="<ASCII stand-in>"; filename*=UTF-8''<percent-encoded> */
+static char *disposition(arena *a, const char *name, int inline_)
 {
     size_t n = strlen(name);
     char *out = arena_alloc(a, 64 + n * 4);
     if (!out) return NULL;
-    char *o = out + sprintf(out, "attachment; filename=\"");
+    char *o = out + sprintf(out, "%s; filename=\"", inline_ ? "inline" : "attachment");
     for (size_t i = 0; i < n; i++) { /* one '_' per character that is not plainly safe */
         unsigned char c = (unsigned char)name[i];
         if ((c & 0xC0) == 0x80) continue;
@@ -525,7 +525,11 @@ int material_reply_content(http_req *r, store_conn *c, const char *sm3, const ch
             return http_reply_error(r, 503, "unavailable", "the read could not be recorded; retry", NULL);
         }
     }
-    char *cd = disposition(http_req_arena(r), name);
+    /* ?inline=1 on a PDF: shown in a frame of ehall's own pages (docs/security.md) */
+    const char *want_inline = http_req_query(r, "inline");
+    int show_inline = want_inline && !strcmp(want_inline, "1") && !strcmp(type, "pdf");
+    if (show_inline) http_allow_same_origin_framing(r);
+    char *cd = disposition(http_req_arena(r), name, show_inline);
     char *hash = arena_strdup(http_req_arena(r), sm3);
     if (!cd || !hash) {
         free(data);

@@ -106,9 +106,10 @@ int material_read(store_conn *c, const char *sm3, void **data, size_t *len, char
 
 /* Answer r with blob sm3: 200, the sniffed Content-Type, Content-Disposition attachment
  * with file_name (an ASCII fallback and RFC 5987 filename*; "material" when NULL) and
- * X-Content-SM3; 404 when there is no such blob; 503 when the store fails.  c may be
- * NULL (a pooled connection is taken).  When audit_object is not NULL (a staff member
- * reading another person's material, e.g. "case:42"), "material.read" is recorded for
+ * X-Content-SM3 — or, for a PDF asked for with the query inline=1, Content-Disposition
+ * inline and framing allowed to ehall's own pages (http_allow_same_origin_framing); 404 when there is no such
+ * blob; 503 when the store fails.  c may be NULL (a pooled connection is taken).  When audit_object is not
+ * NULL (a staff member reading another person's material, e.g. "case:42"), "material.read" is recorded for
  * that object with the sm3 and file name, in a transaction of its own that commits
  * before a byte is sent; if it cannot be recorded, 503 and nothing is sent — so c must
  * not be inside a write transaction then.  Always replies; returns what http_reply_*

@@ -87,6 +87,10 @@ int http_reply_error(http_req *r, unsigned status, const char *code, const char 
 json_t *http_field_error(const char *field, const char *message);
 /* Add a response header to the reply about to be sent (call before http_reply_*). */
 void http_add_header(http_req *r, const char *name, const char *value);
+/* Let this reply be shown in a frame of ehall's own pages (an inline PDF material): it goes
+ * out with X-Frame-Options SAMEORIGIN and CSP frame-ancestors 'self' instead of DENY and
+ * 'none'; the rest of the CSP is unchanged.  Call before http_reply_*. */
+void http_allow_same_origin_framing(http_req *r);
 
 /* ---- the server ---- */
 struct http_server_options {

@@ -43,6 +43,7 @@ struct http_req {
     int nextra;
     const char *extra_names[HTTP_MAX_EXTRA_HEADERS], *extra_values[HTTP_MAX_EXTRA_HEADERS];
     int replied;
+    int frame_self; /* http_allow_same_origin_framing: frame-ancestors 'self' */
     unsigned status;
     unsigned long long bytes;
 };

@@ -57,6 +57,11 @@ static const char SECURITY_CSP[] =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/* The same, for a reply that ehall's own pages may frame (docs/security.md). */
+static const char SECURITY_CSP_FRAME_SELF[] =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 
 /* ---------- accessors ---------- */
 
@@ -114,6 +119,8 @@ void http_add_header(http_req *r, const char *name, const char *value)
     }
 }
 
+void http_allow_same_origin_framing(http_req *r) { r->frame_self = 1; }
+
 /* ---------- replies ---------- */
 
 void http_decorate(http_req *r, struct MHD_Response *resp)
@@ -121,8 +128,9 @@ void http_decorate(http_req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Content-Security-Policy", SECURITY_CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", r->frame_self ? "SAMEORIGIN" : "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            r->frame_self ? SECURITY_CSP_FRAME_SELF : SECURITY_CSP);
     if (r->route != ROUTE_STATIC) MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (atomic_load(&g.draining)) MHD_add_response_header(resp, "Connection", "close");
     for (int i = 0; i < r->nextra; i++) MHD_add_response_header(resp, r->extra_names[i], r->extra_values[i]);

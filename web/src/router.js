@@ -53,6 +53,7 @@ const routes = [
   { path: '/inbox', component: () => import('./pages/Inbox.vue'), meta: { title: 'inbox.title', crumbs: [home], auth: 'session' } },
   { path: '/register/enterprise', component: () => import('./pages/RegisterEnterprise.vue'), meta: { title: 'ent.registerTitle', crumbs: [home, { title: 'register.title', to: '/register' }] } },
   { path: '/enterprise', component: () => import('./pages/Enterprise.vue'), meta: { title: 'ent.title', crumbs: [home], auth: 'session', kinds: ['enterprise'] } },
+  { path: '/agent', component: () => import('./pages/Agent.vue'), meta: { title: 'agent.title', crumbs: [home], auth: 'session', kinds: ['agent'] } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'notfound.title', crumbs: [home] } },
 ];
 

@@ -1,5 +1,5 @@
 // Who is logged in, from GET /api/v1/session: {authenticated, stage, account{id, login,
-// kind, admin_role?, enterprise?}, permissions, scope}.  refreshSession() after every
+// kind, admin_role?, enterprise?}, permissions, scope, on_behalf_of? (onBehalfOf here)}.  refreshSession() after every
 // log-in step; homeFor() is where an account lands after logging in.
 import { reactive } from 'vue';
 import { api } from './api.js';
@@ -11,6 +11,7 @@ export const session = reactive({
   account: null,
   permissions: [],
   scope: null,
+  onBehalfOf: null, // the enterprise id an agent acts for (POST /agent/act), or null
 });
 
 export async function refreshSession() {
@@ -22,12 +23,13 @@ export async function refreshSession() {
     account: s.account ?? null,
     permissions: s.permissions ?? [],
     scope: s.scope ?? null,
+    onBehalfOf: s.on_behalf_of ?? null,
   });
   return session;
 }
 
 export function clearSession() {
-  Object.assign(session, { authenticated: false, stage: null, account: null, permissions: [], scope: null });
+  Object.assign(session, { authenticated: false, stage: null, account: null, permissions: [], scope: null, onBehalfOf: null });
 }
 
 /** The landing route of an account kind: staff → workbench, admin → admin, others → portal. */
