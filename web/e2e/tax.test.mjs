@@ -226,3 +226,58 @@ test('staff registers a taxpayer; the enterprise files zero and small-scale VAT 
   for (const p of ['/tax', `/tax/${tpId}`, `/tax/${tpId}/declare?tax=vat`, `/tax/declarations/${v2}`]) await narrow(page, p);
   await context.close();
 });
+
+test('the general VAT, CIT prepayment and IIT withholding forms: computed by the server before submitting', async () => {
+  const code = uscc(Math.floor(Math.random() * 1e9));
+  const ent = await newEnterprise(code);
+  const officer = await h.staffApi(srv, await h.newStaff(srv, { deptCode: 'TAX-YZ', roles: ['tax_officer'] }));
+  const { id: tpId } = await officer.call('POST', '/tax/taxpayers', {
+    kind: 'enterprise', uscc: code, name: ent.enterprise_name, vat_status: 'general', office: 'TAX-YZ', credit: 'A',
+    registrations: [{ tax: 'vat', period: 'monthly', since: lastQ.start }, { tax: 'cit', period: 'quarterly', since: lastQ.start }, { tax: 'iit', period: 'monthly', since: lastQ.start }],
+  });
+  const { context, page } = await h.openPage(browser, srv);
+  await h.loginUI(page, ent.login, ent.password);
+  await page.waitForURL((u) => u.pathname !== '/login');
+
+  // general VAT: 100,000 at 13 % and 10,000 at 6 % less 5,000 input tax = 8,600
+  await h.visit(page, `/tax/${tpId}/declare?tax=vat&period=${lastM}`);
+  assert.ok(await page.isChecked('[data-test=form-vat_general] input'));
+  await page.fill('[data-test=vg-sales-0]', '100000');
+  await page.click('[data-test=vg-add]');
+  await page.click('[data-test=vg-rate-1-6]');
+  await page.fill('[data-test=vg-sales-1]', '10000');
+  await page.fill('[data-test=vg-input]', '5000');
+  await h.axe(page, 'general VAT form');
+  assert.equal(await previewIt(page), '8,600.00');
+  assert.equal((await page.textContent('[data-test=r-output_tax_fen]')).trim(), '13,600.00');
+  await h.shot(page, 'tax-vat-general-preview');
+  await submitIt(page);
+  await page.waitForSelector('[data-test=decl-done]');
+
+  // CIT prepayment, small low-profit: 200,000 × 25 % × 20 % = 10,000 (previewed only)
+  await h.visit(page, `/tax/${tpId}/declare?tax=cit&period=${lastQ.p}`);
+  for (const [k, v] of [['revenue', '1000000'], ['cost', '800000'], ['profit', '200000'], ['employees', '10'], ['assets', '5000000']]) await page.fill(`[data-test=cit-${k}]`, v);
+  await h.axe(page, 'CIT form');
+  assert.equal(await previewIt(page), '10,000.00');
+  assert.equal((await page.textContent('[data-test=r-small_low_profit]')).trim(), '是');
+  // a server field error beside its field: profit above revenue
+  await page.click('[data-test=back]');
+  await page.fill('[data-test=cit-profit]', '2000000');
+  await page.click('[data-test=preview]');
+  await page.waitForSelector('[data-test=decl-form] .el-form-item__error');
+  assert.match(await page.textContent('[data-test=decl-form] .el-form-item.is-error'), /利润总额[\s\S]*profit above revenue/);
+
+  // IIT withholding, the first month: 30,000 − 5,000 − 4,500 − 2,000 = 18,500 at 3 % = 555
+  await h.visit(page, `/tax/${tpId}/declare?tax=iit&period=${lastM}`);
+  assert.ok(await page.isChecked('[data-test=form-iit_withhold] input'));
+  const row = { employee: 'E001', id_number: h.idNumber(7), name: '王小明', income: '30000', special: '4500', additional: '2000' };
+  for (const [k, v] of Object.entries(row)) await page.fill(`[data-test=iit-0-${k}]`, v);
+  await h.axe(page, 'IIT form');
+  assert.equal(await previewIt(page), '555.00');
+  assert.match(await page.textContent('[data-test=tax-result]'), /E001[\s\S]*18,500\.00[\s\S]*3%[\s\S]*555\.00/);
+  await h.shot(page, 'tax-iit-preview');
+  await submitIt(page);
+  await page.waitForSelector('[data-test=decl-done]');
+  await narrow(page, `/tax/${tpId}/declare?tax=iit`);
+  await context.close();
+});
