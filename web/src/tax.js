@@ -33,7 +33,9 @@ export function formsFor(taxpayer, tax) {
 }
 
 /** The latest ended period before `today` ("YYYY-MM-DD"), quarterly or monthly. */
-export function lastPeriod(quarterly, today = new Date().toISOString().slice(0, 10)) {
+// (today as the server's calendar counts it: China Standard Time)
+const cstToday = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+export function lastPeriod(quarterly, today = cstToday()) {
   let [y, m] = today.split('-').map(Number);
   if (quarterly) {
     let q = Math.floor((m - 1) / 3); // the quarter before this one (0 = last year's Q4)
