@@ -23,6 +23,7 @@ run: build
 	./build/ehall calendar import calendar/2026.json >/dev/null
 	./build/ehall items import items
 	./build/ehall license import licences
+	./build/ehall tax params import tax/params
 	./build/ehall serve
 
 test:

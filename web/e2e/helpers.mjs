@@ -54,6 +54,7 @@ export async function startServer({ env = {} } = {}) {
   const cli = (...args) => execFileSync(BIN, ['--data', dir, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   cli('calendar', 'import', join(ROOT, 'calendar', '2026.json'));
   cli('items', 'import', join(ROOT, 'items'));
+  cli('tax', 'params', 'import', join(ROOT, 'tax', 'params')); // tax rates, thresholds, filing calendar
   const boot = cli('admin', 'bootstrap');
   const passwords = {};
   for (const m of boot.matchAll(/login (\S+)\s+password (\S+)/g)) passwords[m[1]] = m[2];

@@ -89,3 +89,12 @@ router.addRoute({ path: '/notices/:id(\\d+)', component: () => import('./pages/N
 router.addRoute({ path: '/materials', component: () => import('./pages/Materials.vue'), meta: { title: 'mat.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
 router.addRoute({ path: '/admin/notices', component: () => import('./pages/AdminNotices.vue'), meta: { title: 'adm.notices', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } });
 trackPageViews(router);
+// tax (税务): the taxpayers I act for, a taxpayer's calendar and declarations, filing and
+// correcting; the staff's taxpayer registration
+const taxCrumb = { title: 'tax.title', to: '/tax' };
+const portalKinds = ['person', 'enterprise', 'agent'];
+router.addRoute({ path: '/tax', component: () => import('./pages/TaxHome.vue'), meta: { title: 'tax.title', crumbs: [home], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/tax/:id(\\d+)', component: () => import('./pages/TaxTaxpayer.vue'), meta: { title: 'tax.calendar', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/tax/:id(\\d+)/declare', component: () => import('./pages/TaxDeclare.vue'), meta: { title: 'tax.dTitle', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/tax/declarations/:id(\\d+)', component: () => import('./pages/TaxDeclaration.vue'), meta: { title: 'tax.dec', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/workbench/taxpayers', component: () => import('./pages/TaxStaff.vue'), meta: { title: 'tax.staffTitle', crumbs: [home, { title: 'workbench.title', to: '/workbench' }], auth: 'session', kinds: ['staff'] } });
