@@ -88,3 +88,15 @@ router.addRoute({ path: '/notices/:id(\\d+)', component: () => import('./pages/N
 router.addRoute({ path: '/materials', component: () => import('./pages/Materials.vue'), meta: { title: 'mat.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
 router.addRoute({ path: '/admin/notices', component: () => import('./pages/AdminNotices.vue'), meta: { title: 'adm.notices', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } });
 trackPageViews(router);
+
+// electronic licences: the wallet, public verification, the staff's four-role flow, revocation, the types catalog
+const wb = { title: 'workbench.title', to: '/workbench' };
+const lw = { title: 'lw.title', to: '/workbench/licences' };
+router.addRoute({ path: '/licences', component: () => import('./pages/Licences.vue'), meta: { title: 'lic.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
+router.addRoute({ path: '/licences/:id', component: () => import('./pages/LicenceDetail.vue'), meta: { title: 'lic.detail', crumbs: [home, { title: 'lic.title', to: '/licences' }], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
+router.addRoute({ path: '/verify/licence/:id?', component: () => import('./pages/VerifyLicence.vue'), meta: { title: 'vl.title', crumbs: [home] } });
+router.addRoute({ path: '/workbench/licences', component: () => import('./pages/LicenceWork.vue'), meta: { title: 'lw.title', crumbs: [home, wb], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/new', component: () => import('./pages/LicenceEntryNew.vue'), meta: { title: 'le.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/revoke', component: () => import('./pages/LicenceRevoke.vue'), meta: { title: 'lr.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/:id(\\d+)', component: () => import('./pages/LicenceEntryWork.vue'), meta: { title: 'ew.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licence-types', component: () => import('./pages/LicenceTypes.vue'), meta: { title: 'lt.title', crumbs: [home, wb], auth: 'session', kinds: ['staff', 'admin'] } });
