@@ -148,6 +148,15 @@ test('a case with a licence output closes; the citizen sees the licence in the w
     assert.doesNotMatch(shown, new RegExp(person.name), 'the holder name is masked');
     assert.doesNotMatch(shown, new RegExp(person.id_number), 'no ID number in public');
     await h.shot(pub.page, 'lic-verify-valid');
+    // the public keys for offline checks are one link away; the page speaks English too
+    const keys = await pub.page.evaluate(async (u) => (await fetch(u)).json(), await pub.page.getAttribute('[data-test=vl-keys]', 'href'));
+    assert.ok(keys.keys.some((k) => k.dept === 'PSB-YZ-HJ' && k.key_id === signed.seal.key_id));
+    await pub.page.click('[data-test=lang]');
+    await pub.page.waitForFunction(() => /Verify a licence/.test(document.querySelector('h1')?.textContent || ''));
+    assert.match(await pub.page.textContent('[data-test=vl-verdict]'), /genuine and valid/);
+    await h.axe(pub.page, 'verify in English');
+    await h.shot(pub.page, 'lic-verify-valid-en');
+    await pub.page.click('[data-test=lang]');
     // a wrong check character is refused with the field named
     const bad = caseLicence.slice(0, -1) + (caseLicence.endsWith('A') ? 'B' : 'A');
     await pub.page.fill('[data-test=vl-id]', bad);
