@@ -65,3 +65,9 @@ export function validityText(v) {
   for (const u of ['years', 'months', 'days']) if (v[u]) return t('le.validity.' + u, { n: v[u] });
   return '—';
 }
+
+/** A licence field's value as text; the type's name in the current language. */
+export function shownValue(type, licence, key) {
+  if (key === 'type_name') return typeName(type, licence?.type_name);
+  return valueText(licence?.[key]);
+}
