@@ -6,7 +6,7 @@
 // duties (the clerk-and-reviewer account may not review its own entry, in the UI and at
 // the server); the department administrator revokes it with a reason after a
 // confirmation and reads the types catalog; the verify page and the wallet then say
-// revoked.  axe runs on every page visited; every page is checked at 375 px for sideways
+// revoked, and a licence moved past its valid_to (SQL) shows as expired.  axe runs on every page visited; every page is checked at 375 px for sideways
 // scrolling; screenshots go to build/screenshots/ (lic-*).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -318,4 +318,17 @@ test('the four roles issue a licence in the workbench with separation of duties;
   assert.match(await citizen.textContent('[data-test=lic-revoked]'), /持证人已领取正式身份证/);
   await h.visit(citizen, `/licences/${caseLicence}`);
   assert.equal(await citizen.getAttribute('[data-test=lic-status]', 'data-status'), 'valid');
+
+  // a licence past its valid_to: the wallet and the public page say expired (the status is
+  // computed from valid_to even before the expiry job has run)
+  h.sql(srv, `UPDATE licence SET valid_to_day = ${h.calendarToday() - 1} WHERE licence_no = '${caseLicence}'`);
+  await h.visit(citizen, '/licences');
+  assert.equal(await citizen.getAttribute(`[data-test=lic-list] li[data-id="${caseLicence}"]`, 'data-status'), 'expired');
+  assert.match(await citizen.textContent(`[data-test=lic-list] li[data-id="${caseLicence}"]`), /已过期/);
+  await h.shot(citizen, 'lic-wallet-expired');
+  const pub2 = await h.openPage(browser, srv);
+  await h.visit(pub2.page, `/verify/licence/${caseLicence}`);
+  assert.equal(await pub2.page.getAttribute('[data-test=vl-result]', 'data-status'), 'expired');
+  assert.match(await pub2.page.textContent('[data-test=vl-verdict]'), /已过有效期/);
+  await pub2.context.close();
 });
