@@ -47,7 +47,7 @@ function freePort() {
 }
 
 /** Start `ehall serve` on a fresh SQLite data dir with the 2026 calendar, the shipped
- *  items and the three administrators; test mode on loopback. */
+ *  items, the licence types and the three administrators; test mode on loopback. */
 export async function startServer({ env = {} } = {}) {
   if (!existsSync(join(WEB, 'index.html'))) throw new Error(`no built UI in ${WEB}: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'ehall-e2e-'));
@@ -55,6 +55,7 @@ export async function startServer({ env = {} } = {}) {
   cli('calendar', 'import', join(ROOT, 'calendar', '2026.json'));
   cli('items', 'import', join(ROOT, 'items'));
   cli('tax', 'params', 'import', join(ROOT, 'tax', 'params')); // tax rates, thresholds, filing calendar
+  cli('license', 'import', join(ROOT, 'licences')); // the licence types, after the items (as `make run` does)
   const boot = cli('admin', 'bootstrap');
   const passwords = {};
   for (const m of boot.matchAll(/login (\S+)\s+password (\S+)/g)) passwords[m[1]] = m[2];

@@ -98,3 +98,15 @@ router.addRoute({ path: '/tax/:id(\\d+)', component: () => import('./pages/TaxTa
 router.addRoute({ path: '/tax/:id(\\d+)/declare', component: () => import('./pages/TaxDeclare.vue'), meta: { title: 'tax.dTitle', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
 router.addRoute({ path: '/tax/declarations/:id(\\d+)', component: () => import('./pages/TaxDeclaration.vue'), meta: { title: 'tax.dec', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
 router.addRoute({ path: '/workbench/taxpayers', component: () => import('./pages/TaxStaff.vue'), meta: { title: 'tax.staffTitle', crumbs: [home, { title: 'workbench.title', to: '/workbench' }], auth: 'session', kinds: ['staff'] } });
+
+// electronic licences: the wallet, public verification, the staff's four-role flow, revocation, the types catalog
+const wb = { title: 'workbench.title', to: '/workbench' };
+const lw = { title: 'lw.title', to: '/workbench/licences' };
+router.addRoute({ path: '/licences', component: () => import('./pages/Licences.vue'), meta: { title: 'lic.title', crumbs: [home], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
+router.addRoute({ path: '/licences/:id', component: () => import('./pages/LicenceDetail.vue'), meta: { title: 'lic.detail', crumbs: [home, { title: 'lic.title', to: '/licences' }], auth: 'session', kinds: ['person', 'enterprise', 'agent'] } });
+router.addRoute({ path: '/verify/licence/:id?', component: () => import('./pages/VerifyLicence.vue'), meta: { title: 'vl.title', crumbs: [home] } });
+router.addRoute({ path: '/workbench/licences', component: () => import('./pages/LicenceWork.vue'), meta: { title: 'lw.title', crumbs: [home, wb], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/new', component: () => import('./pages/LicenceEntryNew.vue'), meta: { title: 'le.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/revoke', component: () => import('./pages/LicenceRevoke.vue'), meta: { title: 'lr.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licences/:id(\\d+)', component: () => import('./pages/LicenceEntryWork.vue'), meta: { title: 'ew.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
+router.addRoute({ path: '/workbench/licence-types', component: () => import('./pages/LicenceTypes.vue'), meta: { title: 'lt.title', crumbs: [home, wb], auth: 'session', kinds: ['staff', 'admin'] } });
