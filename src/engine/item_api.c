@@ -18,6 +18,7 @@
 #include "auth/keys.h"
 #include "auth/session.h"
 #include "core/core.h"
+#include "core/metrics.h"
 #include "crypto/crypto.h"
 #include "engine/flow.h"
 #include "engine/item.h"
@@ -619,4 +620,59 @@ int item_api_bundle(http_req *r)
     if (rc == STORE_DONE) return http_reply_error(r, 404, "not_found", "no such bundle", NULL);
     if (!b) return unavailable(r);
     return http_reply_json(r, 200, b);
+}
+
+/* ---------- validating a definition in the console ---------- */
+
+/* POST /api/v1/admin/items/validate[?file=NAME.json] — the body is an item definition;
+ * the answer lists every problem as `ehall items validate` prints it ("$.json.path:
+ * what is wrong"), and nothing is imported.  With file, the code is compared with the
+ * file name as the CLI does.  Read-only: not audited. */
+int item_api_validate(http_req *r)
+{
+    const char *file = http_req_query(r, "file");
+    if (file &&
+        (!*file || strlen(file) > 100 ||
+         strspn(file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(file)))
+        return http_reply_error(
+            r, 400, "invalid_query", "file is not a file name",
+            json_pack("[o]", http_field_error(
+                                 "file", "a file name such as GA-HJ-0001.json (letters, digits, . _ -)")));
+    if (!json_is_object(http_req_json(r)))
+        return http_reply_error(r, 422, "validation_failed", "the body must be an item definition",
+                                json_pack("[o]", http_field_error("$", "must be a JSON object")));
+    size_t len = 0;
+    const char *text = http_req_body(r, &len);
+    struct strbuf problems = {0};
+    struct item *it = NULL;
+    int n = item_load(text, len, file, &it, &problems);
+    if (n < 0 || problems.oom) {
+        sb_free(&problems);
+        item_free(it);
+        return unavailable(r);
+    }
+    json_t *list = json_array();
+    const char *prefix = file ? file : "(item)";
+    size_t plen = strlen(prefix);
+    for (char *line = problems.data; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        const char *rest = line;
+        if (!strncmp(rest, prefix, plen) && !strncmp(rest + plen, ": ", 2)) rest += plen + 2;
+        const char *sep = strstr(rest, ": ");
+        json_t *o = sep ? json_pack("{s:s%, s:s}", "path", rest, (size_t)(sep - rest), "message", sep + 2)
+                        : json_pack("{s:s, s:s}", "path", "$", "message", rest);
+        json_object_set_new(o, "line", json_string(rest));
+        json_array_append_new(list, o);
+        if (!end) break;
+        line = end + 1;
+    }
+    json_t *body = json_pack("{s:b, s:o}", "valid", n == 0, "problems", list);
+    if (it) {
+        json_object_set_new(body, "code", json_string(it->code));
+        json_object_set_new(body, "sm3", json_string(it->sm3));
+    }
+    sb_free(&problems);
+    item_free(it);
+    return http_reply_json(r, 200, body);
 }
