@@ -96,10 +96,14 @@ static void snapshot_copy(struct snapshot *out)
 
 void auth_policy_get(const struct config *cfg, struct auth_policy *out)
 {
-    struct snapshot s;
-    snapshot_copy(&s);
+    unsigned char set[NKEYS];
+    long long value[NKEYS];
+    pthread_mutex_lock(&g_mu); /* the values only: this runs on every request */
+    memcpy(set, g_snap.set, sizeof set);
+    memcpy(value, g_snap.value, sizeof value);
+    pthread_mutex_unlock(&g_mu);
     for (size_t i = 0; i < NKEYS; i++) {
-        long long v = s.set[i] ? s.value[i] : config_value(cfg, i);
+        long long v = set[i] ? value[i] : config_value(cfg, i);
         memcpy((char *)out + PKEYS[i].pol_off, &v, sizeof v);
     }
 }
