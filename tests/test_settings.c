@@ -414,6 +414,14 @@ static void item_validate_without_import(void **state)
     assert_true(json_is_true(json_object_get(j, "valid")));
     assert_int_equal(json_array_size(json_object_get(j, "problems")), 0);
     assert_string_equal(str(j, "code"), "GA-HJ-0001");
+    /* this database has none of its departments and roles yet: said, once each */
+    json_t *warn = json_object_get(j, "warnings");
+    assert_true(json_array_size(warn) >= 2);
+    assert_string_equal(str(json_array_get(warn, 0), "path"), "$.department");
+    assert_non_null(strstr(str(json_array_get(warn, 0), "message"), "department \"PSB-YZ"));
+    for (size_t i = 1; i < json_array_size(warn); i++)
+        assert_string_not_equal(str(json_array_get(warn, i), "message"),
+                                str(json_array_get(warn, 0), "message"));
     json_decref(j);
     /* the code must match the file name, as in the CLI */
     j = p_want(&a.sys, 200, "POST", "/api/v1/admin/items/validate?file=GA-HJ-0009.json", good);
@@ -445,6 +453,15 @@ static void item_validate_without_import(void **state)
     json_decref(j);
     /* nothing imported; item.manage only */
     assert_int_equal(db_int("SELECT COUNT(*) FROM item"), 0);
+    /* once the pack (with its org.json) is imported, nothing is missing */
+    char out[8192], pack[1024];
+    snprintf(pack, sizeof pack, "%s/items", src ? src : ".");
+    const char *args[] = {"items", "import", pack, NULL};
+    if (h_cli(dir, db, args, out, sizeof out) != 0) fail_msg("items import: %s", out);
+    j = p_want(&a.sys, 200, "POST", "/api/v1/admin/items/validate", good);
+    assert_true(json_is_true(json_object_get(j, "valid")));
+    assert_int_equal(json_array_size(json_object_get(j, "warnings")), 0);
+    json_decref(j);
     json_decref(p_want(&a.sec, 403, "POST", "/api/v1/admin/items/validate", good));
     json_decref(p_want(&a.aud, 403, "POST", "/api/v1/admin/items/validate", good));
     free(good);

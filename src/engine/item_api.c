@@ -668,6 +668,41 @@ int item_api_validate(http_req *r)
         line = end + 1;
     }
     json_t *body = json_pack("{s:b, s:o}", "valid", n == 0, "problems", list);
+    /* what the file names that this database does not have yet: not a problem of the file
+     * (the pack's org.json may bring it), but import will need it */
+    json_t *warnings = json_array();
+    store_conn *c = it ? store_acquire(db_of(r)) : NULL;
+    for (size_t s = 0; c && s <= it->nsteps; s++) {
+        const char *dept = s == 0 ? it->department : it->steps[s - 1].department;
+        const char *role = s == 0 ? NULL : it->steps[s - 1].role;
+        char path[64];
+        if (s == 0)
+            snprintf(path, sizeof path, "$.department");
+        else
+            snprintf(path, sizeof path, "$.workflow.steps[%zu]", s - 1);
+        for (int k = 0; k < 2; k++) {
+            const char *code = k == 0 ? dept : role;
+            if (!code) continue;
+            store_stmt *st = store_prepare(c, k == 0 ? "SELECT 1 FROM department WHERE code = $1"
+                                                     : "SELECT 1 FROM role WHERE code = $1");
+            if (!st) continue;
+            store_bind_text(st, 1, code);
+            int rc = store_step(st);
+            store_finalize(st);
+            if (rc != STORE_DONE) continue;
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "%s \"%s\" is not in the database yet (an org.json in the pack can bring it)",
+                     k == 0 ? "department" : "role", code);
+            int seen = 0; /* each missing code once, at its first use */
+            for (size_t w = 0; w < json_array_size(warnings); w++)
+                seen |=
+                    !strcmp(json_string_value(json_object_get(json_array_get(warnings, w), "message")), msg);
+            if (!seen) json_array_append_new(warnings, json_pack("{s:s, s:s}", "path", path, "message", msg));
+        }
+    }
+    if (c) store_release(c);
+    json_object_set_new(body, "warnings", warnings);
     if (it) {
         json_object_set_new(body, "code", json_string(it->code));
         json_object_set_new(body, "sm3", json_string(it->sm3));

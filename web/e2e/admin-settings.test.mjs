@@ -69,7 +69,16 @@ test('the system administrator validates item files without importing them', asy
   await page.setInputFiles('[data-test=iv-file]', join(h.ROOT, 'items', 'GA-HJ-0002.json'));
   await page.waitForSelector('[data-test=iv-result][data-valid=true]');
   assert.match(await page.textContent('[data-test=iv-result]'), /GA-HJ-0002/);
+  assert.equal(await page.$('[data-test=iv-warnings]'), null);
+  // valid, but naming a department this system does not have: said as a note
+  const elsewhere = join(dir, 'GA-HJ-0003.json');
+  const d3 = JSON.parse(readFileSync(join(h.ROOT, 'items', 'GA-HJ-0003.json'), 'utf8'));
+  writeFileSync(elsewhere, JSON.stringify({ ...d3, department: 'XX-NEW' }));
+  await page.setInputFiles('[data-test=iv-file]', elsewhere);
+  await page.waitForSelector('[data-test=iv-result][data-valid=true] [data-test=iv-warnings] >> text=XX-NEW');
+  await h.axe(page, '/admin/items with a note');
   assert.equal(h.sql(srv, "SELECT COUNT(*) FROM item_version WHERE code = 'GA-HJ-0001'").trim(), '1');
+  assert.equal(h.sql(srv, "SELECT COUNT(*) FROM department WHERE code = 'XX-NEW'").trim(), '0');
   await page.setViewportSize(h.PHONE);
   await h.settle(page);
   assert.equal(await h.scrollsSideways(page), false);

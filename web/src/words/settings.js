@@ -30,6 +30,7 @@ export const zh = {
   'iv.valid': '{name}：没有问题（事项 {code}）。',
   'iv.invalid': '{name}：发现 {n} 个问题。',
   'iv.notJson': '不是有效的 JSON：{msg}',
+  'iv.warnings': '提示（{n} 项）：本系统中尚无以下部门或角色，导入时须由事项包的 org.json 提供。',
 };
 
 export const en = {
@@ -62,4 +63,5 @@ export const en = {
   'iv.valid': '{name}: no problems (item {code}).',
   'iv.invalid': '{name}: {n} problems found.',
   'iv.notJson': 'not valid JSON: {msg}',
+  'iv.warnings': 'Note ({n}): this system has none of the following departments or roles yet; the pack’s org.json must bring them at import.',
 };
