@@ -84,8 +84,10 @@ struct snapshot {
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct snapshot g_snap;      /* guarded by g_mu; replaced whole */
-static char g_tampered[NKEYS][300]; /* the last tampered row text audited, per key */
+static struct snapshot g_snap;         /* guarded by g_mu; replaced whole */
+static char g_tampered[NKEYS][300];    /* the last tampered row text audited, per key */
+static unsigned long long g_ticket;    /* refreshes started (guarded by g_mu) */
+static unsigned long long g_published; /* the ticket of the snapshot in force */
 
 static void snapshot_copy(struct snapshot *out)
 {
@@ -140,6 +142,11 @@ static int row_check(size_t i, const char *text, const char *at, const char *by,
 
 int auth_policy_refresh(store *s)
 {
+    /* a refresh that began earlier never replaces one that began later: the keeper's
+     * read must not undo what a change on this node just published */
+    pthread_mutex_lock(&g_mu);
+    unsigned long long ticket = ++g_ticket;
+    pthread_mutex_unlock(&g_mu);
     store_conn *c = store_acquire(s);
     if (!c) return -1;
     struct snapshot fresh;
@@ -173,6 +180,11 @@ int auth_policy_refresh(store *s)
     char report[NKEYS][300];
     int nreport = 0;
     pthread_mutex_lock(&g_mu);
+    if (ticket < g_published) {
+        pthread_mutex_unlock(&g_mu);
+        return 0;
+    }
+    g_published = ticket;
     g_snap = fresh;
     for (size_t i = 0; i < NKEYS; i++) {
         report[i][0] = 0;
