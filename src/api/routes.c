@@ -108,6 +108,10 @@ const struct http_route api_routes[] = {
      "security.account.unlock", "unlock an account"},
     {"POST", "/api/v1/admin/accounts/{id}/reset-password", admin_account_reset, ACCESS_SESSION,
      "security.account.reset", "reset a password (one-time password)"},
+    {"PUT", "/api/v1/admin/security", admin_security_put, ACCESS_SESSION, "security.policy.manage",
+     "override password, lockout and session settings (null: back to the configuration; audited)"},
+    {"PUT", "/api/v1/admin/accounts/{id}/ip-ranges", admin_account_ip_ranges, ACCESS_SESSION, NULL,
+     "change a staff account's IP ranges (org.staff.manage or security.policy.manage; audited)"},
     /* the security auditor */
     {"GET", "/api/v1/audit", audit_api_search, ACCESS_SESSION, "audit.read",
      "search audit records (filters, keyset pages)"},
@@ -133,6 +137,8 @@ const struct http_route api_routes[] = {
      "put an item online (audited)"},
     {"POST", "/api/v1/admin/items/{code}/offline", item_api_offline, ACCESS_SESSION, "item.manage",
      "take an item offline (audited)"},
+    {"POST", "/api/v1/admin/items/validate", item_api_validate, ACCESS_SESSION, "item.manage",
+     "check an item definition (the body) as `ehall items validate` does, without importing it"},
     {"GET", "/api/v1/bundles", item_api_bundles, ACCESS_PUBLIC, NULL, "bundles of items (一件事一次办)"},
     {"GET", "/api/v1/bundles/{code}", item_api_bundle, ACCESS_PUBLIC, NULL, "one bundle and its items"},
     /* cases: the applicant's side (src/engine/case_api.c) */

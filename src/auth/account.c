@@ -18,7 +18,7 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 
-#define PASSWORD_HISTORY 5
+#define PASSWORD_HISTORY AUTH_POLICY_HISTORY_MAX /* room for the most the policy may ask */
 
 static int login_name_valid(const char *s)
 {
@@ -384,17 +384,20 @@ struct pwchange {
     int current_ok, reused, hashed; /* results of the slow part */
 };
 
-/* The last PASSWORD_HISTORY hashes, for the reuse check done outside the transaction. */
+/* The last auth.password_history hashes (policy.h), for the reuse check done outside the transaction. */
 static int load_history(store_conn *c, struct pwchange *w)
 {
     store_stmt *st =
         store_prepare(c, "SELECT hash FROM password_history WHERE account_id = $1 ORDER BY at DESC LIMIT $2");
     if (!st) return STORE_ERROR;
+    struct auth_policy pol;
+    auth_policy_get(w->cfg, &pol);
+    long long keep = pol.password_history < PASSWORD_HISTORY ? pol.password_history : PASSWORD_HISTORY;
     store_bind_int64(st, 1, w->a.id);
-    store_bind_int64(st, 2, PASSWORD_HISTORY);
+    store_bind_int64(st, 2, keep);
     int rc;
     w->nhistory = 0;
-    while ((rc = store_step(st)) == STORE_ROW && w->nhistory < PASSWORD_HISTORY)
+    while ((rc = store_step(st)) == STORE_ROW && w->nhistory < keep)
         snprintf(w->history[w->nhistory++], AUTH_PASSWORD_HASH_MAX, "%s", store_column_text(st, 0));
     store_finalize(st);
     return rc == STORE_DONE || rc == STORE_ROW ? STORE_OK : rc;
@@ -466,7 +469,7 @@ static int pw_fail_tx(store_conn *c, void *arg)
     struct pwchange *w = arg;
     char key[48];
     snprintf(key, sizeof key, "acct:%lld", w->a.id);
-    int rc = throttle_fail(c, key, w->cfg->lockout_threshold, w->cfg);
+    int rc = throttle_fail(c, key, policy_lockout_threshold(w->cfg), w->cfg);
     if (rc < 0) return rc;
     return auth_audit(w->r, c, w->action ? w->action : "account.password_change", w->a.login, "failed",
                       "{\"reason\":\"password\"}");

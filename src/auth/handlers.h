@@ -56,6 +56,10 @@ int ent_agent_list(http_req *r);
 int agent_grants(http_req *r);
 int agent_act(http_req *r);
 int admin_account_export(http_req *r);
+int admin_account_ip_ranges(http_req *r);
+
+/* policy.c — the security policy (GET shows, PUT overrides the configuration) */
 int admin_security(http_req *r);
+int admin_security_put(http_req *r);
 
 #endif

@@ -8,6 +8,7 @@
 #include "auth/auth.h"
 #include "auth/handlers.h"
 #include "auth/keys.h"
+#include "auth/policy.h"
 #include "auth/session.h"
 #include "core/config.h"
 
@@ -45,6 +46,13 @@ long long throttle_locked_until(store_conn *c, const char *key);
 /* Count one failure; returns 1 when it locked the key now. */
 int throttle_fail(store_conn *c, const char *key, long long threshold, const struct config *cfg);
 int throttle_clear(store_conn *c, const char *key);
+/* The lockout threshold of the policy in force (policy.h). */
+static inline long long policy_lockout_threshold(const struct config *cfg)
+{
+    struct auth_policy p;
+    auth_policy_get(cfg, &p);
+    return p.lockout_threshold;
+}
 /* 423 locked with Retry-After. */
 int auth_reply_locked(http_req *r, long long until);
 

@@ -105,7 +105,9 @@ const char *acct_next_stage(const struct acct *a, const struct config *cfg, int 
     int staff = !strcmp(a->kind, "staff") || !strcmp(a->kind, "admin");
     if (!mfa_done && acct_needs_mfa(a) && (a->has_totp || a->has_mobile)) return "mfa";
     long long age = (long long)now_wall() - a->pw_changed;
-    if (a->must_change || (cfg->password_expiry_days > 0 && age > cfg->password_expiry_days * 86400))
+    struct auth_policy pol;
+    auth_policy_get(cfg, &pol);
+    if (a->must_change || (pol.password_expiry_days > 0 && age > pol.password_expiry_days * 86400))
         return "password";
     /* staff and administrators hold a TOTP token (HMAC-SM3 by default): SMS alone is not
      * enough for them (seed 003), so a first log-in by SMS still ends in enrolment */
@@ -141,11 +143,13 @@ int throttle_fail(store_conn *c, const char *key, long long threshold, const str
     }
     store_finalize(st);
     if (rc < 0) return rc;
-    if (now - start >= cfg->lockout_window) fails = 0, start = now;
+    struct auth_policy pol;
+    auth_policy_get(cfg, &pol);
+    if (now - start >= pol.lockout_window) fails = 0, start = now;
     fails++;
     int locked = 0;
     if (fails >= threshold && until <= now) {
-        until = now + cfg->lockout_duration;
+        until = now + pol.lockout_duration;
         fails = 0;
         start = now;
         locked = 1;
@@ -251,7 +255,9 @@ int ip_in_ranges(const char *addr, const char *ranges)
 static int address_throttled(http_req *r)
 {
     struct app *app = req_app(r);
-    if (app->cfg->ip_fail_limit <= 0) return 0;
+    struct auth_policy pol;
+    auth_policy_get(app->cfg, &pol);
+    if (pol.ip_fail_limit <= 0) return 0;
     char ipkey[96];
     snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(r));
     store_conn *c = store_acquire(app->db);
@@ -274,10 +280,12 @@ static int address_throttled(http_req *r)
 static int address_failed(http_req *r, store_conn *c)
 {
     const struct config *cfg = req_app(r)->cfg;
-    if (cfg->ip_fail_limit <= 0) return STORE_OK;
+    struct auth_policy pol;
+    auth_policy_get(cfg, &pol);
+    if (pol.ip_fail_limit <= 0) return STORE_OK;
     char ipkey[96];
     snprintf(ipkey, sizeof ipkey, "ip:%s", http_req_client(r));
-    return throttle_fail(c, ipkey, cfg->ip_fail_limit, cfg) < 0 ? STORE_ERROR : STORE_OK;
+    return throttle_fail(c, ipkey, pol.ip_fail_limit, cfg) < 0 ? STORE_ERROR : STORE_OK;
 }
 
 struct login {
@@ -324,7 +332,7 @@ static int login_write(store_conn *c, void *arg)
         return auth_audit(l->r, c, "auth.login", object, "locked", NULL);
     }
     if (!l->found || !l->password_ok) {
-        int rc = throttle_fail(c, key, l->cfg->lockout_threshold, l->cfg);
+        int rc = throttle_fail(c, key, policy_lockout_threshold(l->cfg), l->cfg);
         if (rc < 0) return rc;
         if (address_failed(l->r, c) != STORE_OK) return STORE_ERROR;
         snprintf(det, sizeof det, "{\"reason\":\"%s\"}", l->found ? "password" : "unknown account");
@@ -562,7 +570,7 @@ static int mfa_tx(store_conn *c, void *arg)
     char det[96];
     snprintf(det, sizeof det, "{\"method\":\"%s\"}", m->method);
     if (!m->ok) {
-        rc = throttle_fail(c, key, m->cfg->lockout_threshold, m->cfg);
+        rc = throttle_fail(c, key, policy_lockout_threshold(m->cfg), m->cfg);
         if (rc < 0) return rc;
         if ((rc = auth_audit(m->r, c, "auth.mfa", m->a.login, "failed", det)) != STORE_OK) return rc;
         if (throttle_locked_until(c, key) > 0) {
@@ -812,7 +820,7 @@ static int cert_login_tx(store_conn *c, void *arg)
     }
     free(sig);
     if (!ch->ok) {
-        if ((rc = throttle_fail(c, key, ch->cfg->lockout_threshold, ch->cfg)) < 0) return rc;
+        if ((rc = throttle_fail(c, key, policy_lockout_threshold(ch->cfg), ch->cfg)) < 0) return rc;
         if ((rc = address_failed(ch->r, c)) != STORE_OK) return rc;
         return auth_audit(ch->r, c, "auth.login", ch->a.login, "failed",
                           "{\"method\":\"certificate\",\"reason\":\"signature\"}");

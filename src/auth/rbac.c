@@ -30,6 +30,9 @@ static const struct perm_info CATALOG[] = {
     {"security.account.unlock", "unlock a locked account", "secadmin"},
     {"security.account.reset", "reset a password (the holder must change it at next log-in)", "secadmin"},
     {"security.policy.read", "read the security settings", "secadmin"},
+    {"security.policy.manage",
+     "change the security policy (password, lockout and session settings) and staff IP ranges (audited)",
+     "secadmin"},
     /* security auditor: the audit log */
     {"audit.read", "search the audit log and verify its chain", "auditor"},
     {"audit.export", "export audit records", "auditor"},

@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "auth/handlers.h"
 #include "auth/keys.h"
+#include "auth/policy.h"
 #include "auth/rbac.h"
 #include "core/config.h"
 #include "core/core.h"
@@ -184,7 +185,8 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
                    long long grant_id, char csrf_out[65])
 {
     struct app *app = http_req_app(r);
-    const struct config *cfg = app->cfg;
+    struct auth_policy pol;
+    auth_policy_get(app->cfg, &pol);
     store_stmt *st = store_prepare(c, "SELECT kind FROM account WHERE id = $1 AND status = 'active'");
     if (!st) return STORE_ERROR;
     store_bind_int64(st, 1, account);
@@ -209,7 +211,7 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
         if (!perms) return STORE_ERROR;
     }
     if (!strcmp(kind, "staff") || !strcmp(kind, "admin")) {
-        if ((rc = enforce_limit(c, account, cfg->session_staff_max)) != STORE_OK) {
+        if ((rc = enforce_limit(c, account, pol.session_staff_max)) != STORE_OK) {
             free(perms);
             return rc;
         }
@@ -218,7 +220,7 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     random_hex64(sid);
     sid_hash(sid, hash);
     random_hex64(csrf_out);
-    long long now = (long long)now_wall(), expires = now + cfg->session_lifetime;
+    long long now = (long long)now_wall(), expires = now + pol.session_lifetime;
     if (grant_id) {
         /* acting for an enterprise ends when the grant does */
         st = store_prepare(c, "SELECT valid_to FROM agent_grant WHERE id = $1");
@@ -271,7 +273,7 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
     store_finalize(st);
     free(perms);
     if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
-    set_cookie(r, COOKIE_SESSION, sid, cfg->session_lifetime, 1);
+    set_cookie(r, COOKIE_SESSION, sid, pol.session_lifetime, 1);
     crypto_wipe(sid, sizeof sid);
     return STORE_OK;
 }
@@ -280,7 +282,7 @@ int session_create(http_req *r, store_conn *c, long long account, const char *st
 
 struct lookup {
     const char *hash;
-    const struct config *cfg;
+    long long idle; /* session.idle_timeout of the policy in force */
     arena *a;
     struct principal *p;
     int found, expired;
@@ -330,7 +332,7 @@ static int lookup_tx(store_conn *c, void *arg)
     const char *at = strchr(p->perms, '@');
     if (at) p->admin_role = arena_strndup(l->a, at + 1, strcspn(at + 1, ","));
     snprintf(p->sid_hash, sizeof p->sid_hash, "%s", l->hash);
-    l->expired = l->tampered || !active || now >= expires || now - l->last_seen > l->cfg->session_idle;
+    l->expired = l->tampered || !active || now >= expires || now - l->last_seen > l->idle;
     l->found = 1;
     return STORE_OK;
 }
@@ -376,7 +378,9 @@ int auth_authorize(http_req *r, const struct http_route *rt)
             return 1;
         }
         memset(p, 0, sizeof *p);
-        struct lookup l = {hash, app->cfg, http_req_arena(r), p, 0, 0, 0, 0};
+        struct auth_policy pol;
+        auth_policy_get(app->cfg, &pol);
+        struct lookup l = {hash, pol.session_idle, http_req_arena(r), p, 0, 0, 0, 0};
         /* one read on a pooled connection, outside any transaction: a single round trip
          * on PostgreSQL */
         store_conn *c = store_acquire(app->db);

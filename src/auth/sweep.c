@@ -10,7 +10,7 @@
 #include "core/core.h"
 
 struct sweep {
-    const struct config *cfg;
+    struct auth_policy pol; /* the policy in force (idle timeout, lockout window) */
 };
 
 static int run(store_conn *c, const char *sql, long long a, long long b)
@@ -30,10 +30,10 @@ static int sweep_tx(store_conn *c, void *arg)
     long long now = (long long)now_wall();
     int rc;
     if ((rc = run(c, "DELETE FROM session WHERE expires_at <= $1 OR last_seen < $2", now,
-                  now - w->cfg->session_idle)) != STORE_OK)
+                  now - w->pol.session_idle)) != STORE_OK)
         return rc;
     if ((rc = run(c, "DELETE FROM auth_throttle WHERE locked_until <= $1 AND window_start < $2", now,
-                  now - w->cfg->lockout_window)) != STORE_OK)
+                  now - w->pol.lockout_window)) != STORE_OK)
         return rc;
     if ((rc = run(c, "DELETE FROM otp_code WHERE expires_at < $1", now, -1)) != STORE_OK) return rc;
     if ((rc = run(c, "DELETE FROM cert_challenge WHERE expires_at < $1", now, -1)) != STORE_OK) return rc;
@@ -54,7 +54,8 @@ static int sweep_tx(store_conn *c, void *arg)
 
 void auth_sweep(store *s, const struct config *cfg)
 {
-    struct sweep w = {cfg};
+    struct sweep w;
+    auth_policy_get(cfg, &w.pol);
     if (store_tx(s, 1, sweep_tx, &w) != STORE_OK)
         log_warn("identity sweep did not complete; it runs again soon");
 }

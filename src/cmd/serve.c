@@ -20,6 +20,7 @@
 #include "audit/audit.h"
 #include "auth/internal.h"
 #include "auth/keys.h"
+#include "auth/policy.h"
 #include "auth/rbac.h"
 #include "auth/session.h"
 #include "cmd/cmd.h"
@@ -106,6 +107,7 @@ static void keeper_round(struct app *app)
     }
     sms_flush(app->db, app->cfg);
     tax_keeper(app->db);
+    auth_policy_refresh(app->db); /* console changes made on other nodes */
     auth_sweep(app->db, app->cfg);
     if (case_engine.db) {
         int n = case_sweep(app->db);
@@ -228,6 +230,8 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     sms_flush(db, &ctx->cfg); /* messages a previous run queued but did not hand over */
     if (store_tx(db, 1, sync_roles_tx, NULL) != STORE_OK)
         log_warn("could not bring the built-in roles up to date");
+    if (auth_policy_refresh(db) != 0)
+        log_warn("could not read the security policy settings; the configuration applies");
     log_info("store %s ready in %.1f ms", store_engine_name(db), (now_monotonic() - t0) * 1000.0);
     /* the keeper never takes SIGTERM/SIGINT: those belong to the server's own handling */
     pthread_t keeper_thread;

@@ -334,3 +334,12 @@ void config_print(const struct config *c)
         }
     }
 }
+
+int config_int_range(const char *key, long long *min, long long *max)
+{
+    const struct key *k = find_key(key);
+    if (!k || k->type != K_INT) return -1;
+    *min = k->min;
+    *max = k->max;
+    return 0;
+}

@@ -83,6 +83,9 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 /* Fill in values derived from others (db from data) once everything is loaded. */
 void config_finish(struct config *c);
 size_t config_keys(const struct config_key_info **out);
+/* The bounds of an integer key (what config_set accepts): 0, or -1 for an unknown or
+ * non-integer key. */
+int config_int_range(const char *key, long long *min, long long *max);
 /* Print the effective configuration as `key = value` lines. */
 void config_print(const struct config *c);
 

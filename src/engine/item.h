@@ -233,6 +233,7 @@ int item_api_check(http_req *r);      /* POST /api/v1/items/{code}/check */
 int item_api_admin_list(http_req *r); /* GET  /api/v1/admin/items */
 int item_api_online(http_req *r);     /* POST /api/v1/admin/items/{code}/online */
 int item_api_offline(http_req *r);    /* POST /api/v1/admin/items/{code}/offline */
+int item_api_validate(http_req *r);   /* POST /api/v1/admin/items/validate */
 int item_api_bundles(http_req *r);    /* GET  /api/v1/bundles */
 int item_api_bundle(http_req *r);     /* GET  /api/v1/bundles/{code} */
 

@@ -18,6 +18,7 @@
 #include "auth/keys.h"
 #include "auth/session.h"
 #include "core/core.h"
+#include "core/metrics.h"
 #include "crypto/crypto.h"
 #include "engine/flow.h"
 #include "engine/item.h"
@@ -619,4 +620,94 @@ int item_api_bundle(http_req *r)
     if (rc == STORE_DONE) return http_reply_error(r, 404, "not_found", "no such bundle", NULL);
     if (!b) return unavailable(r);
     return http_reply_json(r, 200, b);
+}
+
+/* ---------- validating a definition in the console ---------- */
+
+/* POST /api/v1/admin/items/validate[?file=NAME.json] — the body is an item definition;
+ * the answer lists every problem as `ehall items validate` prints it ("$.json.path:
+ * what is wrong"), and nothing is imported.  With file, the code is compared with the
+ * file name as the CLI does.  Read-only: not audited. */
+int item_api_validate(http_req *r)
+{
+    const char *file = http_req_query(r, "file");
+    if (file &&
+        (!*file || strlen(file) > 100 ||
+         strspn(file, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(file)))
+        return http_reply_error(
+            r, 400, "invalid_query", "file is not a file name",
+            json_pack("[o]", http_field_error(
+                                 "file", "a file name such as GA-HJ-0001.json (letters, digits, . _ -)")));
+    if (!json_is_object(http_req_json(r)))
+        return http_reply_error(r, 422, "validation_failed", "the body must be an item definition",
+                                json_pack("[o]", http_field_error("$", "must be a JSON object")));
+    size_t len = 0;
+    const char *text = http_req_body(r, &len);
+    struct strbuf problems = {0};
+    struct item *it = NULL;
+    int n = item_load(text, len, file, &it, &problems);
+    if (n < 0 || problems.oom) {
+        sb_free(&problems);
+        item_free(it);
+        return unavailable(r);
+    }
+    json_t *list = json_array();
+    const char *prefix = file ? file : "(item)";
+    size_t plen = strlen(prefix);
+    for (char *line = problems.data; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        const char *rest = line;
+        if (!strncmp(rest, prefix, plen) && !strncmp(rest + plen, ": ", 2)) rest += plen + 2;
+        const char *sep = strstr(rest, ": ");
+        json_t *o = sep ? json_pack("{s:s%, s:s}", "path", rest, (size_t)(sep - rest), "message", sep + 2)
+                        : json_pack("{s:s, s:s}", "path", "$", "message", rest);
+        json_object_set_new(o, "line", json_string(rest));
+        json_array_append_new(list, o);
+        if (!end) break;
+        line = end + 1;
+    }
+    json_t *body = json_pack("{s:b, s:o}", "valid", n == 0, "problems", list);
+    /* what the file names that this database does not have yet: not a problem of the file
+     * (the pack's org.json may bring it), but import will need it */
+    json_t *warnings = json_array();
+    store_conn *c = it ? store_acquire(db_of(r)) : NULL;
+    for (size_t s = 0; c && s <= it->nsteps; s++) {
+        const char *dept = s == 0 ? it->department : it->steps[s - 1].department;
+        const char *role = s == 0 ? NULL : it->steps[s - 1].role;
+        char path[64];
+        if (s == 0)
+            snprintf(path, sizeof path, "$.department");
+        else
+            snprintf(path, sizeof path, "$.workflow.steps[%zu]", s - 1);
+        for (int k = 0; k < 2; k++) {
+            const char *code = k == 0 ? dept : role;
+            if (!code) continue;
+            store_stmt *st = store_prepare(c, k == 0 ? "SELECT 1 FROM department WHERE code = $1"
+                                                     : "SELECT 1 FROM role WHERE code = $1");
+            if (!st) continue;
+            store_bind_text(st, 1, code);
+            int rc = store_step(st);
+            store_finalize(st);
+            if (rc != STORE_DONE) continue;
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "%s \"%s\" is not in the database yet (an org.json in the pack can bring it)",
+                     k == 0 ? "department" : "role", code);
+            int seen = 0; /* each missing code once, at its first use */
+            for (size_t w = 0; w < json_array_size(warnings); w++)
+                seen |=
+                    !strcmp(json_string_value(json_object_get(json_array_get(warnings, w), "message")), msg);
+            if (!seen) json_array_append_new(warnings, json_pack("{s:s, s:s}", "path", path, "message", msg));
+        }
+    }
+    if (c) store_release(c);
+    json_object_set_new(body, "warnings", warnings);
+    if (it) {
+        json_object_set_new(body, "code", json_string(it->code));
+        json_object_set_new(body, "sm3", json_string(it->sm3));
+    }
+    sb_free(&problems);
+    item_free(it);
+    return http_reply_json(r, 200, body);
 }
