@@ -156,9 +156,8 @@ one_run() { # DB
     R[$db,err]=$(kv "$f" errors) R[$db,non200]=$(kv "$f" non200)
     stop_pid "$EHALL_PID" TERM
     EHALL_PID=""
-    local day rep
-    day=$(date +%F)
-    rep=$("$EHALL" "${dbargs[@]}" license report --date "$day" 2>&1 || true)
+    local rep # today in the server's zone (the timezone setting), like the log's days
+    rep=$("$EHALL" "${dbargs[@]}" license report 2>&1 || true)
     R[$db,report]=$(python3 -c 'import json,sys
 d=json.loads(sys.argv[1]); a=[x for x in d["actions"] if x["action"]=="status"][0]
 print("served %d, logged %d, dropped %d" % (a["served"], a["logged"], a["dropped"]))' "$rep" 2>/dev/null || echo "report: $rep")

@@ -18,7 +18,7 @@
 #include "licence/licence.h"
 
 #define BUF_CAP    65536
-#define BATCH_ROWS 100 /* rows per multi-row INSERT */
+#define BATCH_ROWS 1000 /* rows per INSERT */
 #define NCOUNTERS  32
 
 struct use_ent {
@@ -151,39 +151,44 @@ struct flush {
     int ncnt;
 };
 
-static char g_multi_sql[BATCH_ROWS * 64 + 200];
+/* The rows go in as one JSON array parameter per statement (the store allows few
+ * parameters), unpacked by the engine: [[at_ms, day, licence, action, who_kind, who,
+ * scenario|null, result], ...]. */
+static const char *const MULTI_SQLITE =
+    "INSERT INTO licence_use(at_ms, day, licence_no, action, who_kind, who, scenario, result)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+    " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
+    " json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each($1)";
+static const char *const MULTI_PG =
+    "INSERT INTO licence_use(at_ms, day, licence_no, action, who_kind, who, scenario, result)"
+    " SELECT (e->>0)::bigint, e->>1, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7"
+    " FROM json_array_elements($1::json) AS e";
 
 static int flush_tx(store_conn *c, void *arg)
 {
     struct flush *f = arg;
-    size_t i = 0;
-    if (!g_multi_sql[0]) {
-        size_t n = (size_t)snprintf(g_multi_sql, sizeof g_multi_sql,
-                                    "INSERT INTO licence_use(at_ms, day, licence_no, action, who_kind, who,"
-                                    " scenario, result) VALUES ");
-        for (int r = 0; r < BATCH_ROWS; r++) {
-            int b = r * 8;
-            n += (size_t)snprintf(g_multi_sql + n, sizeof g_multi_sql - n,
-                                  "%s($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", r ? ", " : "", b + 1, b + 2,
-                                  b + 3, b + 4, b + 5, b + 6, b + 7, b + 8);
+    const char *sql = store_conn_engine(c) == STORE_POSTGRES ? MULTI_PG : MULTI_SQLITE;
+    for (size_t i = 0; i < f->n; i += BATCH_ROWS) {
+        json_t *rows = json_array();
+        for (size_t k = i; k < f->n && k < i + BATCH_ROWS; k++) {
+            const struct use_ent *e = &f->ents[k];
+            json_array_append_new(rows, json_pack("[I, s, s, s, s, s, o, s]", (json_int_t)e->at_ms, e->day,
+                                                  e->licence, e->action, e->who_kind, e->who,
+                                                  e->scenario[0] ? json_string(e->scenario) : json_null(),
+                                                  e->result));
         }
-    }
-    while (f->n - i >= BATCH_ROWS) {
-        store_stmt *st = store_prepare(c, g_multi_sql);
-        if (!st) return STORE_ERROR;
-        for (int r = 0; r < BATCH_ROWS; r++) bind_ent(st, r * 8, &f->ents[i + (size_t)r]);
+        char *text = json_dumps(rows, JSON_COMPACT);
+        json_decref(rows);
+        if (!text) return STORE_ERROR;
+        store_stmt *st = store_prepare(c, sql);
+        if (!st) {
+            free(text);
+            return STORE_ERROR;
+        }
+        store_bind_text(st, 1, text);
         int rc = store_step(st);
         store_finalize(st);
-        if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
-        i += BATCH_ROWS;
-    }
-    for (; i < f->n; i++) {
-        store_stmt *st = store_prepare(c, "INSERT INTO licence_use(at_ms, day, licence_no, action, who_kind,"
-                                          " who, scenario, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-        if (!st) return STORE_ERROR;
-        bind_ent(st, 0, &f->ents[i]);
-        int rc = store_step(st);
-        store_finalize(st);
+        free(text);
         if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
     }
     for (int k = 0; k < f->ncnt; k++) {
