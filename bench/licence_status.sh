@@ -25,6 +25,7 @@
 #   BENCH_LICENCE_WARMUP=2          seconds not counted
 #   BENCH_LICENCE_SECONDS=10        seconds counted
 #   BENCH_LICENCE_DBS="sqlite postgres"
+#   BENCH_LICENCE_HTTP_THREADS=0    http.threads of the server (0: one per CPU, the default)
 #   BENCH_KEEP=1                    keep the temp dir (logs)
 #   BENCH_STRICT=1                  exit 1 when a target is missed
 set -euo pipefail
@@ -37,6 +38,7 @@ CLIENTS=${BENCH_LICENCE_CLIENTS:-32}
 WARMUP=${BENCH_LICENCE_WARMUP:-2}
 SECONDS_=${BENCH_LICENCE_SECONDS:-10}
 DBS=${BENCH_LICENCE_DBS:-sqlite postgres}
+HTTP_THREADS=${BENCH_LICENCE_HTTP_THREADS:-0}
 KEEP=${BENCH_KEEP:-0}
 STRICT=${BENCH_STRICT:-0}
 TARGET_RATE=10000
@@ -45,7 +47,7 @@ TARGET_P99=10
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 
-for v in N CLIENTS WARMUP SECONDS_; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
+for v in N CLIENTS WARMUP SECONDS_ HTTP_THREADS; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
 ((N >= 1 && CLIENTS >= 1 && CLIENTS <= 1000 && SECONDS_ >= 1)) || die "N, clients (1..1000) and seconds must be positive"
 for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_LICENCE_DBS: unknown store '$db'"; done
 
@@ -121,6 +123,7 @@ cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/licence_l
 
 unset EHALL_CONFIG EHALL_DATA EHALL_DB EHALL_LISTEN
 export EHALL_HTTP_CLIENT_RATE=0 EHALL_HTTP_CLIENT_CONCURRENCY=100000 EHALL_EXCHANGE_WORKERS=0
+export EHALL_HTTP_THREADS=$HTTP_THREADS
 
 declare -A R
 PGURL=""
@@ -192,7 +195,7 @@ REPORT="$TMP/results.md"
     echo
     echo "- machine: $NCPU CPUs, ${cpu:-$(uname -m)}, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
     echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit); the load generator runs on the same CPUs"
-    echo "- $N licences; $CLIENTS keep-alive connections; ${WARMUP} s warm-up, ${SECONDS_} s counted"
+    echo "- $N licences; $CLIENTS keep-alive connections; ${WARMUP} s warm-up, ${SECONDS_} s counted; http.threads = $HTTP_THREADS (0: one per CPU)"
     echo
     echo "| store | status checks/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors | non-200 | usage log (status) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
