@@ -751,6 +751,27 @@ static void status_log_and_report(void **state)
     const char *bad[] = {"license", "report", "--date", "2026-02-30", NULL};
     assert_int_equal(h_cli(W.dir, W.db, bad, out, sizeof out), 2);
     assert_non_null(strstr(out, "--date"));
+
+    /* a master-key rotation re-seals the application's secret; its signed calls go on */
+    const char *rotate[] = {"keys", "rotate", NULL};
+    if (h_cli(W.dir, W.db, rotate, out, sizeof out) != 0) fail_msg("keys rotate: %s", out);
+    store *st = open_db();
+    store_conn *c = store_acquire(st);
+    store_stmt *q = store_prepare(c, "SELECT secret_enc FROM licence_app WHERE app_id = $1");
+    store_bind_text(q, 1, W.app_id);
+    assert_int_equal(store_step(q), STORE_ROW);
+    assert_true(!strncmp(store_column_text(q, 0), "v1.2.", 5));
+    store_finalize(q);
+    store_release(c);
+    store_close(st);
+    const char *env[] = {"EHALL_LICENCE_GATEWAY_PER_MINUTE=1000", NULL};
+    if (h_start(&W.s, W.dir, W.db, env) != 0) fail_msg("server did not restart; log: %s", h_slurp(W.s.log));
+    long code;
+    snprintf(path, sizeof path, "/api/v1/gateway/licences/%s/check", W.lic);
+    j = gw("GET", path, NULL, NULL, 0, NULL, &code, NULL, 0);
+    assert_int_equal(code, 200);
+    assert_string_equal(str(j, "status"), "valid");
+    json_decref(j);
 }
 
 int main(void)
