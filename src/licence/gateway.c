@@ -295,6 +295,8 @@ static int decide_tx(store_conn *c, void *arg)
     x->status = 0;
     json_decref(x->approved);
     x->approved = NULL;
+    json_decref(x->bad);
+    x->bad = NULL;
     const struct principal *p = auth_principal(x->r);
     store_stmt *st =
         store_prepare(c, "SELECT state, created_by, fields_requested FROM licence_app WHERE id = $1");
