@@ -637,8 +637,9 @@ static void rotation_reseals_everything(void **state)
     assert_int_equal(stale, 0);
     struct keys_stale_col cols[32];
     int n = keys_stale_columns(s, cols, 32);
-    assert_int_equal(n,
-                     24); /* every sealed, index and MAC column: cert_key, licences and taxpayers included */
+    assert_int_equal(
+        n,
+        25); /* every sealed, index and MAC column: cert_key, licences, gateway apps and taxpayers included */
     for (int i = 0; i < n; i++) assert_int_equal(cols[i].rows, 0);
     check_values(s, "v1.2.");
     v = query1(s, "SELECT mac FROM session", NULL);

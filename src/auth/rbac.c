@@ -36,6 +36,8 @@ static const struct perm_info CATALOG[] = {
     /* security auditor: the audit log */
     {"audit.read", "search the audit log and verify its chain", "auditor"},
     {"audit.export", "export audit records", "auditor"},
+    {"licence.app.approve", "approve or reject applications of the licence sharing gateway (audited)",
+     "sysadmin"},
     /* assignable to staff roles */
     {"account.read", "look up public accounts in the data scope (masked)", NULL},
     {"account.export", "export account lists", NULL},

@@ -48,6 +48,7 @@ static const struct sealed_col KEYS_SEALED[] = {
     {"licence", "id", "holder_enc", "holder_bidx", "licence_holder"},
     {"licence", "id", "data_enc", NULL, NULL},
     {"licence_entry", "id", "data_enc", NULL, NULL},
+    {"licence_app", "id", "secret_enc", NULL, NULL},
 };
 
 /* A MAC'd table: its primary key (one or two columns; key_int when integers), the

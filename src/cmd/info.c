@@ -63,7 +63,7 @@ int cmd_routes(struct cmd_ctx *ctx, int argc, char **argv)
     (void)ctx;
     (void)argc;
     (void)argv;
-    static const char *access_names[] = {"public", "loopback", "test", "partial", "session"};
+    static const char *access_names[] = {"public", "loopback", "test", "partial", "session", "app"};
     for (size_t i = 0; i < api_nroutes; i++) {
         const struct http_route *rt = &api_routes[i];
         printf("%-7s %-40s %-9s %-22s %s\n", rt->method, rt->pattern, access_names[rt->access],

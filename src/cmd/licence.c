@@ -25,15 +25,18 @@
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: ehall license validate DIR [--items DIR]   check licence types (and that every item's\n"
-            "                                                outputs.licence names one of them)\n"
-            "       ehall license import DIR                  validate, then import the types (audited)\n"
-            "       ehall license keygen DEPT                 make a department's SM2 seal key (once)\n"
-            "       ehall license pubkeys                     the published seal keys (JSON)\n"
-            "       ehall license verify FILE --keys FILE     check a licence offline; prints JSON\n"
-            "       ehall license expire                      mark licences past valid_to expired\n"
-            "exit status: 0 done / valid, 1 problems / invalid, 2 usage or could not run\n");
+    fprintf(
+        stderr,
+        "usage: ehall license validate DIR [--items DIR]   check licence types (and that every item's\n"
+        "                                                outputs.licence names one of them)\n"
+        "       ehall license import DIR                  validate, then import the types (audited)\n"
+        "       ehall license keygen DEPT                 make a department's SM2 seal key (once)\n"
+        "       ehall license pubkeys                     the published seal keys (JSON)\n"
+        "       ehall license verify FILE --keys FILE     check a licence offline; prints JSON\n"
+        "       ehall license expire                      mark licences past valid_to expired\n"
+        "       ehall license report [--date YYYY-MM-DD]  usage log: calls served vs calls logged (JSON;\n"
+        "                                                exit 1 when they do not balance)\n"
+        "exit status: 0 done / valid, 1 problems / invalid, 2 usage or could not run\n");
     return 2;
 }
 
@@ -243,6 +246,37 @@ static int expire(struct cmd_ctx *ctx)
     return 0;
 }
 
+static int report(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    char day[11];
+    calendar_date_format(calendar_today(), day);
+    if (argc == 4 && !strcmp(argv[2], "--date")) {
+        int d;
+        if (strlen(argv[3]) != 10 || calendar_date_parse(argv[3], &d) != 0) {
+            fprintf(stderr, "ehall license report: --date: a date YYYY-MM-DD\n");
+            return 2;
+        }
+        snprintf(day, sizeof day, "%s", argv[3]);
+    } else if (argc != 2) {
+        return usage();
+    }
+    store *s = cmd_open_store(ctx, 1);
+    if (!s) return 2;
+    json_t *out = NULL;
+    int rc = licence_use_report(s, day, &out);
+    store_close(s);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "ehall license report: the database failed\n");
+        return 2;
+    }
+    char *t = json_dumps(out, JSON_COMPACT);
+    printf("%s\n", t ? t : "{}");
+    free(t);
+    int ok = json_is_true(json_object_get(out, "balanced"));
+    json_decref(out);
+    return ok ? 0 : 1;
+}
+
 int cmd_license(struct cmd_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2) return usage();
@@ -253,5 +287,6 @@ int cmd_license(struct cmd_ctx *ctx, int argc, char **argv)
     if (!strcmp(sub, "pubkeys") && argc == 2) return pubkeys(ctx);
     if (!strcmp(sub, "verify")) return verify(argc, argv);
     if (!strcmp(sub, "expire") && argc == 2) return expire(ctx);
+    if (!strcmp(sub, "report")) return report(ctx, argc, argv);
     return usage();
 }

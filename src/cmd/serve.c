@@ -245,7 +245,9 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     case_engine_init(db, cal, &ctx->cfg);
     tax_init(db, cal);
     exchange_start((int)ctx->cfg.exchange_workers);
+    licence_use_start(db);
     int rc = http_serve(&opt);
+    licence_use_stop();
     exchange_stop();
     if (keeping) {
         pthread_mutex_lock(&keeper_mu);

@@ -136,6 +136,12 @@ static const struct key KEYS[] = {
       "largest uploaded material in bytes (413 above); uploads use it instead of http.max_body"),
     I("materials.max_per_holder", materials_per_holder, "500", 1, 1000000,
       "materials one holder may keep in their library (409 above)"),
+    I("licence.gateway_per_minute", gateway_per_minute, "120", 1, 1000000,
+      "signed calls one gateway application may make per minute (429 above)"),
+    I("licence.gateway_per_hour", gateway_per_hour, "3000", 1, 100000000,
+      "signed calls one gateway application may make per hour (429 above)"),
+    I("licence.gateway_per_day", gateway_per_day, "30000", 1, 1000000000,
+      "signed calls one gateway application may make per day (429 above)"),
 };
 
 static struct config_key_info g_info[EHALL_ARRAY_LEN(KEYS)];

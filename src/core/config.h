@@ -66,6 +66,9 @@ struct config {
     long long exchange_reconcile_hour; /* exchange.reconcile_hour (-1 = off) */
     long long materials_max_size;      /* materials.max_size (bytes) */
     long long materials_per_holder;    /* materials.max_per_holder */
+    long long gateway_per_minute;      /* licence.gateway_per_minute */
+    long long gateway_per_hour;        /* licence.gateway_per_hour */
+    long long gateway_per_day;         /* licence.gateway_per_day */
 };
 
 /* One documented option, for `ehall config keys` and the docs. */

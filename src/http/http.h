@@ -27,6 +27,8 @@ enum http_access {
     ACCESS_TEST,     /* test mode only, and only from this host */
     ACCESS_PARTIAL,  /* a session at any stage: before the second factor or a forced password change */
     ACCESS_SESSION,  /* a completed log-in, holding `perm` when the route names one */
+    ACCESS_APP, /* a registered application's signed call (no session, no CSRF token; the handler checks the
+                   signature) */
 };
 
 struct http_route {

@@ -97,7 +97,7 @@ int licence_api_types(http_req *r)
 
 /* The blind indexes of the caller's holder number (ID number, or the enterprise's
  * USCC): how many (0 when the caller has none), or < 0 on a store error. */
-static int holder_indexes(store_conn *c, const struct principal *p, char idx[][KEYS_TAG_MAX], int max)
+int licence_holder_indexes(store_conn *c, const struct principal *p, char idx[][KEYS_TAG_MAX], int max)
 {
     store_stmt *st;
     int ent = p->enterprise != 0;
@@ -130,7 +130,7 @@ int licence_api_mine(http_req *r)
     store_conn *c = store_acquire(db_of(r));
     if (!c) return unavailable(r);
     char idx[4][KEYS_TAG_MAX];
-    int n = holder_indexes(c, p, idx, 4);
+    int n = licence_holder_indexes(c, p, idx, 4);
     json_t *list = json_array();
     int rc = n < 0 ? n : STORE_DONE;
     for (int i = 0; i < n && rc == STORE_DONE; i++) {
@@ -183,7 +183,7 @@ static int load_mine(http_req *r, const char *id, struct mine *m)
     store_conn *c = store_acquire(db_of(r));
     if (!c) return unavailable(r), -1;
     char idx[4][KEYS_TAG_MAX];
-    int n = holder_indexes(c, p, idx, 4);
+    int n = licence_holder_indexes(c, p, idx, 4);
     store_stmt *st =
         store_prepare(c, "SELECT holder_bidx, state, valid_to_day, data_enc, revoked_ms, revoke_reason,"
                          " type_code FROM licence WHERE licence_no = $1");
@@ -377,9 +377,11 @@ int licence_api_status(http_req *r)
     store_bind_text(st, 1, id);
     int rc = store_step(st);
     json_t *out = NULL;
+    char result[16] = "not_found";
     if (rc == STORE_ROW) {
         json_t *pub = json_loads(store_column_text(st, 2), 0, NULL);
         const char *status = status_of(store_column_text(st, 0), st, 1);
+        snprintf(result, sizeof result, "%s", status);
         int revoked = !strcmp(status, "revoked");
         out = json_pack(
             "{s:s, s:s, s:o, s:o, s:o}", "id", id, "status", status, "licence", pub ? pub : json_null(),
@@ -389,6 +391,9 @@ int licence_api_status(http_req *r)
     store_finalize(st);
     store_release(c);
     if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
+    /* logged through the in-memory buffer (uselog.c): the check stays one read */
+    licence_use_served("status");
+    licence_use_note(id, "status", "public", http_req_client(r), NULL, result);
     if (!out) return not_found(r);
     http_add_header(r, "Cache-Control", "no-store");
     return http_reply_json(r, 200, out);

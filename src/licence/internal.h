@@ -6,7 +6,13 @@
 
 #include <jansson.h>
 
+#include "auth/keys.h"
 #include "licence/licence.h"
+
+struct principal;
+/* The blind indexes of the caller's holder number (ID number, or the enterprise's USCC):
+ * how many (0 when the caller has none), or < 0 on a store error (api.c). */
+int licence_holder_indexes(store_conn *c, const struct principal *p, char idx[][KEYS_TAG_MAX], int max);
 
 /* One licence to issue (issue.c).  strict: required fields must be present (manual
  * entry); from a case, whatever the case has is taken. */
@@ -32,5 +38,24 @@ int licence_valid_to(const json_t *validity, int from);
 int licence_check_data(const json_t *def, const json_t *data, int strict, json_t *errors, const char *prefix);
 /* 0 when number suits the type's holder kind (person: GB 11643; enterprise: GB 32100). */
 int licence_check_holder(const json_t *def, const char *number, const char **why);
+
+/* ---- sharing helpers (share.c), used by gateway.c ---- */
+struct licence_row {
+    char status[16]; /* valid | expired | revoked (expired computed from valid_to) */
+    char type[64], issuer[64], holder_bidx[KEYS_TAG_MAX];
+    int valid_to_day;
+    json_t *doc; /* the signed document, when opened */
+};
+/* One licence by identifier: STORE_ROW (x filled; with open, x->doc too), STORE_DONE when
+ * there is none, or a STORE_* error.  licence_row_free in every case. */
+int licence_row_load(store_conn *c, const char *id, int open, struct licence_row *x);
+void licence_row_free(struct licence_row *x);
+/* The caller's own licence named by the {id} parameter: 0 (x filled, *id set), or -1
+ * after replying 400/404/503. */
+int licence_mine_param(http_req *r, store_conn *c, int open, struct licence_row *x, const char **id);
+/* The listed fields of the signed document's licence (new object). */
+json_t *licence_pick(const json_t *doc, const json_t *fields);
+/* The fields a type shows in a scenario (new array), or NULL when it has no such scenario. */
+json_t *licence_scenario_fields(store_conn *c, const char *type, const char *scenario);
 
 #endif

@@ -116,6 +116,31 @@ int licence_issue_tx(store_conn *c, const char *type, const char *holder_name, c
                      const json_t *data, const char *source, int valid_from, long long case_id,
                      char id_out[LICENCE_ID_MAX], char *why, size_t whylen);
 
+/* ---- the usage log (uselog.c) ----
+ *
+ * licence_use: who used which licence, when, for what, with what result.  Actions:
+ * "status" (public status check), "share_create", "share_view", "check" and "fetch"
+ * (gateway).  who_kind: "public" (who = client address), "holder" (account id), "app"
+ * (app id).  The served counters (licence_use_count, for the daily report) are kept in
+ * memory and flushed with the buffer about once a second. */
+/* Log one use inside the caller's write transaction.  STORE_* code. */
+int licence_use_log(store_conn *c, const char *licence_no, const char *action, const char *who_kind,
+                    const char *who, const char *scenario, const char *result);
+/* Log one use through the in-memory buffer (the public status check); never blocks on the
+ * database.  When the buffer is full the entry is dropped and counted as dropped. */
+void licence_use_note(const char *licence_no, const char *action, const char *who_kind, const char *who,
+                      const char *scenario, const char *result);
+/* Count one call served (the report's "served" column). */
+void licence_use_served(const char *action);
+/* Start the flusher thread for s (ehall serve); stop flushes what is left. */
+void licence_use_start(store *s);
+void licence_use_stop(void);
+/* Write out the buffer and the counters now.  STORE_* code. */
+int licence_use_flush(store *s);
+/* The daily report for day (YYYY-MM-DD): {"date", "actions": [{"action", "served",
+ * "logged", "dropped", "unaccounted"}], "balanced"}.  STORE_* code. */
+int licence_use_report(store *s, const char *day, json_t **out);
+
 /* ---- HTTP (api.c) ---- */
 int licence_api_keys(http_req *r);         /* GET /.well-known/ehall/seal-keys.json */
 int licence_api_types(http_req *r);        /* GET /api/v1/licence-types */
@@ -129,5 +154,30 @@ int licence_api_entry_list(http_req *r);   /* GET /api/v1/licence-entries */
 int licence_api_entry_get(http_req *r);    /* GET /api/v1/licence-entries/{id} */
 int licence_api_entry_review(http_req *r); /* POST /api/v1/licence-entries/{id}/review */
 int licence_api_entry_seal(http_req *r);   /* POST /api/v1/licence-entries/{id}/seal */
+
+/* ---- sharing (share.c) ---- */
+int licence_api_share_new(http_req *r);    /* POST /api/v1/licences/{id}/shares */
+int licence_api_share_list(http_req *r);   /* GET /api/v1/licences/{id}/shares */
+int licence_api_share_revoke(http_req *r); /* DELETE /api/v1/licences/{id}/shares/{code} */
+int licence_api_share_view(http_req *r);   /* GET /api/v1/public/shares/{code} */
+int licence_api_uses(http_req *r);         /* GET /api/v1/licences/{id}/uses */
+int licence_api_uses_all(http_req *r);     /* GET /api/v1/licence-uses (audit.read) */
+/* The name of a sharing scenario in words (酒店入住 for hotel_checkin), or the code. */
+const char *licence_scenario_name(const char *code);
+
+/* ---- the sharing gateway (gateway.c) ---- */
+int licence_api_app_new(http_req *r);     /* POST /api/v1/licence-apps */
+int licence_api_app_list(http_req *r);    /* GET /api/v1/licence-apps */
+int licence_api_app_approve(http_req *r); /* POST /api/v1/licence-apps/{id}/approve */
+int licence_api_app_reject(http_req *r);  /* POST /api/v1/licence-apps/{id}/reject */
+int licence_api_auth_new(http_req *r);    /* POST /api/v1/licences/{id}/authorisations */
+int licence_api_auth_list(http_req *r);   /* GET /api/v1/licences/{id}/authorisations */
+int licence_api_auth_revoke(http_req *r); /* DELETE /api/v1/licences/{id}/authorisations/{aid} */
+int licence_api_gw_check(http_req *r);    /* GET /api/v1/gateway/licences/{id}/check (signed) */
+int licence_api_gw_fetch(http_req *r);    /* POST /api/v1/gateway/licences/fetch (signed) */
+/* X-Signature for a call: hex HMAC-SM3(secret, METHOD\nPATH\nQUERY\nTIMESTAMP\nNONCE\nhex SM3(body)).
+ * 0, or -1 on a crypto failure. */
+int licence_gw_sign(const char *secret, const char *method, const char *path, const char *query,
+                    const char *timestamp, const char *nonce, const void *body, size_t len, char out[65]);
 
 #endif

@@ -217,6 +217,37 @@ struct migration {
     "CREATE TABLE tax_reminder (taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id), tax TEXT NOT NULL,"    \
     " period TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('cuibao','cuijiao')), sent_at TEXT NOT NULL," \
     " recipients " INT " NOT NULL, PRIMARY KEY (taxpayer_id, tax, period, kind));"
+/* Migration 14, licence sharing (src/licence/share.c, gateway.c): share codes (only the
+ * SM3 of a code is kept), registered applications of the gateway (secret sealed under the
+ * master key), their nonces and rate windows, standing authorisations, the usage log and
+ * the served-call counters of the daily report. */
+#define LICENCE_SHARE_SQL(PK, INT)                                                                           \
+    "CREATE TABLE licence_share (id " PK ", code_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,"             \
+    " licence_no TEXT NOT NULL, account_id " INT " NOT NULL, scenario TEXT NOT NULL,"                        \
+    " fields TEXT NOT NULL, uses_max " INT " NOT NULL, uses_left " INT " NOT NULL,"                          \
+    " expires_ms " INT " NOT NULL, created_ms " INT " NOT NULL, revoked_ms " INT ");"                        \
+    "CREATE INDEX licence_share_licence ON licence_share(licence_no, id);"                                   \
+    "CREATE TABLE licence_app (id " PK ", app_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"                  \
+    " dept_code TEXT NOT NULL, scenarios TEXT NOT NULL, fields_requested TEXT NOT NULL,"                     \
+    " fields_approved TEXT, state TEXT NOT NULL CHECK (state IN ('pending','approved','rejected')),"         \
+    " secret_enc TEXT, created_by " INT " NOT NULL, created_ms " INT " NOT NULL, decided_by " INT ","        \
+    " decided_ms " INT ", reason TEXT);"                                                                     \
+    "CREATE TABLE licence_app_nonce (app_id TEXT NOT NULL, nonce TEXT NOT NULL, at_ms " INT " NOT NULL,"     \
+    " PRIMARY KEY (app_id, nonce));"                                                                         \
+    "CREATE INDEX licence_app_nonce_at ON licence_app_nonce(app_id, at_ms);"                                 \
+    "CREATE TABLE licence_app_rate (app_id TEXT NOT NULL, win TEXT NOT NULL, start " INT " NOT NULL,"        \
+    " n " INT " NOT NULL, PRIMARY KEY (app_id, win));"                                                       \
+    "CREATE TABLE licence_auth (id " PK ", licence_no TEXT NOT NULL, app_id TEXT NOT NULL,"                  \
+    " scenario TEXT NOT NULL, until_day " INT " NOT NULL, account_id " INT " NOT NULL,"                      \
+    " created_ms " INT " NOT NULL, revoked_ms " INT ");"                                                     \
+    "CREATE INDEX licence_auth_licence ON licence_auth(licence_no, app_id);"                                 \
+    "CREATE TABLE licence_use (id " PK ", at_ms " INT " NOT NULL, day TEXT NOT NULL,"                        \
+    " licence_no TEXT NOT NULL, action TEXT NOT NULL, who_kind TEXT NOT NULL, who TEXT NOT NULL,"            \
+    " scenario TEXT, result TEXT NOT NULL);"                                                                 \
+    "CREATE INDEX licence_use_licence ON licence_use(licence_no, id);"                                       \
+    "CREATE INDEX licence_use_day ON licence_use(day, action);"                                              \
+    "CREATE TABLE licence_use_count (day TEXT NOT NULL, action TEXT NOT NULL, served " INT " NOT NULL,"      \
+    " dropped " INT " NOT NULL, PRIMARY KEY (day, action))"
 /* Migration 12, written once for both engines. */
 #define NOTICES_SQL(PK, INT)                                                                                 \
     "CREATE TABLE notices (id " PK ", title TEXT NOT NULL, body TEXT NOT NULL, category TEXT NOT NULL,"      \
@@ -422,6 +453,8 @@ static const struct migration MIGRATIONS[] = {
                    " THEN RAISE EXCEPTION 'a submitted declaration is read-only'; END IF; RETURN NEW; END $$;"
                    "CREATE TRIGGER tax_declaration_ro BEFORE UPDATE OR DELETE ON tax_declaration"
                    " FOR EACH ROW EXECUTE FUNCTION tax_declaration_ro()"},
+    {14, "licence_share", NULL, LICENCE_SHARE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     LICENCE_SHARE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("

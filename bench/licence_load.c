@@ -1,0 +1,285 @@
+/*
+ * licence_load.c — the helper behind bench/licence_status.sh (the public status check).
+ *
+ * Built by bench/licence_status.sh against build-bench/libehallcore.a (for the store and
+ * licence_id_format, so the identifiers carry real check characters).  Loopback only.
+ *
+ *   licence_load seed DB_URL N OUTFILE
+ *       inserts N licence rows (10,000 per transaction) with what the status check reads
+ *       — licence_no, state, valid_to_day, public_json — and placeholder sealed columns;
+ *       one in 50 revoked, one in 50 past valid_to.  Writes the identifiers to OUTFILE.
+ *   licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS
+ *       CLIENTS threads, each with its own keep-alive HTTP/1.1 connection (plain
+ *       sockets, so the client costs little CPU next to the server), GET
+ *       /api/v1/public/licences/<id>/status over and over, ids round robin from a random
+ *       start; only requests completing within the last SECONDS count.  Prints
+ *       "requests=N rate=R p50_ms=… p90_ms=… p99_ms=… max_ms=… errors=E non200=K".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "licence/licence.h"
+#include "store/store.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *m)
+{
+    fprintf(stderr, "licence_load: %s\n", m);
+    exit(1);
+}
+
+/* ---------- seed ---------- */
+
+struct seed {
+    long long from, to;
+    FILE *out;
+    int today;
+};
+
+static int seed_tx(store_conn *c, void *arg)
+{
+    struct seed *s = arg;
+    for (long long i = s->from; i <= s->to; i++) {
+        char id[LICENCE_ID_MAX], pub[400];
+        if (licence_id_format("BNCH", "500103BN", 2026, i, id) != 0) return STORE_ERROR;
+        const char *state = i % 50 == 0 ? "revoked" : "valid";
+        int vt = i % 50 == 1 ? s->today - 10 : s->today + 365;
+        snprintf(pub, sizeof pub,
+                 "{\"id\":\"%s\",\"type\":\"temporary_id_certificate\",\"type_name\":\"临时身份证明\","
+                 "\"holder_name\":\"王*\",\"issuer\":\"PSB-YZ-HJ\",\"issuer_name\":\"渝中区公安分局户政科\","
+                 "\"issue_date\":\"2026-01-01\",\"valid_from\":\"2026-01-01\",\"valid_to\":\"2027-01-01\"}",
+                 id);
+        store_stmt *st = store_prepare(
+            c, "INSERT INTO licence(licence_no, type_code, issuer_dept, holder_bidx, holder_enc, data_enc,"
+               " public_json, state, valid_to_day, issued_ms, source, revoked_ms, revoke_reason)"
+               " VALUES ($1, 'temporary_id_certificate', 'PSB-YZ-HJ', $2, 'bench', 'bench', $3, $4, $5, $6,"
+               " 'bench', $7, $8)");
+        if (!st) return STORE_ERROR;
+        char bidx[32];
+        snprintf(bidx, sizeof bidx, "bench-%lld", i % 100000);
+        store_bind_text(st, 1, id);
+        store_bind_text(st, 2, bidx);
+        store_bind_text(st, 3, pub);
+        store_bind_text(st, 4, state);
+        store_bind_int64(st, 5, vt);
+        store_bind_int64(st, 6, 1767225600000LL);
+        if (i % 50 == 0) {
+            store_bind_int64(st, 7, 1767225600000LL);
+            store_bind_text(st, 8, "基准测试");
+        } else {
+            store_bind_null(st, 7);
+            store_bind_null(st, 8);
+        }
+        int rc = store_step(st);
+        store_finalize(st);
+        if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+        fprintf(s->out, "%s\n", id);
+    }
+    return STORE_OK;
+}
+
+static int cmd_seed(const char *url, long long n, const char *outfile)
+{
+    struct store_options o = {2, 5000, 0};
+    store *s = NULL;
+    char err[256];
+    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die(err);
+    FILE *f = fopen(outfile, "w");
+    if (!f) die("cannot write the id file");
+    double t0 = now_s();
+    for (long long from = 1; from <= n; from += 10000) {
+        struct seed k = {from, from + 9999 < n ? from + 9999 : n, f, (int)(time(NULL) / 86400)};
+        if (store_tx(s, 1, seed_tx, &k) != STORE_OK) die("seeding failed");
+    }
+    fclose(f);
+    store_close(s);
+    printf("seeded=%lld seconds=%.2f\n", n, now_s() - t0);
+    return 0;
+}
+
+/* ---------- status load ---------- */
+
+static char **g_ids;
+static size_t g_nids;
+static struct sockaddr_in g_addr;
+static double g_t_start, g_t_count, g_t_end;
+
+struct worker {
+    unsigned seed;
+    double *lat;
+    size_t nlat, cap;
+    long long errors, non200;
+};
+
+static int connect_one(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* one response on fd: status code, or -1 when the connection broke */
+static int read_response(int fd, char *buf, size_t cap)
+{
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, cap - 1 - have);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        buf[have] = 0;
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end) {
+            if (have >= cap - 1) return -1;
+            continue;
+        }
+        size_t head = (size_t)(end - buf) + 4;
+        const char *cl = strcasestr(buf, "\r\nContent-Length:");
+        long len = cl && cl < end ? strtol(cl + 17, NULL, 10) : 0;
+        while (have < head + (size_t)len) {
+            if (head + (size_t)len >= cap) return -1;
+            r = read(fd, buf + have, cap - 1 - have);
+            if (r <= 0) return -1;
+            have += (size_t)r;
+        }
+        int status = 0;
+        if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
+        return status;
+    }
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    char req[256], buf[16384];
+    int fd = connect_one();
+    size_t k = (size_t)rand_r(&w->seed) % g_nids;
+    while (now_s() < g_t_end) {
+        if (fd < 0) {
+            w->errors++;
+            fd = connect_one();
+            if (fd < 0) continue;
+        }
+        int n = snprintf(req, sizeof req, "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
+                         g_ids[k++ % g_nids]);
+        double t0 = now_s();
+        if (write(fd, req, (size_t)n) != n) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        int st = read_response(fd, buf, sizeof buf);
+        double t1 = now_s();
+        if (st < 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        if (t1 < g_t_count) continue;
+        if (st != 200) w->non200++;
+        if (w->nlat == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 65536;
+            w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+            if (!w->lat) die("out of memory");
+        }
+        w->lat[w->nlat++] = (t1 - t0) * 1000.0;
+    }
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_status(const char *hostport, const char *idfile, int clients, double warmup, double seconds)
+{
+    char host[64];
+    int port = 0;
+    if (sscanf(hostport, "%63[^:]:%d", host, &port) != 2) die("HOST:PORT");
+    g_addr.sin_family = AF_INET;
+    g_addr.sin_port = htons((unsigned short)port);
+    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1) die("HOST must be an IPv4 address");
+    FILE *f = fopen(idfile, "r");
+    if (!f) die("cannot read the id file");
+    char line[128];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        if (g_nids == cap) {
+            cap = cap ? cap * 2 : 1024;
+            g_ids = realloc(g_ids, cap * sizeof *g_ids);
+            if (!g_ids) die("out of memory");
+        }
+        g_ids[g_nids++] = strdup(line);
+    }
+    fclose(f);
+    if (!g_nids) die("no ids");
+    g_t_start = now_s();
+    g_t_count = g_t_start + warmup;
+    g_t_end = g_t_count + seconds;
+    pthread_t *th = calloc((size_t)clients, sizeof *th);
+    struct worker *w = calloc((size_t)clients, sizeof *w);
+    if (!th || !w) die("out of memory");
+    for (int i = 0; i < clients; i++) {
+        w[i].seed = (unsigned)(i * 7919 + 17);
+        if (pthread_create(&th[i], NULL, work, &w[i]) != 0) die("pthread_create");
+    }
+    size_t total = 0;
+    long long errors = 0, non200 = 0;
+    for (int i = 0; i < clients; i++) {
+        pthread_join(th[i], NULL);
+        total += w[i].nlat;
+        errors += w[i].errors;
+        non200 += w[i].non200;
+    }
+    double *all = malloc((total ? total : 1) * sizeof *all);
+    if (!all) die("out of memory");
+    size_t o = 0;
+    for (int i = 0; i < clients; i++) {
+        memcpy(all + o, w[i].lat, w[i].nlat * sizeof *all);
+        o += w[i].nlat;
+        free(w[i].lat);
+    }
+    qsort(all, total, sizeof *all, cmp_double);
+#define P(p) (total ? all[(size_t)((p) / 100.0 * (double)(total - 1))] : 0.0)
+    printf("requests=%zu rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%lld non200=%lld\n", total,
+           (double)total / seconds, P(50), P(90), P(99), P(100), errors, non200);
+    free(all);
+    free(th);
+    free(w);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && !strcmp(argv[1], "seed")) return cmd_seed(argv[2], atoll(argv[3]), argv[4]);
+    if (argc == 7 && !strcmp(argv[1], "status"))
+        return cmd_status(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+    fprintf(stderr, "usage: licence_load seed DB_URL N OUTFILE\n"
+                    "       licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS\n");
+    return 2;
+}

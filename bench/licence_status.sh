@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# bench/licence_status.sh — the public licence status check (issue 7 target: by id
+# ≥ 10,000/s on this machine, p99 ≤ 10 ms), on SQLite and on PostgreSQL side by side.
+#
+# For each store:
+#   1. a fresh database, migrated by `ehall migrate`;
+#   2. bench/licence_load.c seeds BENCH_LICENCE_N licence rows (identifiers with real
+#      check characters; what the status check reads: state, valid_to_day, public_json;
+#      one in 50 revoked, one in 50 past valid_to) — the sealed columns hold placeholders,
+#      which the status check never reads;
+#   3. `ehall serve` starts (per-client rate limit off: every request comes from
+#      127.0.0.1) and licence_load runs BENCH_LICENCE_CLIENTS keep-alive connections
+#      doing GET /api/v1/public/licences/<id>/status for WARMUP + SECONDS, ids round robin;
+#   4. the server stops (flushing the usage-log buffer) and `ehall license report`
+#      shows status checks served against logged (the log goes through the in-memory
+#      buffer; see docs/licences.md "The usage log").
+# PostgreSQL is a throwaway server started with scripts/pg-test-server.sh (skipped when
+# its binaries are not installed).  Everything listens on 127.0.0.1; state lives in a
+# mktemp dir removed on exit.  Prints a markdown report (also copied to
+# build-bench/bench-licence-status-latest.md).
+#
+# Knobs (environment):
+#   BENCH_LICENCE_N=100000          licences in the store
+#   BENCH_LICENCE_CLIENTS=32        concurrent keep-alive connections
+#   BENCH_LICENCE_WARMUP=2          seconds not counted
+#   BENCH_LICENCE_SECONDS=10        seconds counted
+#   BENCH_LICENCE_DBS="sqlite postgres"
+#   BENCH_LICENCE_HTTP_THREADS=0    http.threads of the server (0: one per CPU, the default)
+#   BENCH_KEEP=1                    keep the temp dir (logs)
+#   BENCH_STRICT=1                  exit 1 when a target is missed
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD="$REPO/build-bench"
+NCPU=$(nproc)
+N=${BENCH_LICENCE_N:-100000}
+CLIENTS=${BENCH_LICENCE_CLIENTS:-32}
+WARMUP=${BENCH_LICENCE_WARMUP:-2}
+SECONDS_=${BENCH_LICENCE_SECONDS:-10}
+DBS=${BENCH_LICENCE_DBS:-sqlite postgres}
+HTTP_THREADS=${BENCH_LICENCE_HTTP_THREADS:-0}
+KEEP=${BENCH_KEEP:-0}
+STRICT=${BENCH_STRICT:-0}
+TARGET_RATE=10000
+TARGET_P99=10
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+for v in N CLIENTS WARMUP SECONDS_ HTTP_THREADS; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
+((N >= 1 && CLIENTS >= 1 && CLIENTS <= 1000 && SECONDS_ >= 1)) || die "N, clients (1..1000) and seconds must be positive"
+for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_LICENCE_DBS: unknown store '$db'"; done
+
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v cc >/dev/null || missing+=(gcc)
+command -v python3 >/dev/null || missing+=(python3)
+command -v curl >/dev/null || missing+=(curl)
+if ((${#missing[@]})); then die "missing: ${missing[*]} (sudo apt-get install ${missing[*]})"; fi
+PSQL=""
+if [[ " $DBS " == *" postgres "* ]]; then
+    if ! ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        say "PostgreSQL server binaries not found: running on SQLite only (apt-get install postgresql)"
+        DBS=${DBS//postgres/}
+    else
+        PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -n 1)
+    fi
+fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
+    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy (other builders?); figures may be noisy"
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-licence.XXXXXX")
+EHALL_PID="" PG_DIR=""
+
+stop_pid() { # PID [signal]
+    local pid=$1 sig=${2:-TERM} i
+    [[ -n $pid ]] || return 0
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    stop_pid "$EHALL_PID" TERM
+    [[ -n $PG_DIR ]] && "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
+    if ((rc != 0)) || [[ $KEEP == 1 ]]; then say "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
+
+# ---------- build ----------
+
+say "building release ehall and bench/licence_load.c into $BUILD (log: $TMP/build.log)"
+if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
+    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
+    tail -n 40 "$TMP/build.log" >&2
+    die "build failed"
+fi
+EHALL="$BUILD/ehall"
+LOADER="$BUILD/licence_load"
+# shellcheck disable=SC2046  # pkg-config's output is a list of flags
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/licence_load.c" "$BUILD/libehallcore.a" \
+    $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
+    -o "$LOADER" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building licence_load failed"; }
+
+# ---------- runs ----------
+
+unset EHALL_CONFIG EHALL_DATA EHALL_DB EHALL_LISTEN
+export EHALL_HTTP_CLIENT_RATE=0 EHALL_HTTP_CLIENT_CONCURRENCY=100000 EHALL_EXCHANGE_WORKERS=0
+export EHALL_HTTP_THREADS=$HTTP_THREADS
+
+declare -A R
+PGURL=""
+
+one_run() { # DB
+    local db=$1 url port f data="$TMP/$1"
+    if [[ $db == postgres ]]; then
+        "$PSQL" -q "$PGURL" -c "CREATE DATABASE lic_status" >>"$TMP/psql.log" 2>&1 || die "CREATE DATABASE failed"
+        url="${PGURL%/*}/lic_status"
+    else
+        url="sqlite:$data/ehall.db"
+    fi
+    local dbargs=(--data "$data" --db "$url")
+    "$EHALL" "${dbargs[@]}" migrate >"$TMP/$db-migrate.log" 2>&1 || { cat "$TMP/$db-migrate.log" >&2; die "migrate failed"; }
+    say "[$db] seeding $N licences"
+    f=$("$LOADER" seed "$url" "$N" "$TMP/$db-ids.txt") || die "seeding failed"
+    say "[$db]   $f"
+    port=$(free_port)
+    "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >"$TMP/$db-serve.log" 2>&1 &
+    EHALL_PID=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" && break
+        sleep 0.05
+    done
+    curl -fs -o /dev/null "http://127.0.0.1:$port/api/v1/public/licences/$(head -n 2 "$TMP/$db-ids.txt" | tail -n 1)/status" ||
+        die "[$db] the status check does not answer 200"
+    say "[$db] $CLIENTS clients, ${WARMUP} s warm-up + ${SECONDS_} s"
+    f=$("$LOADER" status "127.0.0.1:$port" "$TMP/$db-ids.txt" "$CLIENTS" "$WARMUP" "$SECONDS_") || die "load failed"
+    say "[$db]   $f"
+    R[$db,rate]=$(kv "$f" rate) R[$db,p50]=$(kv "$f" p50_ms) R[$db,p90]=$(kv "$f" p90_ms)
+    R[$db,p99]=$(kv "$f" p99_ms) R[$db,max]=$(kv "$f" max_ms) R[$db,req]=$(kv "$f" requests)
+    R[$db,err]=$(kv "$f" errors) R[$db,non200]=$(kv "$f" non200)
+    stop_pid "$EHALL_PID" TERM
+    EHALL_PID=""
+    local rep # today in the server's zone (the timezone setting), like the log's days
+    rep=$("$EHALL" "${dbargs[@]}" license report 2>&1 || true)
+    R[$db,report]=$(python3 -c 'import json,sys
+d=json.loads(sys.argv[1]); a=[x for x in d["actions"] if x["action"]=="status"][0]
+print("served %d, logged %d, dropped %d" % (a["served"], a["logged"], a["dropped"]))' "$rep" 2>/dev/null || echo "report: $rep")
+    say "[$db]   usage log: ${R[$db,report]}"
+}
+
+RUN_DBS=()
+for db in $DBS; do
+    if [[ $db == postgres ]]; then
+        PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-pg.XXXXXX")
+        say "starting a throwaway PostgreSQL (scripts/pg-test-server.sh)"
+        PGURL=$("$REPO/scripts/pg-test-server.sh" start "$PG_DIR" 2>"$TMP/pg-start.log") ||
+            { cat "$TMP/pg-start.log" >&2; die "PostgreSQL did not start"; }
+    fi
+    one_run "$db"
+    if [[ $db == postgres ]]; then
+        "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
+        PG_DIR=""
+    fi
+    RUN_DBS+=("$db")
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------- report ----------
+
+cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(git -C "$REPO" status --porcelain -- src 2>/dev/null) ]] && commit+=" (src/ modified)"
+REPORT="$TMP/results.md"
+{
+    echo "## ehall licence status benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "- machine: $NCPU CPUs, ${cpu:-$(uname -m)}, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
+    echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit); the load generator runs on the same CPUs"
+    echo "- $N licences; $CLIENTS keep-alive connections; ${WARMUP} s warm-up, ${SECONDS_} s counted; http.threads = $HTTP_THREADS (0: one per CPU)"
+    echo
+    echo "| store | status checks/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors | non-200 | usage log (status) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    for db in "${RUN_DBS[@]}"; do
+        echo "| $db | **${R[$db,rate]}** | ${R[$db,p50]} | ${R[$db,p90]} | **${R[$db,p99]}** | ${R[$db,max]} | ${R[$db,req]} | ${R[$db,err]} | ${R[$db,non200]} | ${R[$db,report]} |"
+    done
+    echo
+    echo "### Targets"
+    echo
+    echo "| check | target | measured | result |"
+    echo "|---|---|---:|---|"
+    for db in "${RUN_DBS[@]}"; do
+        res=PASS
+        awk -v r="${R[$db,rate]}" -v t=$TARGET_RATE 'BEGIN {exit !(r >= t)}' || res="**FAIL**"
+        echo "| $db: status checks by id | ≥ $TARGET_RATE/s | ${R[$db,rate]}/s | $res |"
+        res=PASS
+        awk -v r="${R[$db,p99]}" -v t=$TARGET_P99 'BEGIN {exit !(r <= t)}' || res="**FAIL**"
+        echo "| $db: p99 latency | ≤ $TARGET_P99 ms | ${R[$db,p99]} ms | $res |"
+    done
+} >"$REPORT"
+MISSED=$(grep -c 'FAIL\*\* |$' "$REPORT" || true)
+cat "$REPORT"
+mkdir -p "$BUILD"
+cp "$REPORT" "$BUILD/bench-licence-status-latest.md"
+echo
+echo "results: $BUILD/bench-licence-status-latest.md"
+if ((MISSED > 0)); then
+    echo "$MISSED check(s) missed the target."
+    [[ $STRICT == 1 ]] && exit 1
+fi
+exit 0
