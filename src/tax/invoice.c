@@ -42,7 +42,7 @@ static int step_done(store_stmt *st)
 #define INV_COLS                                                                                             \
     "SELECT id, number, check_code, kind, reverses, status, taxpayer_id, seller_name, seller_tin,"           \
     " buyer_name, buyer_tin, lines, amount_fen, tax_fen, total_fen, issue_date, reason, created_at,"         \
-    " (SELECT r.id FROM tax_invoice r WHERE r.reverses = tax_invoice.id) FROM tax_invoice"
+    " (SELECT r.id FROM tax_invoice r WHERE r.reverses = tax_invoice.id) AS reversed_by FROM tax_invoice"
 
 static json_t *inv_json(store_stmt *st, int with_check)
 {
