@@ -389,13 +389,11 @@ static int cmd_zero(const char *base, const char *personsfile, const char *tpfil
     pthread_barrier_t ready, go;
     pthread_barrier_init(&ready, NULL, (unsigned)conns + 1);
     pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
-    int per = (to - from + conns - 1) / conns;
+    int total = to - from; /* balanced blocks: every thread has persons (conns <= total) */
     for (int t = 0; t < conns; t++) {
-        w[t] = (struct worker){.base = base, .f = fl + (size_t)t * (size_t)per, .ready = &ready, .go = &go};
-        for (int i = from + t * per; i < from + (t + 1) * per && i < to; i++) {
-            fl[i - from] = (struct filer){&sess[i], tp[i], 0};
-            w[t].nf++;
-        }
+        int a = total * t / conns, b = total * (t + 1) / conns;
+        w[t] = (struct worker){.base = base, .f = fl + a, .nf = b - a, .ready = &ready, .go = &go};
+        for (int i = a; i < b; i++) fl[i] = (struct filer){&sess[from + i], tp[from + i], 0};
     }
     for (int t = 0; t < conns; t++)
         if (pthread_create(&w[t].th, NULL, worker_run, &w[t]) != 0) die("pthread_create");

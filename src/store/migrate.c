@@ -228,7 +228,8 @@ struct migration {
  * agreements, payments (one live payment per declaration; the client's idempotency key
  * unique per taxpayer) with their electronic payment vouchers, the simulated treasury's
  * own ledger (treasury_ledger, keyed by the exchange message's idempotency key), and
- * electronic invoices (a red-letter invoice reverses one blue invoice, once). */
+ * electronic invoices (a red-letter invoice reverses one blue invoice, once).  The msg_id
+ * indexes serve the exchange's result handlers (tax.declare had none: a scan per answer). */
 #define TAXPAY_SQL(PK, INT)                                                                                  \
     "CREATE TABLE tax_agreement (id " PK ", taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id),"           \
     " agreement_no TEXT NOT NULL UNIQUE, bank_code TEXT NOT NULL, bank_name TEXT NOT NULL,"                  \
@@ -255,7 +256,9 @@ struct migration {
     " buyer_name TEXT NOT NULL, buyer_tin TEXT, lines TEXT NOT NULL, amount_fen " INT " NOT NULL,"           \
     " tax_fen " INT " NOT NULL, total_fen " INT " NOT NULL, issue_date TEXT NOT NULL, month TEXT NOT NULL,"  \
     " reason TEXT, created_by " INT " NOT NULL, created_at TEXT NOT NULL);"                                  \
-    "CREATE INDEX tax_invoice_tp ON tax_invoice(taxpayer_id, month)"
+    "CREATE INDEX tax_invoice_tp ON tax_invoice(taxpayer_id, month);"                                        \
+    "CREATE INDEX tax_payment_msg ON tax_payment(msg_id);"                                                   \
+    "CREATE INDEX tax_declaration_msg ON tax_declaration(msg_id)"
 
 static const struct migration MIGRATIONS[] = {
     {1, "settings",

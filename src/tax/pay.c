@@ -30,6 +30,7 @@
 #include "api/input.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "auth/keys.h"
 #include "calendar/calendar.h"
 #include "core/config.h"
 #include "core/core.h"
@@ -140,7 +141,7 @@ static int debit_tx(store_conn *c, void *arg)
     st =
         store_prepare(c, "INSERT INTO treasury_ledger(idem_key, agreement_no, amount_fen, outcome, reference,"
                          " reason, at, day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                         " ON CONFLICT (idem_key) DO NOTHING");
+                         " ON CONFLICT (idem_key) DO NOTHING RETURNING id");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, d->m->idem_key);
     store_bind_text(st, 2, d->agreement);
@@ -156,8 +157,11 @@ static int debit_tx(store_conn *c, void *arg)
         store_bind_null(st, 6);
     store_bind_text(st, 7, ts);
     store_bind_text(st, 8, day);
-    rc = step_done(st);
-    if (rc != STORE_OK) return rc;
+    rc = store_step(st);
+    store_finalize(st);
+    /* another worker recorded this key a moment ago: run again and answer with its record */
+    if (rc == STORE_DONE) return STORE_BUSY;
+    if (rc != STORE_ROW) return rc < 0 ? rc : STORE_ERROR;
     d->recorded = 1;
     set_answer(d->ans, refuse ? "refused" : "ok", refuse ? NULL : ref, why, d->amount, ts);
     return STORE_OK;
@@ -255,6 +259,7 @@ struct agr {
     int phase; /* 0 check, 1 record */
     int access;
     struct tax_taxpayer t;
+    char holder[256]; /* the name the account must bear (a person's in clear) */
     char agreement_no[48];
     long long id;
     int dup;
@@ -268,7 +273,25 @@ static int agr_tx(store_conn *c, void *arg)
     if (rc == STORE_DONE) return STORE_OK;
     if (rc != STORE_OK) return rc;
     a->access = tax_access(c, auth_principal(a->r), &a->t);
-    if (a->phase == 0) return STORE_OK;
+    if (a->phase == 0) {
+        cpy(a->holder, sizeof a->holder, a->t.name);
+        if (strcmp(a->t.kind, "person")) return STORE_OK;
+        /* a person's name is shown masked: the treasury compares the real one */
+        store_stmt *st = store_prepare(c, "SELECT name_enc FROM taxpayer WHERE id = $1");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, a->taxpayer);
+        rc = store_step(st);
+        char *name =
+            rc == STORE_ROW && !store_column_is_null(st, 0) ? keys_open(store_column_text(st, 0)) : NULL;
+        store_finalize(st);
+        if (rc != STORE_ROW && rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
+        if (name) {
+            cpy(a->holder, sizeof a->holder, name);
+            crypto_wipe(name, strlen(name));
+            free(name);
+        }
+        return STORE_OK;
+    }
     if (a->phase == 2) { /* list */
         if (a->access == TAX_NONE) return STORE_OK;
         store_stmt *st = store_prepare(c, AGREEMENT_COLS " WHERE taxpayer_id = $1 ORDER BY id");
@@ -342,13 +365,14 @@ int tax_api_agreement_create(http_req *r)
         return http_reply_error(r, 403, "forbidden", "only the taxpayer (ent.file) signs its agreements",
                                 NULL);
     /* the treasury verifies the agreement with the bank, at once */
-    json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:s}", "tin", a.t.tin, "taxpayer_name", a.t.name, "bank_code",
+    json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:s}", "tin", a.t.tin, "taxpayer_name", a.holder, "bank_code",
                           a.bank_code, "account_no", a.account_no, "account_name", a.account_name);
     char *qt = json_dumps(q, JSON_COMPACT);
     json_decref(q);
     struct exchange_answer ans = {0};
     int crc = qt ? exchange_call_direct(TREASURY, "tax.agreement.verify", qt, &ans) : EXCHANGE_PERMANENT;
     free(qt);
+    crypto_wipe(a.holder, sizeof a.holder);
     json_t *res = ans.result.data ? json_loads(ans.result.data, 0, NULL) : NULL;
     sb_free(&ans.result);
     if (crc != EXCHANGE_ANSWERED) {
