@@ -25,7 +25,7 @@
 #
 # Knobs (environment):
 #   BENCH_TAX_DBS="sqlite postgres"  stores (postgres skipped if not installed)
-#   BENCH_TAX_PERSONS=150            person taxpayers per run (≤ 999 over all runs)
+#   BENCH_TAX_PERSONS=240            person taxpayers per run (≤ 999 over all runs)
 #   BENCH_TAX_CONNS=32               concurrent connections
 #   BENCH_TAX_SECONDS=8              measured seconds per run
 #   BENCH_TAX_WARMUP=1               unmeasured seconds at the start of each run
@@ -39,7 +39,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
 NCPU=$(nproc)
 DBS=${BENCH_TAX_DBS:-sqlite postgres}
-PERSONS=${BENCH_TAX_PERSONS:-150}
+PERSONS=${BENCH_TAX_PERSONS:-240}
 CONNS=${BENCH_TAX_CONNS:-32}
 SECS=${BENCH_TAX_SECONDS:-8}
 WARM=${BENCH_TAX_WARMUP:-1}
