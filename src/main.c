@@ -52,6 +52,7 @@ static const struct command {
      "reconcile --date YYYY-MM-DD  compare ehall's exchange ledger with the back-end's"},
     {"tax", cmd_tax, "tax params validate|import DIR  check / import the dated tax parameters"},
     {"tax", cmd_tax, "tax remind [--today D]|deadline P  send 催报/催缴 notices; a period's deadline"},
+    {"tax", cmd_tax, "tax reconcile --date D  our tax payments against the treasury's ledger"},
     {"license", cmd_license, "license validate|import DIR   check / import licence types (licences/)"},
     {"license", cmd_license, "license keygen DEPT|pubkeys   a department's SM2 seal key; the published keys"},
     {"license", cmd_license, "license verify FILE --keys F  check a licence offline (JSON: valid, reason)"},

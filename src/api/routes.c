@@ -288,6 +288,30 @@ const struct http_route api_routes[] = {
     /* the workbench: colleagues for a transfer (src/engine/workbench.c) */
     {"GET", "/api/v1/workbench/cases/{id}/colleagues", workbench_colleagues, ACCESS_SESSION, "case.handle",
      "colleagues who may take the case's current step (for a transfer)"},
+    /* tax payment, invoices and public tax services (src/tax/pay.c, invoice.c, public.c) */
+    {"POST", "/api/v1/tax/taxpayers/{id}/agreements", tax_api_agreement_create, ACCESS_SESSION, NULL,
+     "register a three-party agreement (verified by the treasury)"},
+    {"GET", "/api/v1/tax/taxpayers/{id}/agreements", tax_api_agreements, ACCESS_SESSION, NULL,
+     "a taxpayer's three-party agreements"},
+    {"POST", "/api/v1/tax/declarations/{id}/pay", tax_api_pay, ACCESS_SESSION, NULL,
+     "pay the tax due through the treasury (idempotency key; never twice)"},
+    {"GET", "/api/v1/tax/taxpayers/{id}/payments", tax_api_payments, ACCESS_SESSION, NULL,
+     "a taxpayer's payments with their vouchers"},
+    {"GET", "/api/v1/tax/payments/{id}", tax_api_payment, ACCESS_SESSION, NULL,
+     "one payment with its electronic payment voucher (电子缴款凭证)"},
+    {"POST", "/api/v1/tax/payments/{id}/certificate", tax_api_certificate, ACCESS_SESSION, NULL,
+     "the tax payment certificate (完税证明) as an e-licence"},
+    {"POST", "/api/v1/tax/invoices", tax_api_invoice_issue, ACCESS_SESSION, NULL,
+     "issue an electronic invoice within the quota"},
+    {"GET", "/api/v1/tax/invoices/{id}", tax_api_invoice_get, ACCESS_SESSION, NULL, "one invoice"},
+    {"POST", "/api/v1/tax/invoices/{id}/reverse", tax_api_invoice_reverse, ACCESS_SESSION, NULL,
+     "reverse an invoice by a red-letter invoice (once)"},
+    {"GET", "/api/v1/tax/taxpayers/{id}/invoices", tax_api_invoices, ACCESS_SESSION, NULL,
+     "a seller's invoices"},
+    {"GET", "/api/v1/public/invoices/verify", tax_api_invoice_verify, ACCESS_PUBLIC, NULL,
+     "invoice verification (查验) by number, date, amount, check code (rate limited)"},
+    {"GET", "/api/v1/public/taxpayers", tax_api_public_taxpayer, ACCESS_PUBLIC, NULL,
+     "taxpayer status lookup by USCC or name (rate limited)"},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -2,8 +2,10 @@
  * tax.c — `ehall tax`: the parameter sets (validate, import), the reminders, and a
  * period's deadline.
  */
+#include <jansson.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,7 +21,8 @@ static int usage(void)
             "usage: ehall tax params validate DIR   check every parameter file of DIR (tax/params)\n"
             "       ehall tax params import DIR     replace the parameter sets with DIR's, in one step\n"
             "       ehall tax remind [--today DATE] send the due 催报/催缴 notices (each once)\n"
-            "       ehall tax deadline PERIOD       the filing deadline of YYYY-MM or YYYYQn\n");
+            "       ehall tax deadline PERIOD       the filing deadline of YYYY-MM or YYYYQn\n"
+            "       ehall tax reconcile --date D    our payments of day D against the treasury's ledger\n");
     return 2;
 }
 
@@ -92,8 +95,53 @@ static int deadline(struct cmd_ctx *ctx, const char *period)
     return 0;
 }
 
+static void print_list(json_t *details, const char *name, const char *title)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(details, name), i, e)
+    {
+        char *t = json_dumps(e, JSON_COMPACT);
+        printf("  %s: %s %s\n", title, json_string_value(json_object_get(e, "idem_key")), t ? t : "");
+        free(t);
+    }
+}
+
+/* 0 clean, 1 discrepancies (or failure), 2 usage */
+static int reconcile(struct cmd_ctx *ctx, const char *day)
+{
+    int d;
+    if (calendar_date_parse(day, &d) != 0) return usage();
+    store *db = cmd_open_store(ctx, 1);
+    if (!db) return 1;
+    struct passwd *pw = getpwuid(getuid());
+    char actor[96];
+    snprintf(actor, sizeof actor, "system:%s", pw ? pw->pw_name : "unknown");
+    struct tax_recon rep;
+    int rc = tax_treasury_reconcile(db, day, actor, &rep);
+    store_close(db);
+    if (rc < 0) {
+        fprintf(stderr, "ehall tax reconcile: could not reconcile %s (%d)\n", day, rc);
+        free(rep.details);
+        return 1;
+    }
+    printf("treasury reconciliation of %s: %lld payments in ehall, %lld in the treasury's ledger\n", day,
+           rep.ehall_count, rep.treasury_count);
+    printf("missing %lld, mismatched %lld — %s (report %lld)\n", rep.missing, rep.mismatched,
+           rc == 0 ? "clean" : "DISCREPANCIES", rep.report_id);
+    json_t *det = rep.details ? json_loads(rep.details, 0, NULL) : NULL;
+    print_list(det, "missing_at_treasury", "missing at the treasury");
+    print_list(det, "missing_in_ehall", "missing in ehall");
+    print_list(det, "mismatched", "mismatched");
+    json_decref(det);
+    free(rep.details);
+    return rc == 0 ? 0 : 1;
+}
+
 int cmd_tax(struct cmd_ctx *ctx, int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "reconcile") && !strcmp(argv[2], "--date"))
+        return reconcile(ctx, argv[3]);
     if (argc == 4 && !strcmp(argv[1], "params") &&
         (!strcmp(argv[2], "validate") || !strcmp(argv[2], "import")))
         return params(ctx, argv[2], argv[3]);

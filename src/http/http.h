@@ -120,4 +120,12 @@ void http_metrics_render(void *strbuf);
 int http_route_match(const struct http_route *routes, size_t n, const char *method, const char *path,
                      int *method_ok);
 
+/* ---- per-client rate limits for one kind of request (limit.c) ----
+ * A token bucket per client address (rate per second, burst), per process.  take
+ * returns 0 when the request may go on, 1 when refused (*retry_after: seconds until a
+ * token is back). */
+struct limit_pool;
+struct limit_pool *limit_pool_new(double rate, double burst);
+int limit_pool_take(struct limit_pool *p, const char *client, double *retry_after);
+
 #endif

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/metrics.h"
@@ -144,4 +145,63 @@ void limit_metrics_render(void *strbuf)
         "ehall_http_limit_untracked_total %llu\n",
         (unsigned long long)atomic_load(&g_rejected_rate), (unsigned long long)atomic_load(&g_rejected_conc),
         (unsigned long long)atomic_load(&g_warnings), (unsigned long long)atomic_load(&g_untracked));
+}
+
+/* ---------- named pools: a token bucket per client for one kind of request ----------
+ *
+ * For endpoints that need a tighter allowance than the server-wide one (public
+ * look-ups such as invoice verification).  Same sharded, never-allocating table as
+ * above (allocated once per pool); no in-flight count.  Per process, like the rest. */
+
+struct limit_pool {
+    double rate, burst;
+    struct shard shards[SHARDS];
+};
+
+struct limit_pool *limit_pool_new(double rate, double burst)
+{
+    struct limit_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->rate = rate;
+    p->burst = burst < 1 ? 1 : burst;
+    for (int i = 0; i < SHARDS; i++) pthread_mutex_init(&p->shards[i].mu, NULL);
+    return p;
+}
+
+int limit_pool_take(struct limit_pool *p, const char *client, double *retry_after)
+{
+    if (retry_after) *retry_after = 0;
+    if (!p || p->rate <= 0) return 0;
+    unsigned long h = hash(client);
+    struct shard *sh = &p->shards[h % SHARDS];
+    double now = now_monotonic();
+    pthread_mutex_lock(&sh->mu);
+    struct slot *s = NULL, *victim = NULL;
+    for (int i = 0; i < PROBES; i++) {
+        struct slot *c = &sh->slots[(h / SHARDS + (unsigned long)i) % SLOTS_PER_SHARD];
+        if (strcmp(c->client, client) == 0) {
+            s = c;
+            break;
+        }
+        if (!victim || c->last < victim->last) victim = c;
+        if (!c->client[0]) break;
+    }
+    if (!s) {
+        s = victim;
+        snprintf(s->client, sizeof s->client, "%s", client);
+        s->tokens = p->burst;
+        s->last = now;
+    }
+    s->tokens += (now - s->last) * p->rate;
+    if (s->tokens > p->burst) s->tokens = p->burst;
+    s->last = now;
+    int refused = s->tokens < 1.0;
+    if (refused) {
+        if (retry_after) *retry_after = (1.0 - s->tokens) / p->rate;
+    } else {
+        s->tokens -= 1.0;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    if (refused) atomic_fetch_add(&g_rejected_rate, 1);
+    return refused;
 }

@@ -255,6 +255,42 @@ struct migration {
     " version " INT " NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"              \
     "CREATE INDEX notices_current ON notices(published_at, id) WHERE withdrawn_at IS NULL"
 
+/* Migration 15, tax payment and invoices (src/tax/pay.c, invoice.c): three-party
+ * agreements, payments (one live payment per declaration; the client's idempotency key
+ * unique per taxpayer) with their electronic payment vouchers, the simulated treasury's
+ * own ledger (treasury_ledger, keyed by the exchange message's idempotency key), and
+ * electronic invoices (a red-letter invoice reverses one blue invoice, once).  The msg_id
+ * indexes serve the exchange's result handlers (tax.declare had none: a scan per answer). */
+#define TAXPAY_SQL(PK, INT)                                                                                  \
+    "CREATE TABLE tax_agreement (id " PK ", taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id),"           \
+    " agreement_no TEXT NOT NULL UNIQUE, bank_code TEXT NOT NULL, bank_name TEXT NOT NULL,"                  \
+    " account_no TEXT NOT NULL, account_name TEXT NOT NULL, status TEXT NOT NULL,"                           \
+    " created_by " INT " NOT NULL, created_at TEXT NOT NULL, UNIQUE (taxpayer_id, bank_code, account_no));"  \
+    "CREATE TABLE tax_payment (id " PK ", taxpayer_id " INT " NOT NULL REFERENCES taxpayer(id),"             \
+    " declaration_id " INT " NOT NULL REFERENCES tax_declaration(id),"                                       \
+    " agreement_id " INT " NOT NULL REFERENCES tax_agreement(id), amount_fen " INT " NOT NULL,"              \
+    " client_key TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending','paid','failed')),"         \
+    " msg_id " INT ", treasury_ref TEXT, reason TEXT, voucher_no TEXT UNIQUE, voucher TEXT,"                 \
+    " certificate TEXT, answered_day TEXT, created_by " INT " NOT NULL, created_at TEXT NOT NULL,"           \
+    " answered_at TEXT, UNIQUE (taxpayer_id, client_key));"                                                  \
+    "CREATE UNIQUE INDEX tax_payment_live ON tax_payment(declaration_id) WHERE status <> 'failed';"          \
+    "CREATE INDEX tax_payment_day ON tax_payment(answered_day);"                                             \
+    "CREATE TABLE treasury_ledger (id " PK ", idem_key TEXT NOT NULL UNIQUE, agreement_no TEXT NOT NULL,"    \
+    " amount_fen " INT " NOT NULL, outcome TEXT NOT NULL, reference TEXT, reason TEXT, at TEXT NOT NULL,"    \
+    " day TEXT NOT NULL);"                                                                                   \
+    "CREATE INDEX treasury_ledger_day ON treasury_ledger(day);"                                              \
+    "CREATE TABLE tax_invoice (id " PK ", number TEXT NOT NULL UNIQUE, check_code TEXT NOT NULL,"            \
+    " kind TEXT NOT NULL CHECK (kind IN ('blue','red')), reverses " INT                                      \
+    " UNIQUE REFERENCES tax_invoice(id),"                                                                    \
+    " status TEXT NOT NULL CHECK (status IN ('issued','reversed')), taxpayer_id " INT                        \
+    " NOT NULL REFERENCES taxpayer(id), seller_name TEXT NOT NULL, seller_tin TEXT NOT NULL,"                \
+    " buyer_name TEXT NOT NULL, buyer_tin TEXT, lines TEXT NOT NULL, amount_fen " INT " NOT NULL,"           \
+    " tax_fen " INT " NOT NULL, total_fen " INT " NOT NULL, issue_date TEXT NOT NULL, month TEXT NOT NULL,"  \
+    " reason TEXT, created_by " INT " NOT NULL, created_at TEXT NOT NULL);"                                  \
+    "CREATE INDEX tax_invoice_tp ON tax_invoice(taxpayer_id, month);"                                        \
+    "CREATE INDEX tax_payment_msg ON tax_payment(msg_id);"                                                   \
+    "CREATE INDEX tax_declaration_msg ON tax_declaration(msg_id)"
+
 static const struct migration MIGRATIONS[] = {
     {1, "settings",
      /* Runtime settings that administrators change without a restart (security
@@ -455,6 +491,8 @@ static const struct migration MIGRATIONS[] = {
                    " FOR EACH ROW EXECUTE FUNCTION tax_declaration_ro()"},
     {14, "licence_share", NULL, LICENCE_SHARE_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
      LICENCE_SHARE_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
+    {15, "tax payment", NULL, TAXPAY_SQL("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+     TAXPAY_SQL("BIGSERIAL PRIMARY KEY", "BIGINT")},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("

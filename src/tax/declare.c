@@ -1078,4 +1078,5 @@ void tax_init(store *db, calendar *cal)
     tax_db = db;
     tax_set_calendar(cal);
     exchange_on_result("tax.declare", on_result);
+    tax_pay_setup();
 }

@@ -40,4 +40,8 @@ int tax_calendar_params(store_conn *c, int date, int *day, int *near, json_t **o
 
 int tax_reply_unavailable(http_req *r);
 
+/* Public look-ups: 429 with Retry-After (replied) when the client's address has used its
+ * allowance (invoice.c); 0 to go on. */
+int tax_public_limited(http_req *r);
+
 #endif

@@ -171,4 +171,36 @@ int tax_api_correct(http_req *r);         /* POST /api/v1/tax/declarations/{id}/
 int tax_api_declaration(http_req *r);     /* GET  /api/v1/tax/declarations/{id} */
 int tax_api_params(http_req *r);          /* GET  /api/v1/tax/params */
 
+/* ---- payment, invoices, public services (pay.c, invoice.c, public.c) ---- */
+
+/* At start-up, after exchange_setup (tax_init calls it): the simulated treasury
+ * connector "treasury" and the result handler of tax.pay. */
+void tax_pay_setup(void);
+
+struct tax_recon {
+    char day[11];
+    long long ehall_count, treasury_count; /* payments answered that day; treasury ledger rows */
+    long long missing, mismatched;
+    long long report_id; /* exchange_report row (source "treasury") */
+    char *details;       /* JSON (malloc'd): {"missing_at_treasury","missing_in_ehall","mismatched"} */
+};
+/* Compare our payments answered on day (YYYY-MM-DD) with the treasury's ledger of that
+ * day by idempotency key (amount, outcome, reference); an entry whose counterpart is on
+ * the neighbouring day is matched.  Stores a report and audits tax.reconcile by actor.
+ * 0 clean, 1 discrepancies, < 0 a STORE_* error.  Free out->details. */
+int tax_treasury_reconcile(store *db, const char *day, const char *actor, struct tax_recon *out);
+
+int tax_api_agreement_create(http_req *r); /* POST /api/v1/tax/taxpayers/{id}/agreements */
+int tax_api_agreements(http_req *r);       /* GET  /api/v1/tax/taxpayers/{id}/agreements */
+int tax_api_pay(http_req *r);              /* POST /api/v1/tax/declarations/{id}/pay */
+int tax_api_payment(http_req *r);          /* GET  /api/v1/tax/payments/{id} */
+int tax_api_payments(http_req *r);         /* GET  /api/v1/tax/taxpayers/{id}/payments */
+int tax_api_certificate(http_req *r);      /* POST /api/v1/tax/payments/{id}/certificate */
+int tax_api_invoice_issue(http_req *r);    /* POST /api/v1/tax/invoices */
+int tax_api_invoice_get(http_req *r);      /* GET  /api/v1/tax/invoices/{id} */
+int tax_api_invoices(http_req *r);         /* GET  /api/v1/tax/taxpayers/{id}/invoices */
+int tax_api_invoice_reverse(http_req *r);  /* POST /api/v1/tax/invoices/{id}/reverse */
+int tax_api_invoice_verify(http_req *r);   /* GET  /api/v1/public/invoices/verify (no login, rate limited) */
+int tax_api_public_taxpayer(http_req *r);  /* GET  /api/v1/public/taxpayers (no login, rate limited) */
+
 #endif

@@ -1,0 +1,454 @@
+/*
+ * tax_load.c — the load generator behind bench/tax_zero.sh (the zero declaration,
+ * issue 6's target of 1,000/s end to end on SQLite).
+ *
+ * Built by bench/tax_zero.sh with libcurl, jansson and pthreads.  Loopback only.
+ * Persons and the tax staff account come from bench/cases_load (persons, staff).
+ *
+ *   tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE
+ *       the staff member (tax.manage) registers every person of PERSONS (the ID numbers
+ *       cases_load gave them) as a person taxpayer at TAX-YZ with VAT quarterly and IIT
+ *       monthly since 2019-01-01; one taxpayer id per line to OUTFILE.
+ *   tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS
+ *       CONNS threads on their own keep-alive connections; thread t files, for the
+ *       persons FROM..TO-1 with index = t (mod CONNS), in turn, one-step zero
+ *       declarations (POST /api/v1/tax/declarations {"form":"zero"}) for every period
+ *       that has ended (IIT months, VAT quarters) until the time is up or the periods
+ *       run out.  201 with status "submitted" is a success; only answers within the last
+ *       SECONDS count.  Each declaration is validated, computed, recorded with its
+ *       audit record and queued to the core tax system before the 201.
+ *
+ * Results are printed as key=value pairs on one line, for tax_zero.sh to read.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tax_load: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p-th percentile (0..100) of v[0..n-1], which must be sorted; nearest rank. */
+static double pct(const double *v, size_t n, double p)
+{
+    if (n == 0) return 0;
+    size_t i = (size_t)(p / 100.0 * (double)n + 0.5);
+    if (i > 0) i--;
+    if (i >= n) i = n - 1;
+    return v[i];
+}
+
+/* ---------- HTTP ---------- */
+
+struct conn {
+    CURL *h;
+    const char *base;
+    char sid[80], csrf_cookie[80], csrf[80];
+    char *body;
+    size_t len, cap;
+    char err[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct conn *c = arg;
+    size_t k = sz * n;
+    if (c->len + k + 1 > c->cap) {
+        size_t cap = (c->len + k + 1) * 2;
+        char *b = realloc(c->body, cap);
+        if (!b) return 0;
+        c->body = b;
+        c->cap = cap;
+    }
+    memcpy(c->body + c->len, p, k);
+    c->len += k;
+    c->body[c->len] = 0;
+    return k;
+}
+
+static void take_cookie(const char *p, size_t k, const char *name, char *dst, size_t n)
+{
+    char want[64];
+    int w = snprintf(want, sizeof want, "set-cookie: %s=", name);
+    if (k > (size_t)w && strncasecmp(p, want, (size_t)w) == 0) {
+        const char *v = p + w;
+        size_t m = strcspn(v, ";\r\n");
+        if (m < n) {
+            memcpy(dst, v, m);
+            dst[m] = 0;
+        }
+    }
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    struct conn *c = arg;
+    size_t k = sz * n;
+    take_cookie(p, k, "ehall_session", c->sid, sizeof c->sid);
+    take_cookie(p, k, "ehall_csrf", c->csrf_cookie, sizeof c->csrf_cookie);
+    return k;
+}
+
+static void conn_init(struct conn *c, const char *base)
+{
+    memset(c, 0, sizeof *c);
+    c->base = base;
+    c->h = curl_easy_init();
+    if (!c->h) die("curl_easy_init failed");
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c->h, CURLOPT_USERAGENT, "ehall-bench/tax_load");
+}
+
+static void conn_free(struct conn *c)
+{
+    curl_easy_cleanup(c->h);
+    free(c->body);
+}
+
+/* One request with the connection's cookies and CSRF token.  Returns the HTTP status,
+ * 0 on a transport error; *out gets the parsed JSON body when out is not NULL, and a
+ * "csrf" in it becomes the token for later requests. */
+static long req(struct conn *c, const char *method, const char *path, const char *json, json_t **out)
+{
+    char url[512], cookie[256], token[128];
+    snprintf(url, sizeof url, "%s%s", c->base, path);
+    struct curl_slist *hd = NULL;
+    hd = curl_slist_append(hd, "Expect:");
+    if (json) hd = curl_slist_append(hd, "Content-Type: application/json");
+    if (c->csrf_cookie[0] || c->sid[0]) {
+        snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
+                 c->sid[0] ? "; ehall_session=" : "", c->sid);
+        hd = curl_slist_append(hd, cookie);
+    }
+    if (c->csrf[0] || c->csrf_cookie[0]) {
+        snprintf(token, sizeof token, "X-CSRF-Token: %s", c->sid[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
+        hd = curl_slist_append(hd, token);
+    }
+    c->len = 0;
+    if (c->body) c->body[0] = 0;
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
+    if (json) {
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+        if (strcmp(method, "POST") != 0) curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+    } else {
+        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    }
+    CURLcode rc = curl_easy_perform(c->h);
+    curl_slist_free_all(hd);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "tax_load: %s %s: %s\n", method, path, c->err[0] ? c->err : curl_easy_strerror(rc));
+        return 0;
+    }
+    long st = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
+    if (out) {
+        *out = c->len ? json_loads(c->body, 0, NULL) : NULL;
+        const char *t = json_string_value(json_object_get(*out, "csrf"));
+        if (t && strlen(t) < sizeof c->csrf) snprintf(c->csrf, sizeof c->csrf, "%s", t);
+    }
+    return st;
+}
+
+static const char *jstr(json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    return s ? s : "";
+}
+
+/* A request that must answer `want`; the parsed body is returned (or NULL). */
+static json_t *must(struct conn *c, long want, const char *method, const char *path, const char *body)
+{
+    json_t *j = NULL;
+    long st = req(c, method, path, body, &j);
+    if (st != want)
+        die("%s %s: status %ld (wanted %ld): %.300s", method, path, st, want, c->body ? c->body : "");
+    return j;
+}
+
+
+/* ---------- the persons (as cases_load registered them) ---------- */
+
+static void make_id(int seq, char out[19])
+{
+    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    snprintf(out, 19, "11010519791230%03d", seq % 1000);
+    int sum = 0;
+    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
+    out[17] = "10X98765432"[sum % 11];
+    out[18] = 0;
+}
+
+struct session {
+    char login[40], sid[80], csrf_cookie[80], csrf[80];
+    long long id;
+};
+
+static struct session *read_sessions(const char *file, int *n)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) die("cannot read %s", file);
+    int cap = 64;
+    struct session *s = calloc((size_t)cap, sizeof *s);
+    *n = 0;
+    char line[512];
+    while (s && fgets(line, sizeof line, f)) {
+        if (*n == cap) {
+            cap *= 2;
+            s = realloc(s, (size_t)cap * sizeof *s);
+            if (!s) break;
+        }
+        struct session *x = &s[*n];
+        if (sscanf(line, "%39s %lld %79s %79s %79s", x->login, &x->id, x->sid, x->csrf_cookie, x->csrf) == 5)
+            (*n)++;
+    }
+    fclose(f);
+    if (!s) die("out of memory");
+    if (*n == 0) die("no sessions in %s", file);
+    return s;
+}
+
+static void use_session(struct conn *c, const struct session *s)
+{
+    snprintf(c->sid, sizeof c->sid, "%s", s->sid);
+    snprintf(c->csrf_cookie, sizeof c->csrf_cookie, "%s", s->csrf_cookie);
+    snprintf(c->csrf, sizeof c->csrf, "%s", s->csrf);
+}
+
+static int cmd_taxpayers(const char *base, const char *stafffile, const char *personsfile, const char *outfile)
+{
+    int ns, np;
+    struct session *staff = read_sessions(stafffile, &ns);
+    struct session *p = read_sessions(personsfile, &np);
+    struct conn c;
+    conn_init(&c, base);
+    use_session(&c, &staff[0]);
+    FILE *f = fopen(outfile, "w");
+    if (!f) die("cannot write %s", outfile);
+    for (int i = 0; i < np; i++) {
+        char idn[19];
+        make_id(i + 1, idn);
+        json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "kind",
+                              "person", "id_number", idn, "name", "张三", "vat_status", "small", "office",
+                              "TAX-YZ", "credit", "B", "registrations", "tax", "vat", "period", "quarterly",
+                              "since", "2019-01-01", "tax", "iit", "period", "monthly", "since", "2019-01-01");
+        char *s = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        json_t *j = must(&c, 201, "POST", "/api/v1/tax/taxpayers", s);
+        free(s);
+        fprintf(f, "%lld\n", (long long)json_integer_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    if (fclose(f) != 0) die("cannot write %s", outfile);
+    conn_free(&c);
+    free(staff);
+    free(p);
+    printf("taxpayers=%d\n", np);
+    return 0;
+}
+
+/* ---------- the load ---------- */
+
+#define SLOTS 160
+
+struct filer {
+    const struct session *s;
+    long long taxpayer;
+    int next; /* the next slot */
+};
+
+static char slot_tax[SLOTS][4], slot_period[SLOTS][16];
+static int nslots;
+
+/* Every ended period from 2019 on, up to two months back (safe in any time zone). */
+static void make_slots(void)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int last = (tm.tm_year + 1900) * 12 + tm.tm_mon - 2; /* months since year 0, 0-based */
+    for (int m = 2019 * 12; m <= last && nslots < SLOTS; m++) {
+        snprintf(slot_tax[nslots], 4, "iit");
+        snprintf(slot_period[nslots++], 16, "%04d-%02d", m / 12, m % 12 + 1);
+        if (m % 3 == 2 && nslots < SLOTS) {
+            snprintf(slot_tax[nslots], 4, "vat");
+            snprintf(slot_period[nslots++], 16, "%04dQ%d", m / 12, m % 12 / 3 + 1);
+        }
+    }
+}
+
+struct worker {
+    pthread_t th;
+    const char *base;
+    struct filer *f;
+    int nf;
+    double t_start, t_end;
+    pthread_barrier_t *ready, *go;
+    long ok, fail, acked_total, exhausted;
+    double *lat;
+    size_t n, cap;
+};
+
+static void *worker_run(void *p)
+{
+    struct worker *w = p;
+    struct conn c;
+    conn_init(&c, w->base);
+    pthread_barrier_wait(w->ready);
+    pthread_barrier_wait(w->go);
+    int k = 0, left = w->nf;
+    while (left > 0) {
+        double t0 = now_s();
+        if (t0 >= w->t_end) break;
+        struct filer *f = &w->f[k++ % w->nf];
+        if (f->next >= nslots) continue;
+        int i = f->next++;
+        if (f->next >= nslots) left--;
+        use_session(&c, f->s);
+        char body[200];
+        snprintf(body, sizeof body, "{\"taxpayer\":%lld,\"tax\":\"%s\",\"form\":\"zero\",\"period\":\"%s\"}",
+                 f->taxpayer, slot_tax[i], slot_period[i]);
+        json_t *j = NULL;
+        long st = req(&c, "POST", "/api/v1/tax/declarations", body, &j);
+        int good = st == 201 && !strcmp(jstr(j, "status"), "submitted");
+        json_decref(j);
+        if (good) w->acked_total++;
+        double t1 = now_s();
+        if (t1 < w->t_start || t1 > w->t_end) continue;
+        if (good) {
+            w->ok++;
+            if (w->n == w->cap) {
+                w->cap = w->cap ? w->cap * 2 : 4096;
+                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+                if (!w->lat) die("out of memory");
+            }
+            w->lat[w->n++] = (t1 - t0) * 1000;
+        } else {
+            w->fail++;
+            if (w->fail == 1) fprintf(stderr, "tax_load: %s: status %ld: %.200s\n", body, st, c.body ? c.body : "");
+        }
+    }
+    if (left <= 0) w->exhausted = 1;
+    conn_free(&c);
+    return NULL;
+}
+
+static int cmd_zero(const char *base, const char *personsfile, const char *tpfile, int from, int to, int conns,
+                    double warmup, double secs)
+{
+    int np;
+    struct session *sess = read_sessions(personsfile, &np);
+    FILE *tf = fopen(tpfile, "r");
+    if (!tf) die("cannot read %s", tpfile);
+    long long *tp = calloc((size_t)np, sizeof *tp);
+    for (int i = 0; tp && i < np; i++)
+        if (fscanf(tf, "%lld", &tp[i]) != 1) die("%s: fewer taxpayers than persons", tpfile);
+    fclose(tf);
+    if (from < 0 || to > np || from >= to) die("persons %d..%d: there are %d", from, to, np);
+    if (conns > to - from) conns = to - from;
+    make_slots();
+    struct filer *fl = calloc((size_t)(to - from), sizeof *fl);
+    struct worker *w = calloc((size_t)conns, sizeof *w);
+    if (!fl || !w) die("out of memory");
+    pthread_barrier_t ready, go;
+    pthread_barrier_init(&ready, NULL, (unsigned)conns + 1);
+    pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
+    int total = to - from; /* balanced blocks: every thread has persons (conns <= total) */
+    for (int t = 0; t < conns; t++) {
+        int a = total * t / conns, b = total * (t + 1) / conns;
+        w[t] = (struct worker){.base = base, .f = fl + a, .nf = b - a, .ready = &ready, .go = &go};
+        for (int i = a; i < b; i++) fl[i] = (struct filer){&sess[from + i], tp[from + i], 0};
+    }
+    for (int t = 0; t < conns; t++)
+        if (pthread_create(&w[t].th, NULL, worker_run, &w[t]) != 0) die("pthread_create");
+    pthread_barrier_wait(&ready);
+    double t0 = now_s();
+    for (int t = 0; t < conns; t++) {
+        w[t].t_start = t0 + warmup;
+        w[t].t_end = t0 + warmup + secs;
+    }
+    pthread_barrier_wait(&go);
+    size_t n = 0;
+    for (int t = 0; t < conns; t++) {
+        pthread_join(w[t].th, NULL);
+        n += w[t].n;
+    }
+    double *L = calloc(n + 1, sizeof *L);
+    if (!L) die("out of memory");
+    long ok = 0, fail = 0, acked = 0, exhausted = 0;
+    n = 0;
+    for (int t = 0; t < conns; t++) {
+        ok += w[t].ok, fail += w[t].fail, acked += w[t].acked_total, exhausted += w[t].exhausted;
+        memcpy(L + n, w[t].lat, w[t].n * sizeof *L);
+        n += w[t].n;
+        free(w[t].lat);
+    }
+    qsort(L, n, sizeof *L, cmp_double);
+    printf("conns=%d seconds=%.1f ok=%ld rate=%.1f fail=%ld acked_total=%ld exhausted=%ld p50_ms=%.3f "
+           "p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+           conns, secs, ok, ok / secs, fail, acked, exhausted, pct(L, n, 50), pct(L, n, 90), pct(L, n, 99),
+           n ? L[n - 1] : 0.0);
+    free(L);
+    free(w);
+    free(fl);
+    free(tp);
+    free(sess);
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&go);
+    return fail ? 3 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) die("curl_global_init failed");
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int rc;
+    if (!strcmp(cmd, "taxpayers") && argc == 6)
+        rc = cmd_taxpayers(argv[2], argv[3], argv[4], argv[5]);
+    else if (!strcmp(cmd, "zero") && argc == 10)
+        rc = cmd_zero(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) > 0 ? atoi(argv[7]) : 1,
+                      atof(argv[8]), atof(argv[9]));
+    else {
+        fprintf(stderr, "usage: tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE\n"
+                        "       tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS\n");
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}
