@@ -32,6 +32,31 @@ static int mobile_ok(const char *m)
     return strlen(m) == 11 && m[0] == '1' && m[1] >= '3' && m[1] <= '9' && strspn(m, "0123456789") == 11;
 }
 
+/* Append a password hash to the account's history.  `at` (seconds) is the ordering key of
+ * the reuse check (newest first), so it is kept strictly increasing per account: two
+ * changes within one second would otherwise tie, and the engine would be free to return
+ * either first, letting a password of the last N slip through. */
+static int history_append(store_conn *c, long long account, const char *hash, long long now)
+{
+    long long last = 0;
+    store_stmt *st =
+        store_prepare(c, "SELECT COALESCE(MAX(at), 0) FROM password_history WHERE account_id = $1");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, account);
+    int rc = store_step(st);
+    if (rc == STORE_ROW) last = store_column_int64(st, 0);
+    store_finalize(st);
+    if (rc != STORE_ROW) return rc < 0 ? rc : STORE_ERROR;
+    st = store_prepare(c, "INSERT INTO password_history(account_id, hash, at) VALUES ($1, $2, $3)");
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, account);
+    store_bind_text(st, 2, hash);
+    store_bind_int64(st, 3, now > last ? now : last + 1);
+    rc = store_step(st);
+    store_finalize(st);
+    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+}
+
 int account_insert(store_conn *c, struct new_account *na)
 {
     char *name = keys_seal(na->name), *idn = keys_seal(na->id_number), *mob = keys_seal(na->mobile),
@@ -81,18 +106,7 @@ int account_insert(store_conn *c, struct new_account *na)
         rc = STORE_ERROR;
     }
     store_finalize(st);
-    if (rc == STORE_OK) {
-        st = store_prepare(c, "INSERT INTO password_history(account_id, hash, at) VALUES ($1, $2, $3)");
-        if (!st) {
-            rc = STORE_ERROR;
-            goto out;
-        }
-        store_bind_int64(st, 1, na->id);
-        store_bind_text(st, 2, na->password_hash);
-        store_bind_int64(st, 3, (long long)now_wall());
-        rc = store_step(st) == STORE_DONE ? STORE_OK : STORE_ERROR;
-        store_finalize(st);
-    }
+    if (rc == STORE_OK) rc = history_append(c, na->id, na->password_hash, (long long)now_wall());
 out:
     free(name);
     free(idn);
@@ -416,14 +430,7 @@ int account_set_password(store_conn *c, long long id, const char *hash, int must
     int rc = store_step(st);
     store_finalize(st);
     if (rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
-    st = store_prepare(c, "INSERT INTO password_history(account_id, hash, at) VALUES ($1, $2, $3)");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, id);
-    store_bind_text(st, 2, hash);
-    store_bind_int64(st, 3, now);
-    rc = store_step(st);
-    store_finalize(st);
-    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+    return history_append(c, id, hash, now);
 }
 
 static int pw_read(store_conn *c, void *arg)
