@@ -965,6 +965,9 @@ static void *load_thread(void *arg)
             snprintf(l->nos[l->acked], 40, "%s", json_string_value(json_object_get(j, "case_no")));
             l->acked++;
             i++;
+        } else if (st == 429) {
+            /* the per-address rate limit (http.client_rate): a real client waits as Retry-After says */
+            sleep_ms(200);
         } else if (st == 0 || st == 503) {
             /* the server is down or shutting down: the same key again, a little later */
             l->retries++;

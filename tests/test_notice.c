@@ -312,7 +312,9 @@ static void account_search(void **state)
     assert_true(logins_are(j, "srch01", "srch02"));
     assert_true(json_is_false(json_object_get(json_array_get(json_object_get(j, "accounts"), 0), "locked")));
     /* masked: never the whole ID number */
-    assert_null(strstr(json_dumps(j, JSON_COMPACT), idn));
+    char *dump = json_dumps(j, JSON_COMPACT);
+    assert_null(strstr(dump, idn));
+    free(dump);
     json_decref(j);
     json_decref(p_want(&a.aud, 403, "GET", "/api/v1/admin/accounts?q=srch", NULL));
     json_decref(p_want(&p1, 403, "GET", "/api/v1/admin/accounts", NULL));

@@ -259,7 +259,11 @@ static void agreements(void **state)
              json_pack("{s:s, s:s, s:s, s:s}", "bank_code", "102", "bank_name", "工商银行", "account_no",
                        "6222020000", "account_name", name));
     assert_true(names_field(j, "account_no"));
-    assert_non_null(strstr(json_dumps(j, 0), "no such account"));
+    {
+        char *dump = json_dumps(j, 0);
+        assert_non_null(strstr(dump, "no such account"));
+        free(dump);
+    }
     json_decref(j);
     j = call(&boss1, 422, "POST", path,
              json_pack("{s:s, s:s, s:s, s:s}", "bank_code", "102", "bank_name", "工商银行", "account_no",

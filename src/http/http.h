@@ -87,7 +87,8 @@ int http_reply_error(http_req *r, unsigned status, const char *code, const char 
                      json_t *details /* array, stolen; may be NULL */);
 /* A {"field": f, "message": m} entry for the details array. */
 json_t *http_field_error(const char *field, const char *message);
-/* Add a response header to the reply about to be sent (call before http_reply_*). */
+/* Add a response header to the reply about to be sent (call before http_reply_*); name and
+ * value are copied. */
 void http_add_header(http_req *r, const char *name, const char *value);
 /* Let this reply be shown in a frame of ehall's own pages (an inline PDF material): it goes
  * out with X-Frame-Options SAMEORIGIN and CSP frame-ancestors 'self' instead of DENY and

@@ -112,10 +112,11 @@ const char *http_req_header(http_req *r, const char *name)
 
 void http_add_header(http_req *r, const char *name, const char *value)
 {
+    /* copied into the request's arena: callers may pass a buffer that ends before the reply */
     if (r->nextra < HTTP_MAX_EXTRA_HEADERS) {
-        r->extra_names[r->nextra] = name;
-        r->extra_values[r->nextra] = value;
-        r->nextra++;
+        r->extra_names[r->nextra] = arena_strdup(r->a, name);
+        r->extra_values[r->nextra] = arena_strdup(r->a, value);
+        if (r->extra_names[r->nextra] && r->extra_values[r->nextra]) r->nextra++;
     }
 }
 
@@ -428,7 +429,7 @@ static void dispatch(http_req *r)
                     strncat(allow, ", HEAD", sizeof allow - strlen(allow) - 1);
             }
         }
-        http_add_header(r, "Allow", arena_strdup(r->a, allow));
+        http_add_header(r, "Allow", allow);
         http_reply_error(r, 405, "method_not_allowed", "this endpoint does not accept that method", NULL);
         goto out;
     }
