@@ -101,11 +101,11 @@ static int names_field(json_t *err, const char *field)
 }
 
 static json_t *declare(struct hclient *c, long want, long long tp, const char *tax, const char *form,
-                       const char *period, json_t *data)
+                       const char *period, json_t *data /* stolen; may be NULL */)
 {
     json_t *b = json_pack("{s:I, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp, "tax", tax, "form", form,
                           "period", period);
-    if (data) json_object_set(b, "data", data);
+    if (data) json_object_set_new(b, "data", data);
     return post(c, want, "/api/v1/tax/declarations", b);
 }
 
@@ -282,7 +282,7 @@ static void iit_sta_examples(void **state)
                               "iit_withhold", "period", json_string_value(per), "data", data);
         json_t *pv = post(&boss1, 200, "/api/v1/tax/declarations/preview", b);
         assert_int_equal(count_declarations(&boss1, tp1), before);
-        json_t *dj = declare(&boss1, 201, tp1, "iit", "iit_withhold", json_string_value(per), data);
+        json_t *dj = declare(&boss1, 201, tp1, "iit", "iit_withhold", json_string_value(per), json_incref(data));
         assert_string_equal(json_string_value(json_object_get(dj, "sm3")),
                             json_string_value(json_object_get(pv, "sm3")));
         long long total = 0;
@@ -314,7 +314,7 @@ static void vat_small(void **state)
     json_array_foreach(json_object_get(td, "cases"), i, c)
     {
         json_t *dj = declare(&boss1, 201, tp1, "vat", "vat_small",
-                             json_string_value(json_object_get(c, "period")), json_object_get(c, "data"));
+                             json_string_value(json_object_get(c, "period")), json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;
@@ -352,9 +352,8 @@ static void vat_general(void **state)
             json_t *e = declare(&boss2, 422, tp2, "vat", "vat_general", period, bad);
             assert_true(names_field(e, "data.prior_credit_fen"));
             json_decref(e);
-            json_decref(bad);
         }
-        json_t *dj = declare(&boss2, 201, tp2, "vat", "vat_general", period, json_object_get(c, "data"));
+        json_t *dj = declare(&boss2, 201, tp2, "vat", "vat_general", period, json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;
@@ -395,7 +394,7 @@ static void cit_small_low_profit(void **state)
     json_array_foreach(json_object_get(td, "quarters"), i, c)
     {
         const char *period = json_string_value(json_object_get(c, "period"));
-        json_t *dj = declare(&boss1, 201, tp1, "cit", "cit_prepay", period, json_object_get(c, "data"));
+        json_t *dj = declare(&boss1, 201, tp1, "cit", "cit_prepay", period, json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;

@@ -655,6 +655,8 @@ static void invoices(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "invoices")), 2);
     json_decref(j);
     assert_int_equal(q("SELECT COUNT(*) FROM audit_log WHERE action = 'tax.invoice.reverse'"), 1);
+    json_decref(body);
+    json_decref(line);
 }
 
 /* ---------- the public taxpayer lookup, and the public rate limit ---------- */
