@@ -584,6 +584,111 @@ static void deadlines_and_reminders(void **state)
     assert_int_equal(inbox_has(&boss1, "催报", "增值税 VAT 2025-09"), 0);
 }
 
+/* ---------- an SM2-signed declaration (non-repudiation) ---------- */
+
+static int sh(const char *cmd, char *out, size_t len)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = 0;
+    return pclose(f);
+}
+
+/* Sign text with the openssl CLI (SM3 digest, the default signer ID): hex DER in sig. */
+static void openssl_sign(const char *key, const char *text, char *sig, size_t len)
+{
+    char file[1100], cmd[3000];
+    snprintf(file, sizeof file, "%s/canonical.txt", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "openssl pkeyutl -sign -inkey %s -rawin -in %s -digest sm3 -pkeyopt distid:1234567812345678"
+             " | od -An -v -tx1 | tr -d ' \\n'",
+             key, file);
+    assert_int_equal(sh(cmd, sig, len), 0);
+    assert_true(strlen(sig) > 100);
+}
+
+static void signed_declaration(void **state)
+{
+    (void)state;
+    char v[64];
+    if (sh("openssl version 2>/dev/null", v, sizeof v) != 0 || strncmp(v, "OpenSSL 3", 9) != 0) skip();
+    /* the enterprise registers the public key of its USB key (made here by openssl) */
+    char key[1100], pub[1100], other[1100], cmd[4000], out[4096];
+    snprintf(key, sizeof key, "%s/boss-sm2.pem", dir);
+    snprintf(pub, sizeof pub, "%s/boss-sm2.pub.pem", dir);
+    snprintf(other, sizeof other, "%s/other-sm2.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl genpkey -algorithm SM2 -out %s 2>&1 && openssl pkey -in %s -pubout -out %s 2>&1 &&"
+             " openssl genpkey -algorithm SM2 -out %s 2>&1",
+             key, key, pub, other);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+    char *pem = h_slurp(pub);
+    json_decref(post(&boss1, 201, "/api/v1/account/certs", json_pack("{s:s, s:s}", "label", "税务UKey", "public_key", pem)));
+    free(pem);
+    /* the preview gives the canonical text the taxpayer's key signs */
+    json_t *pv = post(&boss1, 200, "/api/v1/tax/declarations/preview",
+                      json_pack("{s:I, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
+                                "period", "2024-06"));
+    const char *canon = json_string_value(json_object_get(pv, "canonical"));
+    assert_non_null(canon);
+    static char sig[400], bad[400];
+    openssl_sign(key, canon, sig, sizeof sig);
+    openssl_sign(other, canon, bad, sizeof bad);
+    long long before = count_declarations(&boss1, tp1), msgs = count_messages();
+    /* a key not registered to this account, and a signature that is not hex: refused, nothing kept */
+    json_t *b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
+                          "period", "2024-06", "signature", bad);
+    json_t *e = post(&boss1, 422, "/api/v1/tax/declarations", b);
+    assert_true(names_field(e, "signature"));
+    json_decref(e);
+    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero", "period",
+                  "2024-06", "signature", "zz");
+    e = post(&boss1, 422, "/api/v1/tax/declarations", b);
+    assert_true(names_field(e, "signature"));
+    json_decref(e);
+    assert_int_equal(count_declarations(&boss1, tp1), before);
+    assert_int_equal(count_messages(), msgs);
+    /* signed by the registered key: accepted, marked signed, the same canonical text stored */
+    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero", "period",
+                  "2024-06", "signature", sig);
+    json_t *dj = post(&boss1, 201, "/api/v1/tax/declarations", b);
+    assert_string_equal(json_string_value(json_object_get(dj, "sm3")),
+                        json_string_value(json_object_get(pv, "sm3")));
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tax/declarations/%lld", geti(dj, "id"));
+    json_t *g = p_want(&boss1, 200, "GET", path, NULL);
+    assert_true(json_is_true(json_object_get(g, "signed")));
+    assert_string_equal(json_string_value(json_object_get(g, "canonical")), canon);
+    /* and the stored text with the signature verifies with openssl's own command line */
+    char sigfile[1100], txt[1100];
+    snprintf(sigfile, sizeof sigfile, "%s/decl.sig", dir);
+    snprintf(txt, sizeof txt, "%s/canonical.txt", dir);
+    FILE *f = fopen(txt, "w");
+    fputs(json_string_value(json_object_get(g, "canonical")), f);
+    fclose(f);
+    f = fopen(sigfile, "wb");
+    for (size_t i = 0; sig[2 * i]; i++) {
+        unsigned x;
+        assert_int_equal(sscanf(sig + 2 * i, "%2x", &x), 1);
+        fputc((int)x, f);
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "openssl pkeyutl -verify -pubin -inkey %s -rawin -in %s -sigfile %s -digest sm3"
+             " -pkeyopt distid:1234567812345678 2>&1",
+             pub, txt, sigfile);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "Signature Verified Successfully"));
+    json_decref(g);
+    json_decref(dj);
+    json_decref(pv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +700,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(corrections_and_refusal),
         cmocka_unit_test(deadlines_and_reminders),
+        cmocka_unit_test(signed_declaration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
