@@ -4,6 +4,7 @@
 //   import { api, ApiError } from '../api.js';
 //   const items = await api.get('/items', { query: { size: 8 } });   // → parsed JSON
 //   await api.post('/auth/login', { login, password, ... });           // X-CSRF-Token added
+//   await api.post('/tax/declarations/7/pay', body, { headers: { 'Idempotency-Key': k } });
 //   try { … } catch (e) { if (e instanceof ApiError) fields = e.fields; }
 //
 // Paths are relative to /api/v1.  Every POST/PUT/PATCH/DELETE carries X-CSRF-Token:
@@ -74,7 +75,7 @@ function url(path, query) {
 }
 
 export async function request(method, path, opts = {}) {
-  const headers = { Accept: 'application/json' };
+  const headers = { ...opts.headers, Accept: 'application/json' };
   const changing = method !== 'GET' && method !== 'HEAD';
   let body;
   if (changing) {

@@ -110,3 +110,9 @@ router.addRoute({ path: '/workbench/licences/new', component: () => import('./pa
 router.addRoute({ path: '/workbench/licences/revoke', component: () => import('./pages/LicenceRevoke.vue'), meta: { title: 'lr.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
 router.addRoute({ path: '/workbench/licences/:id(\\d+)', component: () => import('./pages/LicenceEntryWork.vue'), meta: { title: 'ew.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
 router.addRoute({ path: '/workbench/licence-types', component: () => import('./pages/LicenceTypes.vue'), meta: { title: 'lt.title', crumbs: [home, wb], auth: 'session', kinds: ['staff', 'admin'] } });
+// tax payment and invoices (three-party agreements, paying, vouchers, certificates, e-invoices with red-letter reversal) and the public tax look-ups
+router.addRoute({ path: '/tax/payments/:id(\\d+)', component: () => import('./pages/TaxPayment.vue'), meta: { title: 'tp.payments', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/tax/:id(\\d+)/invoices/new', component: () => import('./pages/TaxInvoiceNew.vue'), meta: { title: 'tp.i.newTitle', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/tax/invoices/:id(\\d+)', component: () => import('./pages/TaxInvoice.vue'), meta: { title: 'tp.invoices', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
+router.addRoute({ path: '/verify/invoice', component: () => import('./pages/TaxVerifyInvoice.vue'), meta: { title: 'tp.v.title', crumbs: [home] } });
+router.addRoute({ path: '/tax/lookup', component: () => import('./pages/TaxLookup.vue'), meta: { title: 'tp.l.title', crumbs: [home] } });

@@ -1,7 +1,7 @@
 // Helpers of the tax pages (pages/Tax*.vue): money typed in yuan ↔ integer fen (exact,
 // by string, never through floating point), the forms a registration allows, periods,
 // and the server's field names ("data.sales[0].sales_fen") as the form's keys.
-import { t } from './i18n.js';
+import { t, errorText } from './i18n.js';
 
 /** "1234.5" / "1,234.50" / "-3" → integer fen, or null when not an amount. */
 export function yuanToFen(s) {
@@ -64,3 +64,30 @@ export const taxName = (tax) => t(`tax.tax.${tax}`);
 export const formName = (form) => t(`tax.form.${form}`);
 export const statusName = (s) => t(`tax.st.${s}`);
 export const statusType = (s) => ({ submitted: 'primary', accepted: 'success', refused: 'danger', corrected: 'info' })[s] || 'info';
+
+/** An invoice line as the server computes it: amount = quantity × unit price (exact),
+ *  tax = amount × rate rounded once, half away from zero (BigInt: no float rounding). */
+export function invoiceLine(quantity, unitFen, ratePct) {
+  const amount = BigInt(quantity) * BigInt(unitFen);
+  const num = amount * BigInt(ratePct);
+  const half = num >= 0n ? 50n : -50n;
+  return { amount_fen: Number(amount), tax_fen: Number((num + half) / 100n) };
+}
+
+/** The VAT rates (percent) a seller may put on an invoice today, from the parameter
+ *  sets in force (GET /tax/params): general → its rates, small-scale → levy and
+ *  reduced rate; 0 (exempt) always. */
+export async function invoiceRates(api, vatStatus) {
+  const kind = vatStatus === 'general' ? 'vat_general' : 'vat_small';
+  const p = await api.get('/tax/params', { query: { kind } });
+  const bp = kind === 'vat_general' ? p.rates_bp || [] : [p.levy_rate_bp, p.reduced_rate_bp];
+  return [...new Set([...bp.filter((b) => Number.isInteger(b)).map((b) => b / 100), 0])].sort((a, b) => b - a);
+}
+
+/** A fresh idempotency key for one intent to pay (reused when that request is retried). */
+// (getRandomValues: randomUUID needs a secure context, a plain-http intranet is not one)
+export const newPayKey = () => 'pay-' + Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** The text of a public look-up's error: a 429 says how many seconds to wait. */
+export const publicErrorText = (e) =>
+  e?.status === 429 ? t('tp.tooMany', { s: e.retryAfter || 1 }) : e?.code === 'no_match' ? t('tp.v.noMatch') : errorText(e);
