@@ -35,6 +35,8 @@ bench:
 	bench/auth.sh
 	bench/exchange.sh
 	bench/cases.sh
+	bench/tax.sh
+	bench/licence_status.sh
 
 clean:
 	rm -rf build build-asan build-bench

@@ -1,8 +1,8 @@
 /*
- * tax_load.c — the load generator behind bench/tax_zero.sh (the zero declaration,
- * issue 6's target of 1,000/s end to end on SQLite).
+ * tax_load.c — the load generator behind bench/tax.sh: issue 6's zero declaration
+ * (1,000/s end to end on SQLite) and the tax-period peak (70/25/5 at 3× seed 003's peak).
  *
- * Built by bench/tax_zero.sh with libcurl, jansson and pthreads.  Loopback only.
+ * Built by bench/tax.sh with libcurl, jansson and pthreads.  Loopback only.
  * Persons and the tax staff account come from bench/cases_load (persons, staff).
  *
  *   tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE
@@ -18,7 +18,20 @@
  *       SECONDS count.  Each declaration is validated, computed, recorded with its
  *       audit record and queued to the core tax system before the 201.
  *
- * Results are printed as key=value pairs on one line, for tax_zero.sh to read.
+ *   tax_load peak URL PERSONS TAXPAYERS FROM TO CONNS RATES WARMUP SECONDS EHALL_PID
+ *       the tax-period peak: first every person FROM..TO-1 registers a three-party
+ *       agreement and files small-scale VAT with tax due (400,000 yuan a quarter → 4,000
+ *       yuan) for the twelve quarters of 2023–2025, and waits until the core tax system
+ *       has accepted them all (the server's exchange workers must be on).  Then, for each
+ *       offered rate of the comma-separated RATES (requests/s), an open-loop run: CONNS
+ *       threads, each sending on a fixed schedule (RATE/CONNS a second), choose per
+ *       request 70 % queries (the filing calendar, the declarations, the taxpayers I act
+ *       for — in turn), 25 % one-step zero IIT declarations, 5 % payments of one of the
+ *       pre-filed declarations (idempotency key per declaration).  Latency counts from
+ *       the request's scheduled time, so a server that falls behind shows it (no
+ *       coordinated omission).  One line per rate.
+ *
+ * Results are printed as key=value pairs on one line, for tax.sh to read.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -29,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void)
 {
@@ -434,6 +448,308 @@ static int cmd_zero(const char *base, const char *personsfile, const char *tpfil
     return fail ? 3 : 0;
 }
 
+/* ---------- the tax-period peak (70 % queries, 25 % declarations, 5 % payments) ---------- */
+
+#define PEAK_QUARTERS 12 /* 2023Q1..2025Q4, the years the small-scale VAT parameters cover */
+#define IIT_MONTHS 84    /* 2019-01..2025-12 */
+
+struct payer {
+    const struct session *s;
+    long long taxpayer, agreement;
+    long long decl[PEAK_QUARTERS];
+    int paid, next_month;
+};
+
+enum { OP_QUERY, OP_DECLARE, OP_PAY, OP_KINDS };
+static const char *const op_name[OP_KINDS] = {"query", "declare", "pay"};
+
+struct lat {
+    double *v;
+    size_t n, cap;
+};
+
+static void lat_add(struct lat *l, double ms)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4096;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v) die("out of memory");
+    }
+    l->v[l->n++] = ms;
+}
+
+struct pworker {
+    pthread_t th;
+    const char *base;
+    struct payer *p;
+    int np;
+    pthread_barrier_t *ready;
+    /* one run */
+    double rate, t0, t_start, t_end;
+    pthread_barrier_t *go, *done;
+    int quit;
+    unsigned rng;
+    long ok[OP_KINDS], fail[OP_KINDS], sent, exhausted;
+    struct lat lat[OP_KINDS];
+    char first_err[300];
+};
+
+static unsigned xorshift(unsigned *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* The set-up of one thread's payers: agreement, twelve quarters filed, all accepted. */
+static void peak_prepare(struct pworker *w, struct conn *c)
+{
+    for (int i = 0; i < w->np; i++) {
+        struct payer *p = &w->p[i];
+        use_session(c, p->s);
+        char path[96], body[400];
+        snprintf(path, sizeof path, "/api/v1/tax/taxpayers/%lld/agreements", p->taxpayer);
+        snprintf(body, sizeof body,
+                 "{\"bank_code\":\"102\",\"bank_name\":\"工商银行\",\"account_no\":\"622202%07lld1\","
+                 "\"account_name\":\"张三\"}",
+                 p->taxpayer % 10000000);
+        json_t *j = must(c, 201, "POST", path, body);
+        p->agreement = (long long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        for (int q = 0; q < PEAK_QUARTERS; q++) {
+            snprintf(body, sizeof body,
+                     "{\"taxpayer\":%lld,\"tax\":\"vat\",\"form\":\"vat_small\",\"period\":\"%dQ%d\","
+                     "\"data\":{\"sales_fen\":40000000}}",
+                     p->taxpayer, 2023 + q / 4, q % 4 + 1);
+            j = must(c, 201, "POST", "/api/v1/tax/declarations", body);
+            p->decl[q] = (long long)json_integer_value(json_object_get(j, "id"));
+            json_decref(j);
+        }
+    }
+    /* the simulated core tax system answers through the exchange: wait for every one */
+    double deadline = now_s() + 300;
+    for (int i = 0; i < w->np; i++) {
+        struct payer *p = &w->p[i];
+        use_session(c, p->s);
+        for (int q = 0; q < PEAK_QUARTERS; q++) {
+            char path[80];
+            snprintf(path, sizeof path, "/api/v1/tax/declarations/%lld", p->decl[q]);
+            for (;;) {
+                json_t *j = must(c, 200, "GET", path, NULL);
+                int submitted = !strcmp(jstr(j, "status"), "submitted"), accepted = !strcmp(jstr(j, "status"), "accepted");
+                json_decref(j);
+                if (accepted) break;
+                if (!submitted) die("declaration %lld was not accepted by the core tax system", p->decl[q]);
+                if (now_s() > deadline) die("the core tax system did not answer in time (exchange workers off?)");
+                struct timespec ts = {0, 20 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+}
+
+/* One request of the mix for payer p; returns 1 when answered as expected. */
+static int peak_op(struct pworker *w, struct conn *c, struct payer *p, int op, unsigned r, int *skipped)
+{
+    char path[96], body[200];
+    const char *method = "GET", *json = NULL;
+    long want = 200;
+    *skipped = 0;
+    if (op == OP_QUERY) {
+        switch (r % 3) {
+        case 0: snprintf(path, sizeof path, "/api/v1/tax/taxpayers/%lld/filings", p->taxpayer); break;
+        case 1: snprintf(path, sizeof path, "/api/v1/tax/taxpayers/%lld/declarations", p->taxpayer); break;
+        default: snprintf(path, sizeof path, "/api/v1/tax/mine"); break;
+        }
+    } else if (op == OP_DECLARE) {
+        if (p->next_month >= IIT_MONTHS) return *skipped = 1, 0;
+        int m = p->next_month++;
+        snprintf(body, sizeof body, "{\"taxpayer\":%lld,\"tax\":\"iit\",\"form\":\"zero\",\"period\":\"%d-%02d\"}",
+                 p->taxpayer, 2019 + m / 12, m % 12 + 1);
+        method = "POST", json = body, want = 201;
+        snprintf(path, sizeof path, "/api/v1/tax/declarations");
+    } else {
+        if (p->paid >= PEAK_QUARTERS) return *skipped = 1, 0;
+        long long d = p->decl[p->paid++];
+        snprintf(path, sizeof path, "/api/v1/tax/declarations/%lld/pay", d);
+        snprintf(body, sizeof body, "{\"agreement\":%lld,\"idempotency_key\":\"bench-pay-%lld\"}", p->agreement, d);
+        method = "POST", json = body, want = 202;
+    }
+    use_session(c, p->s);
+    long st = req(c, method, path, json, NULL);
+    if (st == want) return 1;
+    if (!w->first_err[0])
+        snprintf(w->first_err, sizeof w->first_err, "%s %s: status %ld: %.200s", method, path, st, c->body ? c->body : "");
+    return 0;
+}
+
+static void *peak_run(void *arg)
+{
+    struct pworker *w = arg;
+    struct conn c;
+    conn_init(&c, w->base);
+    peak_prepare(w, &c);
+    pthread_barrier_wait(w->ready);
+    for (;;) {
+        pthread_barrier_wait(w->go);
+        if (w->quit) break;
+        int k = 0;
+        for (long i = 0;; i++) {
+            double due = w->t0 + (double)i / w->rate;
+            if (due >= w->t_end) break;
+            double t = now_s();
+            if (t < due) {
+                double d = due - t;
+                struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            unsigned r = xorshift(&w->rng);
+            int op = r % 100 < 70 ? OP_QUERY : r % 100 < 95 ? OP_DECLARE : OP_PAY;
+            struct payer *p = &w->p[k++ % w->np];
+            int skipped;
+            int good = peak_op(w, &c, p, op, r / 100, &skipped);
+            if (skipped) {
+                w->exhausted++;
+                continue;
+            }
+            double t1 = now_s();
+            if (due < w->t_start) continue;
+            w->sent++;
+            if (good) {
+                w->ok[op]++;
+                lat_add(&w->lat[op], (t1 - due) * 1000);
+            } else
+                w->fail[op]++;
+        }
+        pthread_barrier_wait(w->done);
+    }
+    conn_free(&c);
+    return NULL;
+}
+
+static double cpu_seconds(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *q = strrchr(buf, ')');
+    unsigned long ut = 0, stt = 0;
+    if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2) return 0;
+    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmd_peak(const char *base, const char *personsfile, const char *tpfile, int from, int to, int conns,
+                    const char *rates, double warmup, double secs, long ehall_pid)
+{
+    int np;
+    struct session *sess = read_sessions(personsfile, &np);
+    FILE *tf = fopen(tpfile, "r");
+    if (!tf) die("cannot read %s", tpfile);
+    long long *tp = calloc((size_t)np, sizeof *tp);
+    for (int i = 0; tp && i < np; i++)
+        if (fscanf(tf, "%lld", &tp[i]) != 1) die("%s: fewer taxpayers than persons", tpfile);
+    fclose(tf);
+    if (from < 0 || to > np || from >= to) die("persons %d..%d: there are %d", from, to, np);
+    if (conns > to - from) conns = to - from;
+    int total = to - from;
+    struct payer *pp = calloc((size_t)total, sizeof *pp);
+    struct pworker *w = calloc((size_t)conns, sizeof *w);
+    if (!pp || !w) die("out of memory");
+    pthread_barrier_t ready, go, done;
+    pthread_barrier_init(&ready, NULL, (unsigned)conns + 1);
+    pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
+    pthread_barrier_init(&done, NULL, (unsigned)conns + 1);
+    for (int t = 0; t < conns; t++) {
+        int a = total * t / conns, b = total * (t + 1) / conns;
+        w[t] = (struct pworker){.base = base, .p = pp + a, .np = b - a, .ready = &ready, .go = &go, .done = &done,
+                                .rng = 2463534242u + 7919u * (unsigned)t};
+        for (int i = a; i < b; i++) pp[i] = (struct payer){.s = &sess[from + i], .taxpayer = tp[from + i]};
+    }
+    double tp0 = now_s();
+    for (int t = 0; t < conns; t++)
+        if (pthread_create(&w[t].th, NULL, peak_run, &w[t]) != 0) die("pthread_create");
+    pthread_barrier_wait(&ready);
+    fprintf(stderr, "tax_load: %d payers ready (%d declarations accepted) in %.1f s\n", total, total * PEAK_QUARTERS,
+            now_s() - tp0);
+    int rc = 0;
+    for (const char *r = rates; *r;) {
+        double rate = strtod(r, (char **)&r);
+        if (*r == ',') r++;
+        if (rate <= 0) die("bad rate list %s", rates);
+        double t0 = now_s() + 0.05, c0 = cpu_seconds(ehall_pid);
+        for (int t = 0; t < conns; t++) {
+            struct pworker *x = &w[t];
+            x->rate = rate / conns, x->t0 = t0 + (double)t / rate; /* staggered starts */
+            x->t_start = t0 + warmup, x->t_end = t0 + warmup + secs;
+            memset(x->ok, 0, sizeof x->ok), memset(x->fail, 0, sizeof x->fail);
+            x->sent = x->exhausted = 0;
+            for (int o = 0; o < OP_KINDS; o++) x->lat[o].n = 0;
+        }
+        pthread_barrier_wait(&go);
+        pthread_barrier_wait(&done);
+        double c1 = cpu_seconds(ehall_pid), wall = now_s() - t0;
+        long ok = 0, fail = 0, sent = 0, exh = 0, kok[OP_KINDS] = {0}, kfail[OP_KINDS] = {0};
+        size_t n = 0;
+        for (int t = 0; t < conns; t++) {
+            sent += w[t].sent, exh += w[t].exhausted;
+            for (int o = 0; o < OP_KINDS; o++) kok[o] += w[t].ok[o], kfail[o] += w[t].fail[o], n += w[t].lat[o].n;
+            if (w[t].first_err[0]) {
+                fprintf(stderr, "tax_load: %s\n", w[t].first_err);
+                w[t].first_err[0] = 0;
+            }
+        }
+        double *all = calloc(n + 1, sizeof *all);
+        if (!all) die("out of memory");
+        printf("rate=%.0f seconds=%.1f", rate, secs);
+        size_t m = 0;
+        for (int o = 0; o < OP_KINDS; o++) {
+            size_t ko = 0;
+            for (int t = 0; t < conns; t++) ko += w[t].lat[o].n;
+            double *v = calloc(ko + 1, sizeof *v);
+            if (!v) die("out of memory");
+            ko = 0;
+            for (int t = 0; t < conns; t++) {
+                memcpy(v + ko, w[t].lat[o].v, w[t].lat[o].n * sizeof *v);
+                ko += w[t].lat[o].n;
+            }
+            memcpy(all + m, v, ko * sizeof *v);
+            m += ko;
+            qsort(v, ko, sizeof *v, cmp_double);
+            printf(" %s_ok=%ld %s_fail=%ld %s_p99_ms=%.1f", op_name[o], kok[o], op_name[o], kfail[o], op_name[o],
+                   pct(v, ko, 99));
+            ok += kok[o], fail += kfail[o];
+            free(v);
+        }
+        qsort(all, m, sizeof *all, cmp_double);
+        printf(" sent=%ld ok=%ld fail=%ld throughput=%.1f error_pct=%.3f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f"
+               " exhausted=%ld ehall_cpu_pct=%.0f\n",
+               sent, ok, fail, ok / secs, sent ? 100.0 * (double)fail / (double)sent : 0.0, pct(all, m, 50),
+               pct(all, m, 99), m ? all[m - 1] : 0.0, exh, 100.0 * (c1 - c0) / wall);
+        fflush(stdout);
+        free(all);
+        if (fail) rc = 3;
+    }
+    for (int t = 0; t < conns; t++) w[t].quit = 1;
+    pthread_barrier_wait(&go);
+    for (int t = 0; t < conns; t++) {
+        pthread_join(w[t].th, NULL);
+        for (int o = 0; o < OP_KINDS; o++) free(w[t].lat[o].v);
+    }
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&go);
+    pthread_barrier_destroy(&done);
+    free(w);
+    free(pp);
+    free(tp);
+    free(sess);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) die("curl_global_init failed");
@@ -444,9 +760,13 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "zero") && argc == 10)
         rc = cmd_zero(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) > 0 ? atoi(argv[7]) : 1,
                       atof(argv[8]), atof(argv[9]));
+    else if (!strcmp(cmd, "peak") && argc == 12)
+        rc = cmd_peak(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) > 0 ? atoi(argv[7]) : 1,
+                      argv[8], atof(argv[9]), atof(argv[10]), atol(argv[11]));
     else {
         fprintf(stderr, "usage: tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE\n"
-                        "       tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS\n");
+                        "       tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS\n"
+                        "       tax_load peak URL PERSONS TAXPAYERS FROM TO CONNS RATES WARMUP SECONDS EHALL_PID\n");
         rc = 2;
     }
     curl_global_cleanup();
