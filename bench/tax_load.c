@@ -216,7 +216,6 @@ static json_t *must(struct conn *c, long want, const char *method, const char *p
     return j;
 }
 
-
 /* ---------- the persons (as cases_load registered them) ---------- */
 
 static void make_id(int seq, char out[19])
@@ -265,7 +264,8 @@ static void use_session(struct conn *c, const struct session *s)
     snprintf(c->csrf, sizeof c->csrf, "%s", s->csrf);
 }
 
-static int cmd_taxpayers(const char *base, const char *stafffile, const char *personsfile, const char *outfile)
+static int cmd_taxpayers(const char *base, const char *stafffile, const char *personsfile,
+                         const char *outfile)
 {
     int ns, np;
     struct session *staff = read_sessions(stafffile, &ns);
@@ -278,10 +278,11 @@ static int cmd_taxpayers(const char *base, const char *stafffile, const char *pe
     for (int i = 0; i < np; i++) {
         char idn[19];
         make_id(i + 1, idn);
-        json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "kind",
-                              "person", "id_number", idn, "name", "张三", "vat_status", "small", "office",
-                              "TAX-YZ", "credit", "B", "registrations", "tax", "vat", "period", "quarterly",
-                              "since", "2019-01-01", "tax", "iit", "period", "monthly", "since", "2019-01-01");
+        json_t *b =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "kind",
+                      "person", "id_number", idn, "name", "张三", "vat_status", "small", "office", "TAX-YZ",
+                      "credit", "B", "registrations", "tax", "vat", "period", "quarterly", "since",
+                      "2019-01-01", "tax", "iit", "period", "monthly", "since", "2019-01-01");
         char *s = json_dumps(b, JSON_COMPACT);
         json_decref(b);
         json_t *j = must(&c, 201, "POST", "/api/v1/tax/taxpayers", s);
@@ -375,7 +376,8 @@ static void *worker_run(void *p)
             w->lat[w->n++] = (t1 - t0) * 1000;
         } else {
             w->fail++;
-            if (w->fail == 1) fprintf(stderr, "tax_load: %s: status %ld: %.200s\n", body, st, c.body ? c.body : "");
+            if (w->fail == 1)
+                fprintf(stderr, "tax_load: %s: status %ld: %.200s\n", body, st, c.body ? c.body : "");
         }
     }
     if (left <= 0) w->exhausted = 1;
@@ -383,8 +385,8 @@ static void *worker_run(void *p)
     return NULL;
 }
 
-static int cmd_zero(const char *base, const char *personsfile, const char *tpfile, int from, int to, int conns,
-                    double warmup, double secs)
+static int cmd_zero(const char *base, const char *personsfile, const char *tpfile, int from, int to,
+                    int conns, double warmup, double secs)
 {
     int np;
     struct session *sess = read_sessions(personsfile, &np);
@@ -451,7 +453,7 @@ static int cmd_zero(const char *base, const char *personsfile, const char *tpfil
 /* ---------- the tax-period peak (70 % queries, 25 % declarations, 5 % payments) ---------- */
 
 #define PEAK_QUARTERS 12 /* 2023Q1..2025Q4, the years the small-scale VAT parameters cover */
-#define IIT_MONTHS 84    /* 2019-01..2025-12 */
+#define IIT_MONTHS    84 /* 2019-01..2025-12 */
 
 struct payer {
     const struct session *s;
@@ -537,11 +539,13 @@ static void peak_prepare(struct pworker *w, struct conn *c)
             snprintf(path, sizeof path, "/api/v1/tax/declarations/%lld", p->decl[q]);
             for (;;) {
                 json_t *j = must(c, 200, "GET", path, NULL);
-                int submitted = !strcmp(jstr(j, "status"), "submitted"), accepted = !strcmp(jstr(j, "status"), "accepted");
+                int submitted = !strcmp(jstr(j, "status"), "submitted"),
+                    accepted = !strcmp(jstr(j, "status"), "accepted");
                 json_decref(j);
                 if (accepted) break;
                 if (!submitted) die("declaration %lld was not accepted by the core tax system", p->decl[q]);
-                if (now_s() > deadline) die("the core tax system did not answer in time (exchange workers off?)");
+                if (now_s() > deadline)
+                    die("the core tax system did not answer in time (exchange workers off?)");
                 struct timespec ts = {0, 20 * 1000 * 1000};
                 nanosleep(&ts, NULL);
             }
@@ -565,22 +569,25 @@ static int peak_op(struct pworker *w, struct conn *c, struct payer *p, int op, u
     } else if (op == OP_DECLARE) {
         if (p->next_month >= IIT_MONTHS) return *skipped = 1, 0;
         int m = p->next_month++;
-        snprintf(body, sizeof body, "{\"taxpayer\":%lld,\"tax\":\"iit\",\"form\":\"zero\",\"period\":\"%d-%02d\"}",
-                 p->taxpayer, 2019 + m / 12, m % 12 + 1);
+        snprintf(body, sizeof body,
+                 "{\"taxpayer\":%lld,\"tax\":\"iit\",\"form\":\"zero\",\"period\":\"%d-%02d\"}", p->taxpayer,
+                 2019 + m / 12, m % 12 + 1);
         method = "POST", json = body, want = 201;
         snprintf(path, sizeof path, "/api/v1/tax/declarations");
     } else {
         if (p->paid >= PEAK_QUARTERS) return *skipped = 1, 0;
         long long d = p->decl[p->paid++];
         snprintf(path, sizeof path, "/api/v1/tax/declarations/%lld/pay", d);
-        snprintf(body, sizeof body, "{\"agreement\":%lld,\"idempotency_key\":\"bench-pay-%lld\"}", p->agreement, d);
+        snprintf(body, sizeof body, "{\"agreement\":%lld,\"idempotency_key\":\"bench-pay-%lld\"}",
+                 p->agreement, d);
         method = "POST", json = body, want = 202;
     }
     use_session(c, p->s);
     long st = req(c, method, path, json, NULL);
     if (st == want) return 1;
     if (!w->first_err[0])
-        snprintf(w->first_err, sizeof w->first_err, "%s %s: status %ld: %.200s", method, path, st, c->body ? c->body : "");
+        snprintf(w->first_err, sizeof w->first_err, "%s %s: status %ld: %.200s", method, path, st,
+                 c->body ? c->body : "");
     return 0;
 }
 
@@ -643,8 +650,8 @@ static double cpu_seconds(long pid)
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int cmd_peak(const char *base, const char *personsfile, const char *tpfile, int from, int to, int conns,
-                    const char *rates, double warmup, double secs, long ehall_pid)
+static int cmd_peak(const char *base, const char *personsfile, const char *tpfile, int from, int to,
+                    int conns, const char *rates, double warmup, double secs, long ehall_pid)
 {
     int np;
     struct session *sess = read_sessions(personsfile, &np);
@@ -666,7 +673,12 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
     pthread_barrier_init(&done, NULL, (unsigned)conns + 1);
     for (int t = 0; t < conns; t++) {
         int a = total * t / conns, b = total * (t + 1) / conns;
-        w[t] = (struct pworker){.base = base, .p = pp + a, .np = b - a, .ready = &ready, .go = &go, .done = &done,
+        w[t] = (struct pworker){.base = base,
+                                .p = pp + a,
+                                .np = b - a,
+                                .ready = &ready,
+                                .go = &go,
+                                .done = &done,
                                 .rng = 2463534242u + 7919u * (unsigned)t};
         for (int i = a; i < b; i++) pp[i] = (struct payer){.s = &sess[from + i], .taxpayer = tp[from + i]};
     }
@@ -674,8 +686,8 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
     for (int t = 0; t < conns; t++)
         if (pthread_create(&w[t].th, NULL, peak_run, &w[t]) != 0) die("pthread_create");
     pthread_barrier_wait(&ready);
-    fprintf(stderr, "tax_load: %d payers ready (%d declarations accepted) in %.1f s\n", total, total * PEAK_QUARTERS,
-            now_s() - tp0);
+    fprintf(stderr, "tax_load: %d payers ready (%d declarations accepted) in %.1f s\n", total,
+            total * PEAK_QUARTERS, now_s() - tp0);
     int rc = 0;
     for (const char *r = rates; *r;) {
         double rate = strtod(r, (char **)&r);
@@ -697,7 +709,8 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
         size_t n = 0;
         for (int t = 0; t < conns; t++) {
             sent += w[t].sent, exh += w[t].exhausted;
-            for (int o = 0; o < OP_KINDS; o++) kok[o] += w[t].ok[o], kfail[o] += w[t].fail[o], n += w[t].lat[o].n;
+            for (int o = 0; o < OP_KINDS; o++)
+                kok[o] += w[t].ok[o], kfail[o] += w[t].fail[o], n += w[t].lat[o].n;
             if (w[t].first_err[0]) {
                 fprintf(stderr, "tax_load: %s\n", w[t].first_err);
                 w[t].first_err[0] = 0;
@@ -720,8 +733,8 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
             memcpy(all + m, v, ko * sizeof *v);
             m += ko;
             qsort(v, ko, sizeof *v, cmp_double);
-            printf(" %s_ok=%ld %s_fail=%ld %s_p99_ms=%.1f", op_name[o], kok[o], op_name[o], kfail[o], op_name[o],
-                   pct(v, ko, 99));
+            printf(" %s_ok=%ld %s_fail=%ld %s_p99_ms=%.1f", op_name[o], kok[o], op_name[o], kfail[o],
+                   op_name[o], pct(v, ko, 99));
             ok += kok[o], fail += kfail[o];
             free(v);
         }
@@ -758,15 +771,17 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "taxpayers") && argc == 6)
         rc = cmd_taxpayers(argv[2], argv[3], argv[4], argv[5]);
     else if (!strcmp(cmd, "zero") && argc == 10)
-        rc = cmd_zero(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) > 0 ? atoi(argv[7]) : 1,
-                      atof(argv[8]), atof(argv[9]));
+        rc = cmd_zero(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]),
+                      atoi(argv[7]) > 0 ? atoi(argv[7]) : 1, atof(argv[8]), atof(argv[9]));
     else if (!strcmp(cmd, "peak") && argc == 12)
-        rc = cmd_peak(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) > 0 ? atoi(argv[7]) : 1,
-                      argv[8], atof(argv[9]), atof(argv[10]), atol(argv[11]));
+        rc = cmd_peak(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]),
+                      atoi(argv[7]) > 0 ? atoi(argv[7]) : 1, argv[8], atof(argv[9]), atof(argv[10]),
+                      atol(argv[11]));
     else {
-        fprintf(stderr, "usage: tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE\n"
-                        "       tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS\n"
-                        "       tax_load peak URL PERSONS TAXPAYERS FROM TO CONNS RATES WARMUP SECONDS EHALL_PID\n");
+        fprintf(stderr,
+                "usage: tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE\n"
+                "       tax_load zero URL PERSONS TAXPAYERS FROM TO CONNS WARMUP SECONDS\n"
+                "       tax_load peak URL PERSONS TAXPAYERS FROM TO CONNS RATES WARMUP SECONDS EHALL_PID\n");
         rc = 2;
     }
     curl_global_cleanup();

@@ -282,7 +282,8 @@ static void iit_sta_examples(void **state)
                               "iit_withhold", "period", json_string_value(per), "data", data);
         json_t *pv = post(&boss1, 200, "/api/v1/tax/declarations/preview", b);
         assert_int_equal(count_declarations(&boss1, tp1), before);
-        json_t *dj = declare(&boss1, 201, tp1, "iit", "iit_withhold", json_string_value(per), json_incref(data));
+        json_t *dj =
+            declare(&boss1, 201, tp1, "iit", "iit_withhold", json_string_value(per), json_incref(data));
         assert_string_equal(json_string_value(json_object_get(dj, "sm3")),
                             json_string_value(json_object_get(pv, "sm3")));
         long long total = 0;
@@ -313,8 +314,9 @@ static void vat_small(void **state)
     json_t *c;
     json_array_foreach(json_object_get(td, "cases"), i, c)
     {
-        json_t *dj = declare(&boss1, 201, tp1, "vat", "vat_small",
-                             json_string_value(json_object_get(c, "period")), json_incref(json_object_get(c, "data")));
+        json_t *dj =
+            declare(&boss1, 201, tp1, "vat", "vat_small", json_string_value(json_object_get(c, "period")),
+                    json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;
@@ -353,7 +355,8 @@ static void vat_general(void **state)
             assert_true(names_field(e, "data.prior_credit_fen"));
             json_decref(e);
         }
-        json_t *dj = declare(&boss2, 201, tp2, "vat", "vat_general", period, json_incref(json_object_get(c, "data")));
+        json_t *dj =
+            declare(&boss2, 201, tp2, "vat", "vat_general", period, json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;
@@ -394,7 +397,8 @@ static void cit_small_low_profit(void **state)
     json_array_foreach(json_object_get(td, "quarters"), i, c)
     {
         const char *period = json_string_value(json_object_get(c, "period"));
-        json_t *dj = declare(&boss1, 201, tp1, "cit", "cit_prepay", period, json_incref(json_object_get(c, "data")));
+        json_t *dj =
+            declare(&boss1, 201, tp1, "cit", "cit_prepay", period, json_incref(json_object_get(c, "data")));
         json_t *res = json_object_get(dj, "result");
         const char *k;
         json_t *want;
@@ -628,12 +632,13 @@ static void signed_declaration(void **state)
              key, key, pub, other);
     assert_int_equal(sh(cmd, out, sizeof out), 0);
     char *pem = h_slurp(pub);
-    json_decref(post(&boss1, 201, "/api/v1/account/certs", json_pack("{s:s, s:s}", "label", "税务UKey", "public_key", pem)));
+    json_decref(post(&boss1, 201, "/api/v1/account/certs",
+                     json_pack("{s:s, s:s}", "label", "税务UKey", "public_key", pem)));
     free(pem);
     /* the preview gives the canonical text the taxpayer's key signs */
     json_t *pv = post(&boss1, 200, "/api/v1/tax/declarations/preview",
-                      json_pack("{s:I, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
-                                "period", "2024-06"));
+                      json_pack("{s:I, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form",
+                                "zero", "period", "2024-06"));
     const char *canon = json_string_value(json_object_get(pv, "canonical"));
     assert_non_null(canon);
     static char sig[400], bad[400];
@@ -641,21 +646,21 @@ static void signed_declaration(void **state)
     openssl_sign(other, canon, bad, sizeof bad);
     long long before = count_declarations(&boss1, tp1), msgs = count_messages();
     /* a key not registered to this account, and a signature that is not hex: refused, nothing kept */
-    json_t *b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
-                          "period", "2024-06", "signature", bad);
+    json_t *b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form",
+                          "zero", "period", "2024-06", "signature", bad);
     json_t *e = post(&boss1, 422, "/api/v1/tax/declarations", b);
     assert_true(names_field(e, "signature"));
     json_decref(e);
-    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero", "period",
-                  "2024-06", "signature", "zz");
+    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
+                  "period", "2024-06", "signature", "zz");
     e = post(&boss1, 422, "/api/v1/tax/declarations", b);
     assert_true(names_field(e, "signature"));
     json_decref(e);
     assert_int_equal(count_declarations(&boss1, tp1), before);
     assert_int_equal(count_messages(), msgs);
     /* signed by the registered key: accepted, marked signed, the same canonical text stored */
-    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero", "period",
-                  "2024-06", "signature", sig);
+    b = json_pack("{s:I, s:s, s:s, s:s, s:s}", "taxpayer", (json_int_t)tp1, "tax", "iit", "form", "zero",
+                  "period", "2024-06", "signature", sig);
     json_t *dj = post(&boss1, 201, "/api/v1/tax/declarations", b);
     assert_string_equal(json_string_value(json_object_get(dj, "sm3")),
                         json_string_value(json_object_get(pv, "sm3")));
