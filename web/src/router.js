@@ -110,3 +110,7 @@ router.addRoute({ path: '/workbench/licences/new', component: () => import('./pa
 router.addRoute({ path: '/workbench/licences/revoke', component: () => import('./pages/LicenceRevoke.vue'), meta: { title: 'lr.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
 router.addRoute({ path: '/workbench/licences/:id(\\d+)', component: () => import('./pages/LicenceEntryWork.vue'), meta: { title: 'ew.title', crumbs: [home, wb, lw], auth: 'session', kinds: ['staff'] } });
 router.addRoute({ path: '/workbench/licence-types', component: () => import('./pages/LicenceTypes.vue'), meta: { title: 'lt.title', crumbs: [home, wb], auth: 'session', kinds: ['staff', 'admin'] } });
+// licence sharing: the public page of a share code, the gateway's applications (staff register, the approver decides), the auditor's usage log
+router.addRoute({ path: '/verify/share/:code', component: () => import('./pages/VerifyShare.vue'), meta: { title: 'vs.title', crumbs: [home] } });
+router.addRoute({ path: '/workbench/licence-apps', component: () => import('./pages/LicenceApps.vue'), meta: { title: 'ga.title', crumbs: [home], auth: 'session', kinds: ['staff', 'admin'] } });
+router.addRoute({ path: '/admin/licence-uses', component: () => import('./pages/AdminLicenceUses.vue'), meta: { title: 'adm.licenceUses', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } });
