@@ -2,10 +2,7 @@
 // page load), a field's label in the current language (standard GB/T 36903-style fields
 // from the dictionary, the type's own fields from the type), values shown as text, and
 // the order a licence's fields are shown in (the type's template first); for sharing, a
-// type found by an identifier's prefix, a scenario's name and a confirmation before a
-// dangerous action.
-import { ElMessageBox } from 'element-plus';
-import 'element-plus/es/components/message-box/style/css';
+// type found by an identifier's prefix and a scenario's name.
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { prefs } from './prefs.js';
@@ -88,15 +85,4 @@ export function scenarioName(code, fallback) {
   const key = 'sh.sc.' + code;
   const s = t(key);
   return s === key ? fallback || code : s;
-}
-
-/** Ask before a dangerous action (a warning box naming what will happen); true when the
- *  user confirmed. */
-export async function confirmed(text, title, button) {
-  try {
-    await ElMessageBox.confirm(text, title, { type: 'warning', confirmButtonText: button, cancelButtonText: t('common.cancel') });
-    return true;
-  } catch {
-    return false;
-  }
 }
