@@ -8,6 +8,8 @@ export const ADMIN_PAGES = [
   { key: 'exchange', to: '/admin/exchange', title: 'adm.exchange', perms: ['exchange.read'] },
   { key: 'audit', to: '/admin/audit', title: 'adm.audit', perms: ['audit.read', 'audit.export'] },
   { key: 'notices', to: '/admin/notices', title: 'adm.notices', perms: ['notice.manage'] },
+  { key: 'licenceApps', to: '/workbench/licence-apps', title: 'ga.title', perms: ['licence.app.approve'] },
+  { key: 'licenceUses', to: '/admin/licence-uses', title: 'adm.licenceUses', perms: ['audit.read'] },
 ];
 
 /** True when the session holds any of perms. */

@@ -1,7 +1,8 @@
 // Helpers of the licence pages: the types (GET /api/v1/licence-types, fetched once per
 // page load), a field's label in the current language (standard GB/T 36903-style fields
 // from the dictionary, the type's own fields from the type), values shown as text, and
-// the order a licence's fields are shown in (the type's template first).
+// the order a licence's fields are shown in (the type's template first); for sharing, a
+// type found by an identifier's prefix and a scenario's name.
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { prefs } from './prefs.js';
@@ -70,4 +71,18 @@ export function validityText(v) {
 export function shownValue(type, licence, key) {
   if (key === 'type_name') return typeName(type, licence?.type_name);
   return valueText(licence?.[key]);
+}
+
+/** The type whose id_code starts the identifier id (LSSF-… → temporary_id_certificate). */
+export function typeOfId(types, id) {
+  const code = String(id ?? '').split('-')[0];
+  return Object.values(types ?? {}).find((x) => x.id_code === code) ?? null;
+}
+
+/** A sharing scenario's name in the current language; the server's name (or the code)
+ *  for a scenario the dictionary does not know. */
+export function scenarioName(code, fallback) {
+  const key = 'sh.sc.' + code;
+  const s = t(key);
+  return s === key ? fallback || code : s;
 }

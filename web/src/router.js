@@ -116,3 +116,7 @@ router.addRoute({ path: '/tax/:id(\\d+)/invoices/new', component: () => import('
 router.addRoute({ path: '/tax/invoices/:id(\\d+)', component: () => import('./pages/TaxInvoice.vue'), meta: { title: 'tp.invoices', crumbs: [home, taxCrumb], auth: 'session', kinds: portalKinds } });
 router.addRoute({ path: '/verify/invoice', component: () => import('./pages/TaxVerifyInvoice.vue'), meta: { title: 'tp.v.title', crumbs: [home] } });
 router.addRoute({ path: '/tax/lookup', component: () => import('./pages/TaxLookup.vue'), meta: { title: 'tp.l.title', crumbs: [home] } });
+// licence sharing: the public page of a share code, the gateway's applications (staff register, the approver decides), the auditor's usage log
+router.addRoute({ path: '/verify/share/:code', component: () => import('./pages/VerifyShare.vue'), meta: { title: 'vs.title', crumbs: [home] } });
+router.addRoute({ path: '/workbench/licence-apps', component: () => import('./pages/LicenceApps.vue'), meta: { title: 'ga.title', crumbs: [home], auth: 'session', kinds: ['staff', 'admin'] } });
+router.addRoute({ path: '/admin/licence-uses', component: () => import('./pages/AdminLicenceUses.vue'), meta: { title: 'adm.licenceUses', crumbs: [home, { title: 'admin.title', to: '/admin' }], auth: 'session', kinds: ['admin'] } });
