@@ -330,6 +330,25 @@ static void expect_reason(const char *file, const char *keys, int want_rc, const
 
 /* ---------- a case closed through the engine gives one licence ---------- */
 
+/* A presented file checked online (no log-in): POST /api/v1/public/licences/verify with
+ * the bytes as they are; the reply's result must be want (or, want NULL, a 422 naming
+ * the body).  Returns the reply (caller json_decref's). */
+static json_t *present(struct srv *s, const void *body, size_t len, const char *want)
+{
+    const char *hd[] = {H_CSRF_COOKIE, H_CSRF_HEADER, NULL};
+    struct resp rr;
+    assert_int_equal(h_http(s, "POST", "/api/v1/public/licences/verify", hd, body, len, &rr), 0);
+    json_t *j = json_loadb(rr.body, rr.len, 0, NULL);
+    if (rr.status != (want ? 200 : 422))
+        fail_msg("verify: %d, want %d: %.300s", rr.status, want ? 200 : 422, rr.body ? rr.body : "");
+    h_resp_free(&rr);
+    assert_non_null(j);
+    if (want && strcmp(str(j, "result"), want) != 0)
+        fail_msg("verify: result %s (%s), want %s", str(j, "result"), str(j, "detail"), want);
+    if (!want) assert_true(has_field(j, "body"));
+    return j;
+}
+
 static void case_gives_one_sealed_licence(void **state)
 {
     (void)state;
@@ -504,6 +523,21 @@ static void case_gives_one_sealed_licence(void **state)
     snprintf(ppath, sizeof ppath, "%s/licence.pdf", dir);
     write_file(ppath, rr.body, rr.len);
     expect_reason(ppath, kpath, 0, "valid");
+    /* the same checks online, as a counter clerk uploads what the holder shows: the PDF
+     * and the JSON are genuine and registered valid; a cut-off copy and junk are 422 */
+    json_t *vj = present(&s, rr.body, rr.len, "valid");
+    assert_true(json_is_true(json_object_get(vj, "genuine")));
+    assert_string_equal(str(vj, "registry"), "valid");
+    assert_string_equal(str(vj, "id"), id);
+    assert_string_equal(str(json_object_get(vj, "licence"), "holder_name"), str(lic, "holder_name"));
+    json_decref(vj);
+    json_decref(present(&s, rr.body, rr.len / 2, NULL));
+    json_decref(present(&s, "hello", 5, NULL));
+    {
+        char *dj = json_dumps(doc, JSON_COMPACT);
+        json_decref(present(&s, dj, strlen(dj), "valid"));
+        free(dj);
+    }
     /* a cut-off copy is refused, never believed */
     char cut[512];
     snprintf(cut, sizeof cut, "%s/cut.pdf", dir);
@@ -577,6 +611,15 @@ static void case_gives_one_sealed_licence(void **state)
     json_object_set_new(json_object_get(t1, "licence"), "valid_to", json_string("2099-12-31"));
     write_json(tp, t1);
     expect_reason(tp, kpath, 1, "altered");
+    {
+        char *tj = json_dumps(t1, JSON_COMPACT);
+        json_t *vj2 = present(&s, tj, strlen(tj), "altered");
+        assert_false(json_is_true(json_object_get(vj2, "genuine")));
+        assert_true(json_is_null(json_object_get(vj2, "registry")));
+        assert_null(json_object_get(vj2, "licence"));
+        json_decref(vj2);
+        free(tj);
+    }
     /* altered and the digest recomputed to match: the signature gives it away */
     char *t1c = licence_canonical(json_object_get(t1, "licence"));
     unsigned char dg[32];
@@ -599,6 +642,17 @@ static void case_gives_one_sealed_licence(void **state)
     json_object_set_new(json_object_get(forged, "seal"), "key_id", json_string(str(key, "key_id")));
     write_json(tp, forged);
     expect_reason(tp, kpath, 1, "bad_signature");
+    {
+        char *fj = json_dumps(forged, JSON_COMPACT);
+        json_decref(present(&s, fj, strlen(fj), "bad_signature"));
+        /* signed by a key this installation never published */
+        json_t *stranger = licence_sign(lic, opriv, opub);
+        char *sj = json_dumps(stranger, JSON_COMPACT);
+        json_decref(present(&s, sj, strlen(sj), "unknown_issuer"));
+        free(sj);
+        json_decref(stranger);
+        free(fj);
+    }
     /* the right signature, checked against the wrong key: the issuer is unknown to that file */
     char wk[512];
     snprintf(wk, sizeof wk, "%s/wrong-key.pem", dir);
@@ -829,6 +883,15 @@ static void manual_flow_separation_revocation_expiry(void **state)
     snprintf(path, sizeof path, "/api/v1/licences/%s", lid);
     j = p_want(&holder, 200, "GET", path, NULL);
     assert_string_equal(str(j, "status"), "revoked");
+    {
+        /* the holder's file still carries a genuine seal, but a verifier is told it is revoked */
+        char *dj = json_dumps(json_object_get(j, "document"), JSON_COMPACT);
+        json_t *vj = present(&s, dj, strlen(dj), "revoked");
+        assert_true(json_is_true(json_object_get(vj, "genuine")));
+        assert_string_equal(str(vj, "registry"), "revoked");
+        json_decref(vj);
+        free(dj);
+    }
     json_decref(j);
     dbs = open_db();
     snprintf(sql, sizeof sql,

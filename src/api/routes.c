@@ -199,6 +199,8 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/licence-types", licence_api_types, ACCESS_PUBLIC, NULL, "the licence types"},
     {"GET", "/api/v1/public/licences/{id}/status", licence_api_status, ACCESS_PUBLIC, NULL,
      "is a licence valid, expired or revoked (public fields only)"},
+    {"POST", "/api/v1/public/licences/verify", licence_api_verify, ACCESS_PUBLIC, NULL,
+     "check a presented licence file (signed JSON or PDF): seal, content, validity, revocation", 1},
     {"GET", "/api/v1/licences", licence_api_mine, ACCESS_SESSION, NULL, "my licences (the card wallet)"},
     {"GET", "/api/v1/licences/{id}", licence_api_get, ACCESS_SESSION, NULL, "one of my licences, signed"},
     {"GET", "/api/v1/licences/{id}/pdf", licence_api_pdf, ACCESS_SESSION, NULL,

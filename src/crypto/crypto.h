@@ -90,6 +90,14 @@ int crypto_sm2_sign(const char *priv_pem, const char *id, const void *data, size
 /* 0 only when sig is a valid signature of data by pub_pem's key under the same ID. */
 int crypto_sm2_verify(const char *pub_pem, const char *id, const void *data, size_t len,
                       const unsigned char *sig, size_t siglen);
+/* A public key parsed once, for many verifications (thread-safe to share for reading):
+ * NULL when pub_pem is not an SM2 public key. */
+typedef struct crypto_sm2_pub crypto_sm2_pub;
+crypto_sm2_pub *crypto_sm2_pub_load(const char *pub_pem);
+void crypto_sm2_pub_free(crypto_sm2_pub *k);
+/* crypto_sm2_verify with a parsed key (k NULL: -1). */
+int crypto_sm2_verify_with(const crypto_sm2_pub *k, const char *id, const void *data, size_t len,
+                           const unsigned char *sig, size_t siglen);
 
 /* 0 when pub_pem is an SM2 public key (SubjectPublicKeyInfo PEM); out gets the SM3 of
  * its DER encoding in hex, which identifies the key. */

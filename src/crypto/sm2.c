@@ -124,23 +124,51 @@ int crypto_sm2_sign(const char *priv_pem, const char *id, const void *data, size
     return rc;
 }
 
+struct crypto_sm2_pub {
+    EVP_PKEY *pkey;
+};
+
+crypto_sm2_pub *crypto_sm2_pub_load(const char *pub_pem)
+{
+    EVP_PKEY *pkey = load_key(pub_pem, 0);
+    crypto_sm2_pub *k = pkey ? malloc(sizeof *k) : NULL;
+    if (!k) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        return NULL;
+    }
+    k->pkey = pkey;
+    return k;
+}
+
+void crypto_sm2_pub_free(crypto_sm2_pub *k)
+{
+    if (!k) return;
+    EVP_PKEY_free(k->pkey);
+    free(k);
+}
+
+int crypto_sm2_verify_with(const crypto_sm2_pub *k, const char *id, const void *data, size_t len,
+                           const unsigned char *sig, size_t siglen)
+{
+    static const unsigned char empty[1] = {0};
+    if (!k || (!data && len) || !sig || siglen == 0) return -1;
+    if (!data) data = empty;
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_MD_CTX *md = sm2_md_ctx(k->pkey, id, 0, &pctx);
+    int rc = md && EVP_DigestVerify(md, sig, siglen, data, len) == 1 ? 0 : -1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_CTX_free(pctx);
+    if (rc != 0) ERR_clear_error(); /* a bad signature is an answer, not an error to report later */
+    return rc;
+}
+
 int crypto_sm2_verify(const char *pub_pem, const char *id, const void *data, size_t len,
                       const unsigned char *sig, size_t siglen)
 {
-    static const unsigned char empty[1] = {0};
-    if (!pub_pem || (!data && len) || !sig || siglen == 0) return -1;
-    if (!data) data = empty;
-    EVP_PKEY *pkey = load_key(pub_pem, 0);
-    int rc = -1;
-    if (pkey) {
-        EVP_PKEY_CTX *pctx = NULL;
-        EVP_MD_CTX *md = sm2_md_ctx(pkey, id, 0, &pctx);
-        if (md && EVP_DigestVerify(md, sig, siglen, data, len) == 1) rc = 0;
-        EVP_MD_CTX_free(md);
-        EVP_PKEY_CTX_free(pctx);
-        EVP_PKEY_free(pkey);
-    }
-    if (rc != 0) ERR_clear_error(); /* a bad signature is an answer, not an error to report later */
+    crypto_sm2_pub *k = crypto_sm2_pub_load(pub_pem);
+    int rc = crypto_sm2_verify_with(k, id, data, len, sig, siglen);
+    crypto_sm2_pub_free(k);
     return rc;
 }
 

@@ -93,6 +93,13 @@ json_t *licence_sign(const json_t *licence, const char *priv_pem, const char *pu
  * "altered", "bad_signature", "expired", "not_yet_valid", and detail in words. */
 int licence_verify(const json_t *doc, const json_t *keys, int today, char reason[32], char *detail,
                    size_t detlen);
+/* The same with the keys parsed once (for a server answering many verifications; a
+ * keyset is read-only and safe to share between threads). */
+typedef struct licence_keyset licence_keyset;
+licence_keyset *licence_keyset_new(const json_t *keys); /* NULL: out of memory */
+void licence_keyset_free(licence_keyset *ks);
+int licence_verify_with(const json_t *doc, const licence_keyset *ks, int today, char reason[32], char *detail,
+                        size_t detlen);
 /* The file a holder presents, as the signed JSON text (malloc'd): today a JSON file;
  * the one place where a PDF's embedded JSON would be taken out.  0, or -1 + err. */
 int licence_read_file(const char *path, char **signed_json, char *err, size_t errlen);
@@ -119,10 +126,10 @@ int licence_issue_tx(store_conn *c, const char *type, const char *holder_name, c
 /* ---- the usage log (uselog.c) ----
  *
  * licence_use: who used which licence, when, for what, with what result.  Actions:
- * "status" (public status check), "share_create", "share_view", "check" and "fetch"
- * (gateway).  who_kind: "public" (who = client address), "holder" (account id), "app"
- * (app id).  The served counters (licence_use_count, for the daily report) are kept in
- * memory and flushed with the buffer about once a second. */
+ * "status" (public status check), "verify" (a presented file checked), "share_create", "share_view", "check"
+ * and "fetch" (gateway).  who_kind: "public" (who = client address), "holder" (account id), "app" (app id).
+ * The served counters (licence_use_count, for the daily report) are kept in memory and flushed with the
+ * buffer about once a second. */
 /* Log one use inside the caller's write transaction.  STORE_* code. */
 int licence_use_log(store_conn *c, const char *licence_no, const char *action, const char *who_kind,
                     const char *who, const char *scenario, const char *result);
@@ -148,6 +155,7 @@ int licence_api_mine(http_req *r);         /* GET /api/v1/licences */
 int licence_api_get(http_req *r);          /* GET /api/v1/licences/{id} */
 int licence_api_pdf(http_req *r);          /* GET /api/v1/licences/{id}/pdf */
 int licence_api_status(http_req *r);       /* GET /api/v1/public/licences/{id}/status */
+int licence_api_verify(http_req *r);       /* POST /api/v1/public/licences/verify (verify.c) */
 int licence_api_revoke(http_req *r);       /* POST /api/v1/licences/{id}/revoke */
 int licence_api_entry_new(http_req *r);    /* POST /api/v1/licence-entries */
 int licence_api_entry_list(http_req *r);   /* GET /api/v1/licence-entries */

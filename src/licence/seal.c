@@ -355,8 +355,58 @@ static int fail(char reason[32], char *detail, size_t detlen, const char *r, con
     return 1;
 }
 
+struct licence_keyset {
+    size_t n;
+    struct ks_key {
+        char dept[72], kid[65];
+        crypto_sm2_pub *pub;
+    } * k;
+};
+
+licence_keyset *licence_keyset_new(const json_t *keys)
+{
+    licence_keyset *ks = calloc(1, sizeof *ks);
+    size_t n = json_array_size(json_object_get(keys, "keys"));
+    if (!ks || (n && !(ks->k = calloc(n, sizeof *ks->k)))) {
+        free(ks);
+        return NULL;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(keys, "keys"), i, e)
+    {
+        /* the fingerprint is computed from the key, never trusted from the keys file */
+        const char *pem = json_string_value(json_object_get(e, "public_key"));
+        const char *dept = json_string_value(json_object_get(e, "dept"));
+        struct ks_key *k = &ks->k[ks->n];
+        if (!pem || crypto_sm2_pub_fingerprint(pem, k->kid) != 0 || !(k->pub = crypto_sm2_pub_load(pem)))
+            continue;
+        snprintf(k->dept, sizeof k->dept, "%s", dept ? dept : "");
+        ks->n++;
+    }
+    return ks;
+}
+
+void licence_keyset_free(licence_keyset *ks)
+{
+    if (!ks) return;
+    for (size_t i = 0; i < ks->n; i++) crypto_sm2_pub_free(ks->k[i].pub);
+    free(ks->k);
+    free(ks);
+}
+
 int licence_verify(const json_t *doc, const json_t *keys, int today, char reason[32], char *detail,
                    size_t detlen)
+{
+    licence_keyset *ks = licence_keyset_new(keys);
+    if (!ks) return fail(reason, detail, detlen, "malformed", "out of memory reading the keys");
+    int rc = licence_verify_with(doc, ks, today, reason, detail, detlen);
+    licence_keyset_free(ks);
+    return rc;
+}
+
+int licence_verify_with(const json_t *doc, const licence_keyset *ks, int today, char reason[32], char *detail,
+                        size_t detlen)
 {
     const json_t *lic = json_object_get(doc, "licence"), *seal = json_object_get(doc, "seal");
     if (!json_is_object(doc) || !json_is_object(lic) || !json_is_object(seal))
@@ -377,24 +427,16 @@ int licence_verify(const json_t *doc, const json_t *keys, int today, char reason
     const char *id = json_string_value(json_object_get(lic, "id"));
     if (!issuer || !id)
         return fail(reason, detail, detlen, "malformed", "licence.id and licence.issuer are needed");
-    /* the issuer's key: by fingerprint, computed from each public key (never trusted
-     * from the keys file), and it must belong to the licence's issuing department */
-    const char *pub = NULL;
-    size_t i;
-    json_t *k;
+    /* the issuer's key, by fingerprint, and it must belong to the licence's issuing
+     * department (a keys entry without a department serves any issuer) */
+    const crypto_sm2_pub *pub = NULL;
     int other_dept = 0;
-    json_array_foreach(json_object_get(keys, "keys"), i, k)
-    {
-        const char *pem = json_string_value(json_object_get(k, "public_key"));
-        char fp[65];
-        if (!pem || crypto_sm2_pub_fingerprint(pem, fp) != 0 || strcmp(fp, kid) != 0) continue;
-        const char *dept = json_string_value(json_object_get(k, "dept"));
-        if (dept && strcmp(dept, issuer) != 0) {
+    for (size_t i = 0; i < ks->n && !pub; i++) {
+        if (strcmp(ks->k[i].kid, kid) != 0) continue;
+        if (ks->k[i].dept[0] && strcmp(ks->k[i].dept, issuer) != 0)
             other_dept = 1;
-            continue;
-        }
-        pub = pem;
-        break;
+        else
+            pub = ks->k[i].pub;
     }
     if (!pub)
         return fail(reason, detail, detlen, "unknown_issuer",
@@ -417,7 +459,7 @@ int licence_verify(const json_t *doc, const json_t *keys, int today, char reason
     unsigned char *der = NULL;
     size_t derlen = 0;
     int bad = b64_decode(sig, &der, &derlen) != 0 ||
-              crypto_sm2_verify(pub, LICENCE_SIGNER_ID, text, strlen(text), der, derlen) != 0;
+              crypto_sm2_verify_with(pub, LICENCE_SIGNER_ID, text, strlen(text), der, derlen) != 0;
     free(der);
     free(text);
     if (bad)
