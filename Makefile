@@ -36,7 +36,7 @@ bench:
 	bench/exchange.sh
 	bench/cases.sh
 	bench/tax.sh
-	bench/licence_status.sh
+	bench/licence.sh
 
 clean:
 	rm -rf build build-asan build-bench

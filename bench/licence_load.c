@@ -1,7 +1,7 @@
 /*
- * licence_load.c — the helper behind bench/licence_status.sh (the public status check).
+ * licence_load.c — the helper behind bench/licence.sh (the public status check).
  *
- * Built by bench/licence_status.sh against build-bench/libehallcore.a (for the store and
+ * Built by bench/licence.sh against build-bench/libehallcore.a (for the store and
  * licence_id_format, so the identifiers carry real check characters).  Loopback only.
  *
  *   licence_load seed DB_URL N OUTFILE
@@ -14,6 +14,14 @@
  *       /api/v1/public/licences/<id>/status over and over, ids round robin from a random
  *       start; only requests completing within the last SECONDS count.  Prints
  *       "requests=N rate=R p50_ms=… p90_ms=… p99_ms=… max_ms=… errors=E non200=K".
+ *   licence_load sign DATA_DIR ID OUTFILE
+ *       signs a licence with identifier ID (a seeded one) as department PSB-YZ-HJ with the
+ *       key in DATA_DIR/keys/seal (made there if missing, as ehall would), and writes the
+ *       signed document — what a holder would present — to OUTFILE.
+ *   licence_load verify HOST:PORT DOCFILE CLIENTS WARMUP SECONDS
+ *       the same load as status, each request POST /api/v1/public/licences/verify with
+ *       DOCFILE as the body (one SM2 verification per request); an answer other than
+ *       200 with "result":"valid" counts as non200.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,6 +124,8 @@ static int cmd_seed(const char *url, long long n, const char *outfile)
 
 static char **g_ids;
 static size_t g_nids;
+static char *g_post; /* verify: the whole request (headers and body), sent as it is */
+static size_t g_post_len;
 static struct sockaddr_in g_addr;
 static double g_t_start, g_t_count, g_t_end;
 
@@ -173,17 +183,25 @@ static void *work(void *arg)
     struct worker *w = arg;
     char req[256], buf[16384];
     int fd = connect_one();
-    size_t k = (size_t)rand_r(&w->seed) % g_nids;
+    size_t k = g_nids ? (size_t)rand_r(&w->seed) % g_nids : 0;
     while (now_s() < g_t_end) {
         if (fd < 0) {
             w->errors++;
             fd = connect_one();
             if (fd < 0) continue;
         }
-        int n = snprintf(req, sizeof req, "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
+        const char *out = req;
+        int n;
+        if (g_post) {
+            out = g_post;
+            n = (int)g_post_len;
+        } else {
+            n = snprintf(req, sizeof req,
+                         "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
                          g_ids[k++ % g_nids]);
+        }
         double t0 = now_s();
-        if (write(fd, req, (size_t)n) != n) {
+        if (write(fd, out, (size_t)n) != n) {
             close(fd);
             fd = -1;
             continue;
@@ -196,7 +214,7 @@ static void *work(void *arg)
             continue;
         }
         if (t1 < g_t_count) continue;
-        if (st != 200) w->non200++;
+        if (st != 200 || (g_post && !strstr(buf, "\"result\":\"valid\""))) w->non200++;
         if (w->nlat == w->cap) {
             w->cap = w->cap ? w->cap * 2 : 65536;
             w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
@@ -214,14 +232,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int run_load(const char *hostport, int clients, double warmup, double seconds);
+
 static int cmd_status(const char *hostport, const char *idfile, int clients, double warmup, double seconds)
 {
-    char host[64];
-    int port = 0;
-    if (sscanf(hostport, "%63[^:]:%d", host, &port) != 2) die("HOST:PORT");
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((unsigned short)port);
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1) die("HOST must be an IPv4 address");
     FILE *f = fopen(idfile, "r");
     if (!f) die("cannot read the id file");
     char line[128];
@@ -238,6 +252,61 @@ static int cmd_status(const char *hostport, const char *idfile, int clients, dou
     }
     fclose(f);
     if (!g_nids) die("no ids");
+    return run_load(hostport, clients, warmup, seconds);
+}
+
+static int cmd_sign(const char *data_dir, const char *id, const char *outfile)
+{
+    char dir[1024], *priv = NULL, *pub = NULL, kid[65], err[256];
+    snprintf(dir, sizeof dir, "%s/keys/seal", data_dir);
+    if (licence_key_load(dir, "PSB-YZ-HJ", 1, &priv, &pub, kid, err, sizeof err) != 0) die(err);
+    json_t *lic =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type",
+                  "temporary_id_certificate", "type_name", "临时身份证明", "holder_name", "王小明",
+                  "holder_number", "11010519791230001X", "issuer", "PSB-YZ-HJ", "issuer_name",
+                  "渝中区公安分局户政科", "issue_date", "2026-01-01", "valid_from", "2026-01-01", "valid_to",
+                  "2099-12-31", "reason", "身份证办理期间", "address", "重庆市渝中区解放碑街道");
+    json_t *doc = lic ? licence_sign(lic, priv, pub) : NULL;
+    if (!doc || json_dump_file(doc, outfile, JSON_COMPACT) != 0) die("signing failed");
+    json_decref(doc);
+    json_decref(lic);
+    free(priv);
+    free(pub);
+    printf("signed=%s key_id=%s\n", id, kid);
+    return 0;
+}
+
+static int cmd_verify(const char *hostport, const char *docfile, int clients, double warmup, double seconds)
+{
+    json_error_t je;
+    json_t *doc = json_load_file(docfile, 0, &je);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!body) die("cannot read the document");
+    /* the anonymous CSRF pair: any 64 hex digits, the same in the cookie and the header */
+    static const char tok[] = "b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5";
+    size_t blen = strlen(body), cap = blen + 512;
+    g_post = malloc(cap);
+    if (!g_post) die("out of memory");
+    int n =
+        snprintf(g_post, cap,
+                 "POST /api/v1/public/licences/verify HTTP/1.1\r\nHost: bench\r\nCookie: ehall_csrf=%s\r\n"
+                 "X-CSRF-Token: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 tok, tok, blen, body);
+    if (n < 0 || (size_t)n >= cap) die("request too long");
+    g_post_len = (size_t)n;
+    free(body);
+    json_decref(doc);
+    return run_load(hostport, clients, warmup, seconds);
+}
+
+static int run_load(const char *hostport, int clients, double warmup, double seconds)
+{
+    char host[64];
+    int port = 0;
+    if (sscanf(hostport, "%63[^:]:%d", host, &port) != 2) die("HOST:PORT");
+    g_addr.sin_family = AF_INET;
+    g_addr.sin_port = htons((unsigned short)port);
+    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1) die("HOST must be an IPv4 address");
     g_t_start = now_s();
     g_t_count = g_t_start + warmup;
     g_t_end = g_t_count + seconds;
@@ -266,8 +335,8 @@ static int cmd_status(const char *hostport, const char *idfile, int clients, dou
     }
     qsort(all, total, sizeof *all, cmp_double);
 #define P(p) (total ? all[(size_t)((p) / 100.0 * (double)(total - 1))] : 0.0)
-    printf("requests=%zu rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%lld non200=%lld\n", total,
-           (double)total / seconds, P(50), P(90), P(99), P(100), errors, non200);
+    printf("requests=%zu rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%lld non200=%lld\n",
+           total, (double)total / seconds, P(50), P(90), P(99), P(100), errors, non200);
     free(all);
     free(th);
     free(w);
@@ -279,7 +348,12 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "seed")) return cmd_seed(argv[2], atoll(argv[3]), argv[4]);
     if (argc == 7 && !strcmp(argv[1], "status"))
         return cmd_status(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+    if (argc == 5 && !strcmp(argv[1], "sign")) return cmd_sign(argv[2], argv[3], argv[4]);
+    if (argc == 7 && !strcmp(argv[1], "verify"))
+        return cmd_verify(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     fprintf(stderr, "usage: licence_load seed DB_URL N OUTFILE\n"
-                    "       licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS\n");
+                    "       licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS\n"
+                    "       licence_load sign DATA_DIR ID OUTFILE\n"
+                    "       licence_load verify HOST:PORT DOCFILE CLIENTS WARMUP SECONDS\n");
     return 2;
 }

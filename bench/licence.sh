@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench/licence_status.sh — the public licence status check (issue 7 target: by id
-# ≥ 10,000/s on this machine, p99 ≤ 10 ms), on SQLite and on PostgreSQL side by side.
+# bench/licence.sh — issue 7's targets on SQLite and on PostgreSQL side by side:
+#   - the public licence status check by id ≥ 10,000/s on this machine, p99 ≤ 10 ms;
+#   - verification of presented files (one SM2 verification per request) ≥ 90 % of the
+#     machine's SM2-verify bound, `openssl speed sm2` verify/s × cores, printed beside it.
 #
 # For each store:
 #   1. a fresh database, migrated by `ehall migrate`;
@@ -11,13 +13,18 @@
 #   3. `ehall serve` starts (per-client rate limit off: every request comes from
 #      127.0.0.1) and licence_load runs BENCH_LICENCE_CLIENTS keep-alive connections
 #      doing GET /api/v1/public/licences/<id>/status for WARMUP + SECONDS, ids round robin;
-#   4. the server stops (flushing the usage-log buffer) and `ehall license report`
+#   4. the same connections POST /api/v1/public/licences/verify with one signed licence
+#      (JSON, ~1 KB; signed by licence_load with a department key it puts in the data
+#      dir before the server starts): parse, canonical form, SM3, one SM2 verification,
+#      the registry read — every answer must be "valid";
+#   5. the server stops (flushing the usage-log buffer) and `ehall license report`
 #      shows status checks served against logged (the log goes through the in-memory
 #      buffer; see docs/licences.md "The usage log").
+# Before the stores, `openssl speed -seconds 5 sm2` measures the SM2 verify/s of one core.
 # PostgreSQL is a throwaway server started with scripts/pg-test-server.sh (skipped when
 # its binaries are not installed).  Everything listens on 127.0.0.1; state lives in a
 # mktemp dir removed on exit.  Prints a markdown report (also copied to
-# build-bench/bench-licence-status-latest.md).
+# build-bench/bench-licence-latest.md).
 #
 # Knobs (environment):
 #   BENCH_LICENCE_N=100000          licences in the store
@@ -43,6 +50,7 @@ KEEP=${BENCH_KEEP:-0}
 STRICT=${BENCH_STRICT:-0}
 TARGET_RATE=10000
 TARGET_P99=10
+TARGET_VERIFY_PCT=90
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
@@ -116,7 +124,7 @@ EHALL="$BUILD/ehall"
 LOADER="$BUILD/licence_load"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
 cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/licence_load.c" "$BUILD/libehallcore.a" \
-    $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
+    $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib libqrencode) -lhpdf -pthread -lm \
     -o "$LOADER" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building licence_load failed"; }
 
 # ---------- runs ----------
@@ -141,6 +149,7 @@ one_run() { # DB
     say "[$db] seeding $N licences"
     f=$("$LOADER" seed "$url" "$N" "$TMP/$db-ids.txt") || die "seeding failed"
     say "[$db]   $f"
+    f=$("$LOADER" sign "$data" "$(sed -n 2p "$TMP/$db-ids.txt")" "$TMP/$db-licence.json") || die "signing failed"
     port=$(free_port)
     "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >"$TMP/$db-serve.log" 2>&1 &
     EHALL_PID=$!
@@ -157,6 +166,11 @@ one_run() { # DB
     R[$db,rate]=$(kv "$f" rate) R[$db,p50]=$(kv "$f" p50_ms) R[$db,p90]=$(kv "$f" p90_ms)
     R[$db,p99]=$(kv "$f" p99_ms) R[$db,max]=$(kv "$f" max_ms) R[$db,req]=$(kv "$f" requests)
     R[$db,err]=$(kv "$f" errors) R[$db,non200]=$(kv "$f" non200)
+    say "[$db] presented files: $CLIENTS clients POST /api/v1/public/licences/verify, ${WARMUP} s warm-up + ${SECONDS_} s"
+    f=$("$LOADER" verify "127.0.0.1:$port" "$TMP/$db-licence.json" "$CLIENTS" "$WARMUP" "$SECONDS_") || die "verify load failed"
+    say "[$db]   $f"
+    R[$db,vrate]=$(kv "$f" rate) R[$db,vp50]=$(kv "$f" p50_ms) R[$db,vp99]=$(kv "$f" p99_ms)
+    R[$db,vbad]=$(( $(kv "$f" errors) + $(kv "$f" non200) ))
     stop_pid "$EHALL_PID" TERM
     EHALL_PID=""
     local rep # today in the server's zone (the timezone setting), like the log's days
@@ -166,6 +180,13 @@ d=json.loads(sys.argv[1]); a=[x for x in d["actions"] if x["action"]=="status"][
 print("served %d, logged %d, dropped %d" % (a["served"], a["logged"], a["dropped"]))' "$rep" 2>/dev/null || echo "report: $rep")
     say "[$db]   usage log: ${R[$db,report]}"
 }
+
+# the machine's SM2 bound: one core's verify/s (openssl speed, 5 s) × cores
+say "openssl speed -seconds 5 sm2 (one core)"
+SM2_ONE=$(openssl speed -seconds 5 sm2 2>/dev/null | awk '/SM2/ && $NF ~ /^[0-9.]+$/ {v = $NF} END {print v + 0}')
+[[ $SM2_ONE != 0 ]] || die "openssl speed sm2 printed no verify/s"
+SM2_BOUND=$(awk -v v="$SM2_ONE" -v n="$NCPU" 'BEGIN {printf "%.0f", v * n}')
+say "  SM2 verify/s: $SM2_ONE on one core, bound $SM2_BOUND on $NCPU"
 
 RUN_DBS=()
 for db in $DBS; do
@@ -191,7 +212,7 @@ commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -n $(git -C "$REPO" status --porcelain -- src 2>/dev/null) ]] && commit+=" (src/ modified)"
 REPORT="$TMP/results.md"
 {
-    echo "## ehall licence status benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "## ehall licence benchmark: status checks and presented files — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $NCPU CPUs, ${cpu:-$(uname -m)}, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
     echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit); the load generator runs on the same CPUs"
@@ -201,6 +222,15 @@ REPORT="$TMP/results.md"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for db in "${RUN_DBS[@]}"; do
         echo "| $db | **${R[$db,rate]}** | ${R[$db,p50]} | ${R[$db,p90]} | **${R[$db,p99]}** | ${R[$db,max]} | ${R[$db,req]} | ${R[$db,err]} | ${R[$db,non200]} | ${R[$db,report]} |"
+    done
+    echo
+    echo "Presented files (POST /api/v1/public/licences/verify, one SM2 verification each) beside \`openssl speed sm2\`:"
+    echo "$SM2_ONE verify/s on one core × $NCPU cores = **$SM2_BOUND/s**."
+    echo
+    echo "| store | verifications/s | % of the SM2 bound | p50 ms | p99 ms | errors or not valid |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for db in "${RUN_DBS[@]}"; do
+        echo "| $db | **${R[$db,vrate]}** | $(awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" 'BEGIN {printf "%.0f %%", 100 * r / b}') | ${R[$db,vp50]} | ${R[$db,vp99]} | ${R[$db,vbad]} |"
     done
     echo
     echo "### Targets"
@@ -214,14 +244,18 @@ REPORT="$TMP/results.md"
         res=PASS
         awk -v r="${R[$db,p99]}" -v t=$TARGET_P99 'BEGIN {exit !(r <= t)}' || res="**FAIL**"
         echo "| $db: p99 latency | ≤ $TARGET_P99 ms | ${R[$db,p99]} ms | $res |"
+        res=PASS
+        awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" -v t=$TARGET_VERIFY_PCT 'BEGIN {exit !(100 * r >= t * b)}' || res="**FAIL**"
+        [[ ${R[$db,vbad]} == 0 ]] || res="**FAIL**"
+        echo "| $db: presented files verified | ≥ $TARGET_VERIFY_PCT % of $SM2_BOUND/s | ${R[$db,vrate]}/s | $res |"
     done
 } >"$REPORT"
 MISSED=$(grep -c 'FAIL\*\* |$' "$REPORT" || true)
 cat "$REPORT"
 mkdir -p "$BUILD"
-cp "$REPORT" "$BUILD/bench-licence-status-latest.md"
+cp "$REPORT" "$BUILD/bench-licence-latest.md"
 echo
-echo "results: $BUILD/bench-licence-status-latest.md"
+echo "results: $BUILD/bench-licence-latest.md"
 if ((MISSED > 0)); then
     echo "$MISSED check(s) missed the target."
     [[ $STRICT == 1 ]] && exit 1
