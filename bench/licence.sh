@@ -20,6 +20,13 @@
 #   5. the server stops (flushing the usage-log buffer) and `ehall license report`
 #      shows status checks served against logged (the log goes through the in-memory
 #      buffer; see docs/licences.md "The usage log").
+#   6. the wallet (BENCH_LICENCE_PARTS has "wallet"; a holder's licences in a store of
+#      BENCH_LICENCE_WALLET_ROWS (10 million) licences, p99 ≤ 5 ms): another fresh
+#      database; bench/cases_load registers and logs in BENCH_LICENCE_WALLET_PERSONS persons
+#      (test mode); licence_load wallet-seed fills the licence table by SQL (one holder per
+#      10 rows) and gives each person 10 licences under the blind index of their ID
+#      number, as issuance stores them; then GET /api/v1/licences with the persons'
+#      sessions in turn, with 1 client and with BENCH_LICENCE_WALLET_CLIENTS.
 # Before the stores, `openssl speed -seconds 5 sm2` measures the SM2 verify/s of one core.
 # PostgreSQL is a throwaway server started with scripts/pg-test-server.sh (skipped when
 # its binaries are not installed).  Everything listens on 127.0.0.1; state lives in a
@@ -27,7 +34,11 @@
 # build-bench/bench-licence-latest.md).
 #
 # Knobs (environment):
-#   BENCH_LICENCE_N=100000          licences in the store
+#   BENCH_LICENCE_PARTS="status wallet" status (with verify) and/or the wallet
+#   BENCH_LICENCE_N=100000          licences in the store of the status and verify runs
+#   BENCH_LICENCE_WALLET_ROWS=10000000  licences in the wallet's store
+#   BENCH_LICENCE_WALLET_PERSONS=50 holders logged in for the wallet runs
+#   BENCH_LICENCE_WALLET_CLIENTS=8  connections of the wallet's second run
 #   BENCH_LICENCE_CLIENTS=32        concurrent keep-alive connections
 #   BENCH_LICENCE_WARMUP=2          seconds not counted
 #   BENCH_LICENCE_SECONDS=10        seconds counted
@@ -40,7 +51,11 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
 NCPU=$(nproc)
+PARTS=${BENCH_LICENCE_PARTS:-status wallet}
 N=${BENCH_LICENCE_N:-100000}
+WROWS=${BENCH_LICENCE_WALLET_ROWS:-10000000}
+WPERSONS=${BENCH_LICENCE_WALLET_PERSONS:-50}
+WCLIENTS=${BENCH_LICENCE_WALLET_CLIENTS:-8}
 CLIENTS=${BENCH_LICENCE_CLIENTS:-32}
 WARMUP=${BENCH_LICENCE_WARMUP:-2}
 SECONDS_=${BENCH_LICENCE_SECONDS:-10}
@@ -51,13 +66,17 @@ STRICT=${BENCH_STRICT:-0}
 TARGET_RATE=10000
 TARGET_P99=10
 TARGET_VERIFY_PCT=90
+TARGET_WALLET_P99=5
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 
-for v in N CLIENTS WARMUP SECONDS_ HTTP_THREADS; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
+for v in N CLIENTS WARMUP SECONDS_ HTTP_THREADS WROWS WPERSONS WCLIENTS; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
 ((N >= 1 && CLIENTS >= 1 && CLIENTS <= 1000 && SECONDS_ >= 1)) || die "N, clients (1..1000) and seconds must be positive"
 for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_LICENCE_DBS: unknown store '$db'"; done
+for part in $PARTS; do [[ $part == status || $part == wallet ]] || die "BENCH_LICENCE_PARTS: unknown part '$part'"; done
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
+((WPERSONS >= 1 && WPERSONS <= 999 && WROWS >= 10 * WPERSONS)) || die "wallet: 1..999 persons and at least 10 rows each"
 
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
@@ -126,6 +145,13 @@ LOADER="$BUILD/licence_load"
 cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/licence_load.c" "$BUILD/libehallcore.a" \
     $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib libqrencode) -lhpdf -pthread -lm \
     -o "$LOADER" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building licence_load failed"; }
+if has_part wallet; then
+    pkg-config --exists libcurl 2>/dev/null || die "missing libcurl4-openssl-dev (for bench/cases_load.c)"
+    # shellcheck disable=SC2046
+    cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/cases_load.c" "$BUILD/libehallcore.a" \
+        $(pkg-config --libs libcurl libmicrohttpd jansson sqlite3 libpq libcrypto zlib libqrencode) -lhpdf -pthread -lm \
+        -o "$BUILD/cases_load" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building cases_load failed"; }
+fi
 
 # ---------- runs ----------
 
@@ -181,12 +207,59 @@ print("served %d, logged %d, dropped %d" % (a["served"], a["logged"], a["dropped
     say "[$db]   usage log: ${R[$db,report]}"
 }
 
+wallet_run() { # DB
+    local db=$1 url port f data="$TMP/$1-wallet" i
+    if [[ $db == postgres ]]; then
+        "$PSQL" -q "$PGURL" -c "CREATE DATABASE lic_wallet" >>"$TMP/psql.log" 2>&1 || die "CREATE DATABASE failed"
+        url="${PGURL%/*}/lic_wallet"
+    else
+        url="sqlite:$data/ehall.db"
+    fi
+    local dbargs=(--data "$data" --db "$url")
+    "$EHALL" "${dbargs[@]}" migrate >"$TMP/$db-wallet-migrate.log" 2>&1 || { cat "$TMP/$db-wallet-migrate.log" >&2; die "migrate failed"; }
+    wallet_serve() {
+        port=$(free_port)
+        EHALL_TEST_MODE=1 EHALL_AUTH_PASSWORD_ITERATIONS=1000 EHALL_SESSION_IDLE_TIMEOUT=86400 \
+            EHALL_SESSION_MAX_LIFETIME=604800 "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >>"$TMP/$db-wallet-serve.log" 2>&1 &
+        EHALL_PID=$!
+        for ((i = 0; i < 200; i++)); do
+            curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" && break
+            sleep 0.05
+        done
+    }
+    wallet_serve
+    say "[$db] wallet: registering $WPERSONS persons"
+    "$BUILD/cases_load" persons "http://127.0.0.1:$port" "$WPERSONS" "Bench-2026-pass" wl "$TMP/$db-wallet-persons.txt" >"$TMP/$db-wallet-persons.out" 2>&1 ||
+        { tail -n 5 "$TMP/$db-wallet-persons.out" >&2; die "registering persons failed"; }
+    stop_pid "$EHALL_PID" TERM
+    EHALL_PID=""
+    say "[$db] wallet: $WROWS licences, 10 for each person (log: $TMP/$db-wallet-seed.log)"
+    f=$("$LOADER" wallet-seed "$data" "$url" "$WROWS" "$WPERSONS" 2>"$TMP/$db-wallet-seed.log") || { tail -n 5 "$TMP/$db-wallet-seed.log" >&2; die "seeding the wallet failed"; }
+    say "[$db]   $f"
+    R[$db,wseed]=$(kv "$f" seconds)
+    [[ $db == postgres ]] && "$PSQL" -q "$url" -c "ANALYZE licence" >>"$TMP/psql.log" 2>&1
+    wallet_serve
+    local c
+    for c in 1 "$WCLIENTS"; do
+        say "[$db] wallet: $c client(s), ${WARMUP} s warm-up + ${SECONDS_} s"
+        f=$("$LOADER" wallet "127.0.0.1:$port" "$TMP/$db-wallet-persons.txt" "$c" "$WARMUP" "$SECONDS_") || die "wallet load failed"
+        say "[$db]   $f"
+        R[$db,w$c,rate]=$(kv "$f" rate) R[$db,w$c,p50]=$(kv "$f" p50_ms) R[$db,w$c,p99]=$(kv "$f" p99_ms)
+        R[$db,w$c,bad]=$(($(kv "$f" errors) + $(kv "$f" non200)))
+    done
+    stop_pid "$EHALL_PID" TERM
+    EHALL_PID=""
+}
+
 # the machine's SM2 bound: one core's verify/s (openssl speed, 5 s) × cores
-say "openssl speed -seconds 5 sm2 (one core)"
-SM2_ONE=$(openssl speed -seconds 5 sm2 2>/dev/null | awk '/SM2/ && $NF ~ /^[0-9.]+$/ {v = $NF} END {print v + 0}')
-[[ $SM2_ONE != 0 ]] || die "openssl speed sm2 printed no verify/s"
-SM2_BOUND=$(awk -v v="$SM2_ONE" -v n="$NCPU" 'BEGIN {printf "%.0f", v * n}')
-say "  SM2 verify/s: $SM2_ONE on one core, bound $SM2_BOUND on $NCPU"
+SM2_ONE=0 SM2_BOUND=0
+if has_part status; then
+    say "openssl speed -seconds 5 sm2 (one core)"
+    SM2_ONE=$(openssl speed -seconds 5 sm2 2>/dev/null | awk '/SM2/ && $NF ~ /^[0-9.]+$/ {v = $NF} END {print v + 0}')
+    [[ $SM2_ONE != 0 ]] || die "openssl speed sm2 printed no verify/s"
+    SM2_BOUND=$(awk -v v="$SM2_ONE" -v n="$NCPU" 'BEGIN {printf "%.0f", v * n}')
+    say "  SM2 verify/s: $SM2_ONE on one core, bound $SM2_BOUND on $NCPU"
+fi
 
 RUN_DBS=()
 for db in $DBS; do
@@ -196,7 +269,8 @@ for db in $DBS; do
         PGURL=$("$REPO/scripts/pg-test-server.sh" start "$PG_DIR" 2>"$TMP/pg-start.log") ||
             { cat "$TMP/pg-start.log" >&2; die "PostgreSQL did not start"; }
     fi
-    one_run "$db"
+    if has_part status; then one_run "$db"; fi
+    if has_part wallet; then wallet_run "$db"; fi
     if [[ $db == postgres ]]; then
         "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
         PG_DIR=""
@@ -212,42 +286,68 @@ commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -n $(git -C "$REPO" status --porcelain -- src 2>/dev/null) ]] && commit+=" (src/ modified)"
 REPORT="$TMP/results.md"
 {
-    echo "## ehall licence benchmark: status checks and presented files — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "## ehall licence benchmark: $PARTS — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $NCPU CPUs, ${cpu:-$(uname -m)}, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
     echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit); the load generator runs on the same CPUs"
-    echo "- $N licences; $CLIENTS keep-alive connections; ${WARMUP} s warm-up, ${SECONDS_} s counted; http.threads = $HTTP_THREADS (0: one per CPU)"
+    echo "- ${WARMUP} s warm-up, ${SECONDS_} s counted per run; http.threads = $HTTP_THREADS (0: one per CPU)"
     echo
-    echo "| store | status checks/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors | non-200 | usage log (status) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    for db in "${RUN_DBS[@]}"; do
-        echo "| $db | **${R[$db,rate]}** | ${R[$db,p50]} | ${R[$db,p90]} | **${R[$db,p99]}** | ${R[$db,max]} | ${R[$db,req]} | ${R[$db,err]} | ${R[$db,non200]} | ${R[$db,report]} |"
-    done
-    echo
-    echo "Presented files (POST /api/v1/public/licences/verify, one SM2 verification each) beside \`openssl speed sm2\`:"
-    echo "$SM2_ONE verify/s on one core × $NCPU cores = **$SM2_BOUND/s**."
-    echo
-    echo "| store | verifications/s | % of the SM2 bound | p50 ms | p99 ms | errors or not valid |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    for db in "${RUN_DBS[@]}"; do
-        echo "| $db | **${R[$db,vrate]}** | $(awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" 'BEGIN {printf "%.0f %%", 100 * r / b}') | ${R[$db,vp50]} | ${R[$db,vp99]} | ${R[$db,vbad]} |"
-    done
-    echo
+    if has_part status; then
+        echo "Status checks: $N licences, $CLIENTS keep-alive connections."
+        echo
+        echo "| store | status checks/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors | non-200 | usage log (status) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        for db in "${RUN_DBS[@]}"; do
+            echo "| $db | **${R[$db,rate]}** | ${R[$db,p50]} | ${R[$db,p90]} | **${R[$db,p99]}** | ${R[$db,max]} | ${R[$db,req]} | ${R[$db,err]} | ${R[$db,non200]} | ${R[$db,report]} |"
+        done
+        echo
+        echo "Presented files (POST /api/v1/public/licences/verify, one SM2 verification each, $CLIENTS connections) beside \`openssl speed sm2\`:"
+        echo "$SM2_ONE verify/s on one core × $NCPU cores = **$SM2_BOUND/s**."
+        echo
+        echo "| store | verifications/s | % of the SM2 bound | p50 ms | p99 ms | errors or not valid |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for db in "${RUN_DBS[@]}"; do
+            echo "| $db | **${R[$db,vrate]}** | $(awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" 'BEGIN {printf "%.0f %%", 100 * r / b}') | ${R[$db,vp50]} | ${R[$db,vp99]} | ${R[$db,vbad]} |"
+        done
+        echo
+    fi
+    if has_part wallet; then
+        echo "The wallet: GET /api/v1/licences, $WPERSONS holders with 10 licences each in a store of $WROWS licences."
+        echo
+        echo "| store | seeding s | clients | requests/s | p50 ms | p99 ms | errors or not 10 |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        for db in "${RUN_DBS[@]}"; do
+            for c in 1 "$WCLIENTS"; do
+                echo "| $db | ${R[$db,wseed]} | $c | ${R[$db,w$c,rate]} | ${R[$db,w$c,p50]} | **${R[$db,w$c,p99]}** | ${R[$db,w$c,bad]} |"
+            done
+        done
+        echo
+    fi
     echo "### Targets"
     echo
     echo "| check | target | measured | result |"
     echo "|---|---|---:|---|"
     for db in "${RUN_DBS[@]}"; do
-        res=PASS
-        awk -v r="${R[$db,rate]}" -v t=$TARGET_RATE 'BEGIN {exit !(r >= t)}' || res="**FAIL**"
-        echo "| $db: status checks by id | ≥ $TARGET_RATE/s | ${R[$db,rate]}/s | $res |"
-        res=PASS
-        awk -v r="${R[$db,p99]}" -v t=$TARGET_P99 'BEGIN {exit !(r <= t)}' || res="**FAIL**"
-        echo "| $db: p99 latency | ≤ $TARGET_P99 ms | ${R[$db,p99]} ms | $res |"
-        res=PASS
-        awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" -v t=$TARGET_VERIFY_PCT 'BEGIN {exit !(100 * r >= t * b)}' || res="**FAIL**"
-        [[ ${R[$db,vbad]} == 0 ]] || res="**FAIL**"
-        echo "| $db: presented files verified | ≥ $TARGET_VERIFY_PCT % of $SM2_BOUND/s | ${R[$db,vrate]}/s | $res |"
+        if has_part status; then
+            res=PASS
+            awk -v r="${R[$db,rate]}" -v t=$TARGET_RATE 'BEGIN {exit !(r >= t)}' || res="**FAIL**"
+            echo "| $db: status checks by id | ≥ $TARGET_RATE/s | ${R[$db,rate]}/s | $res |"
+            res=PASS
+            awk -v r="${R[$db,p99]}" -v t=$TARGET_P99 'BEGIN {exit !(r <= t)}' || res="**FAIL**"
+            echo "| $db: p99 latency | ≤ $TARGET_P99 ms | ${R[$db,p99]} ms | $res |"
+            res=PASS
+            awk -v r="${R[$db,vrate]}" -v b="$SM2_BOUND" -v t=$TARGET_VERIFY_PCT 'BEGIN {exit !(100 * r >= t * b)}' || res="**FAIL**"
+            [[ ${R[$db,vbad]} == 0 ]] || res="**FAIL**"
+            echo "| $db: presented files verified | ≥ $TARGET_VERIFY_PCT % of $SM2_BOUND/s | ${R[$db,vrate]}/s | $res |"
+        fi
+        if has_part wallet; then
+            for c in 1 "$WCLIENTS"; do
+                res=PASS
+                awk -v r="${R[$db,w$c,p99]}" -v t=$TARGET_WALLET_P99 'BEGIN {exit !(r <= t)}' || res="**FAIL**"
+                [[ ${R[$db,w$c,bad]} == 0 ]] || res="**FAIL**"
+                echo "| $db: a holder's licences among $WROWS, $c client(s), p99 | ≤ $TARGET_WALLET_P99 ms | ${R[$db,w$c,p99]} ms | $res |"
+            done
+        fi
     done
 } >"$REPORT"
 MISSED=$(grep -c 'FAIL\*\* |$' "$REPORT" || true)

@@ -18,6 +18,16 @@
  *       signs a licence with identifier ID (a seeded one) as department PSB-YZ-HJ with the
  *       key in DATA_DIR/keys/seal (made there if missing, as ehall would), and writes the
  *       signed document — what a holder would present — to OUTFILE.
+ *   licence_load wallet-seed DATA_DIR DB_URL ROWS PERSONS
+ *       the wallet's store: ROWS licences in all — ROWS - 10 × PERSONS filler rows made by
+ *       SQL in chunks of a million (one holder per 10 rows), then 10 licences for each
+ *       of the first PERSONS persons bench/cases_load registered (ID numbers as its
+ *       make_id gives them), stored under the blind index of their ID number with the
+ *       installation's keys (DATA_DIR/keys), as issuance stores them.
+ *   licence_load wallet HOST:PORT SESSIONS CLIENTS WARMUP SECONDS
+ *       the same load as status, each request GET /api/v1/licences (the card wallet) with
+ *       the session of the next person of SESSIONS (cases_load's output); an answer
+ *       other than 200 with the 10 licences counts as non200.
  *   licence_load verify HOST:PORT DOCFILE CLIENTS WARMUP SECONDS
  *       the same load as status, each request POST /api/v1/public/licences/verify with
  *       DOCFILE as the body (one SM2 verification per request); an answer other than
@@ -35,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/keys.h"
+#include "core/config.h"
 #include "licence/licence.h"
 #include "store/store.h"
 
@@ -126,6 +138,8 @@ static char **g_ids;
 static size_t g_nids;
 static char *g_post; /* verify: the whole request (headers and body), sent as it is */
 static size_t g_post_len;
+static char **g_sessions; /* wallet: one session cookie per person */
+static size_t g_nsessions;
 static struct sockaddr_in g_addr;
 static double g_t_start, g_t_count, g_t_end;
 
@@ -178,12 +192,20 @@ static int read_response(int fd, char *buf, size_t cap)
     }
 }
 
+/* a wallet answer with the person's 10 licences */
+static int ten_licences(const char *buf)
+{
+    int n = 0;
+    for (const char *p = buf; (p = strstr(p, "\"id\":\"BNCH-")) != NULL; p++) n++;
+    return n == 10;
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
     char req[256], buf[16384];
     int fd = connect_one();
-    size_t k = g_nids ? (size_t)rand_r(&w->seed) % g_nids : 0;
+    size_t k = (size_t)rand_r(&w->seed) % (g_nids ? g_nids : g_nsessions ? g_nsessions : 1);
     while (now_s() < g_t_end) {
         if (fd < 0) {
             w->errors++;
@@ -195,6 +217,10 @@ static void *work(void *arg)
         if (g_post) {
             out = g_post;
             n = (int)g_post_len;
+        } else if (g_nsessions) {
+            n = snprintf(req, sizeof req,
+                         "GET /api/v1/licences HTTP/1.1\r\nHost: bench\r\nCookie: ehall_session=%s\r\n\r\n",
+                         g_sessions[k++ % g_nsessions]);
         } else {
             n = snprintf(req, sizeof req,
                          "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
@@ -214,7 +240,9 @@ static void *work(void *arg)
             continue;
         }
         if (t1 < g_t_count) continue;
-        if (st != 200 || (g_post && !strstr(buf, "\"result\":\"valid\""))) w->non200++;
+        if (st != 200 || (g_post && !strstr(buf, "\"result\":\"valid\"")) ||
+            (g_nsessions && !ten_licences(buf)))
+            w->non200++;
         if (w->nlat == w->cap) {
             w->cap = w->cap ? w->cap * 2 : 65536;
             w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
@@ -274,6 +302,129 @@ static int cmd_sign(const char *data_dir, const char *id, const char *outfile)
     free(pub);
     printf("signed=%s key_id=%s\n", id, kid);
     return 0;
+}
+
+static void make_person_id(int seq, char out[19]) /* as bench/cases_load.c's make_id */
+{
+    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    snprintf(out, 19, "11010519791230%03d", seq % 1000);
+    int sum = 0;
+    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
+    out[17] = "10X98765432"[sum % 11];
+    out[18] = 0;
+}
+
+struct fill {
+    int pg;
+    long long from, to;
+};
+
+static int fill_tx(store_conn *c, void *arg)
+{
+    const struct fill *f = arg;
+    char sql[2048];
+    const char *pub =
+        "'{\"type\":\"temporary_id_certificate\",\"type_name\":\"临时身份证明\",\"holder_name\":\"王*\","
+        "\"issuer\":\"PSB-YZ-HJ\",\"valid_to\":\"2099-12-31\"}'";
+    if (f->pg)
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO licence (licence_no, type_code, issuer_dept, holder_bidx, holder_enc, data_enc,"
+                 " public_json, state, valid_to_day, issued_ms, source) SELECT 'FILL-' || i,"
+                 " 'temporary_id_certificate', 'PSB-YZ-HJ', 'h-' || (i / 10), 'bench', 'bench', %s, 'valid',"
+                 " 47846, 1767225600000, 'bench' FROM generate_series(%lld::bigint, %lld::bigint) AS g(i)",
+                 pub, f->from, f->to);
+    else
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO licence (licence_no, type_code, issuer_dept, holder_bidx, holder_enc, data_enc,"
+                 " public_json, state, valid_to_day, issued_ms, source) SELECT 'FILL-' || i,"
+                 " 'temporary_id_certificate', 'PSB-YZ-HJ', 'h-' || (i / 10), 'bench', 'bench', %s, 'valid',"
+                 " 47846, 1767225600000, 'bench' FROM (WITH RECURSIVE s(i) AS (SELECT %lld UNION ALL"
+                 " SELECT i + 1 FROM s WHERE i < %lld) SELECT i FROM s) AS g",
+                 pub, f->from, f->to);
+    return store_exec(c, sql);
+}
+
+struct mine {
+    int persons;
+};
+
+static int mine_tx(store_conn *c, void *arg)
+{
+    const struct mine *m = arg;
+    for (int p = 0; p < m->persons; p++) {
+        char idn[19], bidx[KEYS_TAG_MAX];
+        make_person_id(p + 1, idn);
+        if (keys_blind_index("licence_holder", idn, bidx) != 0) return STORE_ERROR;
+        for (int j = 0; j < 10; j++) {
+            char id[LICENCE_ID_MAX], pub[400];
+            if (licence_id_format("BNCH", "500103BN", 2026, 90000000LL + p * 10 + j, id) != 0)
+                return STORE_ERROR;
+            snprintf(pub, sizeof pub,
+                     "{\"id\":\"%s\",\"type\":\"temporary_id_certificate\",\"type_name\":\"临时身份证明\","
+                     "\"holder_name\":\"王*\",\"issuer\":\"PSB-YZ-HJ\",\"valid_to\":\"2099-12-31\"}",
+                     id);
+            store_stmt *st = store_prepare(
+                c,
+                "INSERT INTO licence(licence_no, type_code, issuer_dept, holder_bidx, holder_enc, data_enc,"
+                " public_json, state, valid_to_day, issued_ms, source)"
+                " VALUES ($1, 'temporary_id_certificate', 'PSB-YZ-HJ', $2, 'bench', 'bench', $3, 'valid',"
+                " 47846, 1767225600000, 'bench')");
+            if (!st) return STORE_ERROR;
+            store_bind_text(st, 1, id);
+            store_bind_text(st, 2, bidx);
+            store_bind_text(st, 3, pub);
+            int rc = store_step(st);
+            store_finalize(st);
+            if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+        }
+    }
+    return STORE_OK;
+}
+
+static int cmd_wallet_seed(const char *data_dir, const char *url, long long rows, int persons)
+{
+    struct config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data_dir);
+    char err[256];
+    if (keys_init(&cfg, err, sizeof err) != 0) die(err);
+    struct store_options o = {2, 600000, 0};
+    store *s = NULL;
+    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die(err);
+    double t0 = now_s();
+    long long filler = rows - 10LL * persons;
+    for (long long from = 1; from <= filler; from += 1000000) {
+        struct fill f = {strncmp(url, "sqlite:", 7) != 0, from,
+                         from + 999999 < filler ? from + 999999 : filler};
+        if (store_tx(s, 1, fill_tx, &f) != STORE_OK) die("filling failed");
+        fprintf(stderr, "licence_load: %lld of %lld rows (%.0f s)\n", f.to, rows, now_s() - t0);
+    }
+    struct mine m = {persons};
+    if (store_tx(s, 1, mine_tx, &m) != STORE_OK) die("the persons' licences failed");
+    store_close(s);
+    printf("seeded=%lld persons=%d seconds=%.1f\n", rows, persons, now_s() - t0);
+    return 0;
+}
+
+static int cmd_wallet(const char *hostport, const char *sessfile, int clients, double warmup, double seconds)
+{
+    FILE *f = fopen(sessfile, "r");
+    if (!f) die("cannot read the sessions");
+    char line[512], login[64], sid[128];
+    long long acc;
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%63s %lld %127s", login, &acc, sid) != 3) continue;
+        if (g_nsessions == cap) {
+            cap = cap ? cap * 2 : 64;
+            g_sessions = realloc(g_sessions, cap * sizeof *g_sessions);
+            if (!g_sessions) die("out of memory");
+        }
+        g_sessions[g_nsessions++] = strdup(sid);
+    }
+    fclose(f);
+    if (!g_nsessions) die("no sessions");
+    return run_load(hostport, clients, warmup, seconds);
 }
 
 static int cmd_verify(const char *hostport, const char *docfile, int clients, double warmup, double seconds)
@@ -349,11 +500,17 @@ int main(int argc, char **argv)
     if (argc == 7 && !strcmp(argv[1], "status"))
         return cmd_status(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     if (argc == 5 && !strcmp(argv[1], "sign")) return cmd_sign(argv[2], argv[3], argv[4]);
+    if (argc == 6 && !strcmp(argv[1], "wallet-seed"))
+        return cmd_wallet_seed(argv[2], argv[3], atoll(argv[4]), atoi(argv[5]));
+    if (argc == 7 && !strcmp(argv[1], "wallet"))
+        return cmd_wallet(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     if (argc == 7 && !strcmp(argv[1], "verify"))
         return cmd_verify(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     fprintf(stderr, "usage: licence_load seed DB_URL N OUTFILE\n"
                     "       licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS\n"
                     "       licence_load sign DATA_DIR ID OUTFILE\n"
+                    "       licence_load wallet-seed DATA_DIR DB_URL ROWS PERSONS\n"
+                    "       licence_load wallet HOST:PORT SESSIONS CLIENTS WARMUP SECONDS\n"
                     "       licence_load verify HOST:PORT DOCFILE CLIENTS WARMUP SECONDS\n");
     return 2;
 }
