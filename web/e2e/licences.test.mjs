@@ -166,6 +166,28 @@ test('a case with a licence output closes; the citizen sees the licence in the w
     assert.equal(await pub.page.$('[data-test=vl-result]'), null);
     assert.match(await pub.page.textContent('[data-test=error]'), /校验位/);
     await h.axe(pub.page, 'verify: bad id');
+    // a file someone handed over, checked whole: the PDF is genuine and valid; a copy with
+    // a changed date is caught, and a text file is refused under the file field
+    await pub.page.setInputFiles('[data-test=vf-file]', join(tmp, 'l.pdf'));
+    await pub.page.click('[data-test=vf-check]');
+    await pub.page.waitForSelector('[data-test=vf-result][data-result=valid]');
+    assert.match(await pub.page.textContent('[data-test=vf-fields]'), new RegExp(person.name));
+    assert.match(await pub.page.textContent('[data-test=vf-result]'), /证照库记录：有效/);
+    assert.equal(await h.scrollsSideways(pub.page), false);
+    await h.axe(pub.page, 'verify a file');
+    await h.shot(pub.page, 'lic-verify-file');
+    writeFileSync(join(tmp, 'altered.json'), JSON.stringify({ ...signed, licence: { ...signed.licence, valid_to: '2099-12-31' } }));
+    await pub.page.setInputFiles('[data-test=vf-file]', join(tmp, 'altered.json'));
+    await pub.page.click('[data-test=vf-check]');
+    await pub.page.waitForSelector('[data-test=vf-result][data-result=altered]');
+    assert.match(await pub.page.textContent('[data-test=vf-verdict]'), /改动/);
+    assert.equal(await pub.page.$('[data-test=vf-fields]'), null);
+    writeFileSync(join(tmp, 'note.txt'), 'not a licence');
+    await pub.page.setInputFiles('[data-test=vf-file]', join(tmp, 'note.txt'));
+    await pub.page.click('[data-test=vf-check]');
+    await pub.page.waitForSelector('[data-test=vf-field-body]');
+    assert.equal(await pub.page.$('[data-test=vf-result]'), null);
+    await h.axe(pub.page, 'verify a file: refused');
     await pub.context.close();
   } finally {
     rmSync(tmp, { recursive: true, force: true });

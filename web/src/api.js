@@ -80,8 +80,9 @@ export async function request(method, path, opts = {}) {
   let body;
   if (changing) {
     headers['X-CSRF-Token'] = await ensureCsrf();
-    headers['Content-Type'] = 'application/json';
-    body = JSON.stringify(opts.body ?? {});
+    // opts.raw: a File or Blob sent as it is (a raw-body route), else JSON
+    headers['Content-Type'] = opts.raw ? opts.raw.type || 'application/octet-stream' : 'application/json';
+    body = opts.raw ?? JSON.stringify(opts.body ?? {});
   }
   begin();
   let res;
