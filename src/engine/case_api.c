@@ -242,6 +242,8 @@ struct draft {
     int submit, conflict; /* submit at once (one request, one transaction) */
     int too_many;         /* the applicant has CASE_MAX_DRAFTS drafts already */
     json_t *errs;
+    json_t *profile; /* the applicant's profile for the form's defaults, read before the
+                      * write transaction (NULL: read inside it) */
     char case_no[40], state[24];
 };
 
@@ -372,6 +374,10 @@ int case_create(http_req *r)
         refused = 1;
     } else if (may_apply(r, c, def, d.code) != 0) {
         refused = 1;
+    } else if (d.submit) {
+        /* the profile fills the form's defaults: read here, outside the write transaction
+         * (opening its sealed fields is the costliest step of a submission) */
+        d.profile = item_applicant_json(c, auth_principal(r));
     }
     store_release(c);
     if (!refused) {
@@ -397,6 +403,7 @@ int case_create(http_req *r)
         }
     }
     json_decref(d.errs);
+    json_decref(d.profile);
     json_decref(form);
     json_decref(mats);
     return 0;
@@ -740,8 +747,8 @@ static void submission_free(struct submission *s)
  * the form, the materials, the per-item limit.  STORE_OK with problems in errs (and
  * *conflict for the limit), or a STORE_* error. */
 static int submission_check(store_conn *c, http_req *r, const char *item_code, long long applicant,
-                            long long id, json_t *form, json_t *refs, json_t *errs, int *conflict,
-                            struct submission *s)
+                            long long id, json_t *form, json_t *refs, json_t *profile, json_t *errs,
+                            int *conflict, struct submission *s)
 {
     const struct principal *p = auth_principal(r);
     memset(s, 0, sizeof *s);
@@ -756,7 +763,7 @@ static int submission_check(store_conn *c, http_req *r, const char *item_code, l
     }
     const struct item *it;
     if ((rc = item_get(c, item_code, s->version, &it)) != 0) return rc == 1 ? STORE_ERROR : rc;
-    json_t *profile = item_applicant_json(c, p);
+    profile = profile ? json_incref(profile) : item_applicant_json(c, p);
     if (!form || !refs || !profile) {
         json_decref(profile);
         return STORE_ERROR;
@@ -856,7 +863,7 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
     struct submission s;
     json_t *refs = json_loads(row->materials, 0, NULL);
     int rc = submission_check(c, r, row->item_code, row->applicant, row->id, json_loads(row->form, 0, NULL),
-                              refs, errs, conflict, &s);
+                              refs, NULL, errs, conflict, &s);
     json_decref(refs);
     if (rc != STORE_OK || json_array_size(errs)) {
         submission_free(&s);
@@ -916,7 +923,7 @@ static int draft_submit_new(store_conn *c, struct draft *d)
     struct submission s;
     /* the form is checked (and completed) in place: a copy, the transaction may run again */
     rc = submission_check(c, d->r, d->code, row.applicant, row.id, json_deep_copy(d->form), d->materials,
-                          d->errs, &d->conflict, &s);
+                          d->profile, d->errs, &d->conflict, &s);
     if (rc == STORE_OK && json_array_size(d->errs)) rc = CASE_REFUSED;
     long long now = case_now_ms();
     if (rc == STORE_OK) rc = submission_freeze(&s, &row);
