@@ -223,7 +223,7 @@ int bundle_case_get(http_req *r)
     }
     long long cids[64];
     int n = 0;
-    st = store_prepare(c, "SELECT id FROM ecase WHERE bundle_id = $1 ORDER BY id");
+    st = store_prepare(c, "SELECT id FROM ecase WHERE bundle_id = $1 AND bundle_id <> 0 ORDER BY id");
     if (st) {
         store_bind_int64(st, 1, id);
         while (n < 64 && store_step(st) == STORE_ROW) cids[n++] = store_column_int64(st, 0);

@@ -242,11 +242,16 @@ struct draft {
     int submit, conflict; /* submit at once (one request, one transaction) */
     int too_many;         /* the applicant has CASE_MAX_DRAFTS drafts already */
     json_t *errs;
+    json_t *profile; /* the applicant's profile for the form's defaults, read before the
+                      * write transaction (NULL: read inside it) */
     char case_no[40], state[24];
 };
 
-/* With submit set, the new (or, for a repeated idempotency key, the existing) draft is
- * submitted in the same transaction; a refused submission keeps nothing. */
+static int draft_submit_new(store_conn *c, struct draft *d);
+
+/* With submit set, the existing draft of a repeated idempotency key is submitted in the
+ * same transaction (a new one is written once, submitted: draft_submit_new); a refused
+ * submission keeps nothing. */
 static int draft_submit(store_conn *c, struct draft *d)
 {
     struct case_row row;
@@ -296,6 +301,7 @@ static int draft_tx(store_conn *c, void *arg)
         d->too_many = 1;
         return CASE_REFUSED;
     }
+    if (d->submit) return draft_submit_new(c, d);
     char *form = json_dumps(d->form, JSON_COMPACT);
     char *mats = json_dumps(d->materials, JSON_COMPACT);
     long long now = case_now_ms();
@@ -327,8 +333,7 @@ static int draft_tx(store_conn *c, void *arg)
     store_finalize(st);
     free(form);
     free(mats);
-    if (rc != STORE_ROW) return rc;
-    return d->submit ? draft_submit(c, d) : STORE_OK;
+    return rc == STORE_ROW ? STORE_OK : rc;
 }
 
 /* POST /api/v1/cases {item, form?, materials?, idempotency_key?, submit?} */
@@ -369,6 +374,10 @@ int case_create(http_req *r)
         refused = 1;
     } else if (may_apply(r, c, def, d.code) != 0) {
         refused = 1;
+    } else if (d.submit) {
+        /* the profile fills the form's defaults: read here, outside the write transaction
+         * (opening its sealed fields is the costliest step of a submission) */
+        d.profile = item_applicant_json(c, auth_principal(r));
     }
     store_release(c);
     if (!refused) {
@@ -394,6 +403,7 @@ int case_create(http_req *r)
         }
     }
     json_decref(d.errs);
+    json_decref(d.profile);
     json_decref(form);
     json_decref(mats);
     return 0;
@@ -709,12 +719,42 @@ static int record_materials(store_conn *c, long long case_id, json_t *snap, long
     return STORE_OK;
 }
 
-int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *errs, int *conflict)
+/* A submission being checked and frozen: what case_submit_row and the one-request apply
+ * share.  submission_check fills it, submission_freeze issues the case number and the
+ * SM3, submission_record writes what follows the row. */
+struct submission {
+    json_t *def;   /* the item (borrowed) */
+    int version;   /* the item version submitted against */
+    json_t *form;  /* the form as checked (owned) */
+    json_t *snap;  /* the materials snapshot (owned) */
+    char *key;     /* the per-item limit key, or NULL */
+    char *ftext, *mtext;
+    char hex[2 * SM3_DIGEST_LEN + 1];
+};
+
+static void submission_free(struct submission *s)
+{
+    json_decref(s->form);
+    json_decref(s->snap);
+    free(s->key);
+    free(s->ftext);
+    free(s->mtext);
+    memset(s, 0, sizeof *s);
+}
+
+/* Check a submission of form (taken: it becomes s->form) and material refs for the case
+ * `id` (not stored yet, or a draft) of row->item_code by the caller: the item online,
+ * the form, the materials, the per-item limit.  STORE_OK with problems in errs (and
+ * *conflict for the limit), or a STORE_* error. */
+static int submission_check(store_conn *c, http_req *r, const char *item_code, long long applicant,
+                            long long id, json_t *form, json_t *refs, json_t *profile, json_t *errs,
+                            int *conflict, struct submission *s)
 {
     const struct principal *p = auth_principal(r);
-    json_t *def;
-    int version, online;
-    int rc = case_item(c, row->item_code, 0, &def, &version, &online);
+    memset(s, 0, sizeof *s);
+    s->form = form;
+    int online;
+    int rc = case_item(c, item_code, 0, &s->def, &s->version, &online);
     if (rc != STORE_OK) return rc == STORE_DONE ? STORE_ERROR : rc;
     if (!online) {
         json_array_append_new(errs,
@@ -722,78 +762,117 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
         return STORE_OK;
     }
     const struct item *it;
-    if ((rc = item_get(c, row->item_code, version, &it)) != 0) return rc == 1 ? STORE_ERROR : rc;
-    json_t *form = json_loads(row->form, 0, NULL);
-    json_t *refs = json_loads(row->materials, 0, NULL);
-    json_t *applicant = item_applicant_json(c, p);
-    if (!form || !refs || !applicant) {
-        json_decref(form);
-        json_decref(refs);
-        json_decref(applicant);
+    if ((rc = item_get(c, item_code, s->version, &it)) != 0) return rc == 1 ? STORE_ERROR : rc;
+    profile = profile ? json_incref(profile) : item_applicant_json(c, p);
+    if (!form || !refs || !profile) {
+        json_decref(profile);
         return STORE_ERROR;
     }
-    item_check_form(it, form, applicant, case_engine.cal, errs);
-    json_decref(applicant);
-    json_t *snap = NULL;
-    rc = resolve_materials(c, row->applicant, def, refs, &snap, errs, "");
-    json_decref(refs);
-    if (rc != STORE_OK || json_array_size(errs)) {
-        json_decref(form);
-        json_decref(snap);
-        return rc;
-    }
+    item_check_form(it, form, profile, case_engine.cal, errs);
+    json_decref(profile);
+    rc = resolve_materials(c, applicant, s->def, refs, &s->snap, errs, "");
+    if (rc != STORE_OK || json_array_size(errs)) return rc;
     /* at most one live case per key within the window (one dog per tag a year …) */
     char keybuf[256];
     const char *lv = item_limit_value(it, form, keybuf, sizeof keybuf);
-    char *key = lv ? strdup(lv) : NULL;
-    if (lv && !key) rc = STORE_ERROR;
-    if (key) {
-        long long window = it->limit_window_days * 86400000LL;
-        store_stmt *st = store_prepare(c, "SELECT case_no FROM ecase WHERE item_code = $1 AND limit_key = $2"
-                                          " AND id <> $3 AND submitted_ms >= $4"
-                                          " AND state NOT IN ('draft','not_accepted','withdrawn','refused')");
-        if (!st)
-            rc = STORE_ERROR;
-        else {
-            store_bind_text(st, 1, row->item_code);
-            store_bind_text(st, 2, key);
-            store_bind_int64(st, 3, row->id);
-            store_bind_int64(st, 4, case_now_ms() - window);
-            rc = store_step(st);
-            if (rc == STORE_ROW) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "already applied for within the period (case %s)",
-                         store_column_text(st, 0));
-                json_array_append_new(errs, http_field_error(it->limit_key, msg));
-                *conflict = 1;
-            }
-            store_finalize(st);
-            rc = rc == STORE_ROW || rc == STORE_DONE ? STORE_OK : rc;
-        }
-        if (rc != STORE_OK || json_array_size(errs)) {
-            free(key);
-            json_decref(form);
-            json_decref(snap);
-            return rc;
-        }
+    if (!lv) return STORE_OK;
+    if (!(s->key = strdup(lv))) return STORE_ERROR;
+    long long window = it->limit_window_days * 86400000LL;
+    store_stmt *st = store_prepare(c, "SELECT case_no FROM ecase WHERE item_code = $1 AND limit_key = $2"
+                                      " AND id <> $3 AND submitted_ms >= $4"
+                                      " AND state NOT IN ('draft','not_accepted','withdrawn','refused')");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, item_code);
+    store_bind_text(st, 2, s->key);
+    store_bind_int64(st, 3, id);
+    store_bind_int64(st, 4, case_now_ms() - window);
+    rc = store_step(st);
+    if (rc == STORE_ROW) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "already applied for within the period (case %s)", store_column_text(st, 0));
+        json_array_append_new(errs, http_field_error(it->limit_key, msg));
+        *conflict = 1;
     }
-    /* freeze: the case number, the form as checked, the materials snapshot and its SM3 */
-    long long now = case_now_ms();
+    store_finalize(st);
+    return rc == STORE_ROW || rc == STORE_DONE ? STORE_OK : rc;
+}
+
+/* Freeze a checked submission into row: the case number (from row->id), the form as
+ * checked, the materials snapshot and its SM3 (s->hex). */
+static int submission_freeze(struct submission *s, struct case_row *row)
+{
     char day[11];
     calendar_date_format(case_today(), day);
     snprintf(row->case_no, sizeof row->case_no, "EH%.4s%.2s%.2s%010lld", day, day + 5, day + 8, row->id);
+    row->item_version = s->version;
     json_t *sub = json_pack("{s:s, s:s, s:i, s:I, s:O, s:O}", "case_no", row->case_no, "item", row->item_code,
-                            "version", version, "applicant", (json_int_t)row->applicant, "form", form,
-                            "materials", snap);
+                            "version", s->version, "applicant", (json_int_t)row->applicant, "form", s->form,
+                            "materials", s->snap);
     char *canon = sub ? json_dumps(sub, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    char *ftext = json_dumps(form, JSON_COMPACT);
-    char *mtext = json_dumps(snap, JSON_COMPACT);
     json_decref(sub);
+    s->ftext = json_dumps(s->form, JSON_COMPACT);
+    s->mtext = json_dumps(s->snap, JSON_COMPACT);
     unsigned char dg[SM3_DIGEST_LEN];
-    char hex[2 * SM3_DIGEST_LEN + 1];
-    rc = canon && ftext && mtext && crypto_sm3(canon, strlen(canon), dg) == 0 ? STORE_OK : STORE_ERROR;
+    int rc = canon && s->ftext && s->mtext && crypto_sm3(canon, strlen(canon), dg) == 0 ? STORE_OK : STORE_ERROR;
+    free(canon);
+    if (rc == STORE_OK) hex_encode(dg, sizeof dg, s->hex);
+    return rc;
+}
+
+/* After the submitted row is written: its materials on record, the audit record with
+ * the submission's SM3, and the pre-check message to the back-end. */
+static int submission_record(store_conn *c, http_req *r, struct case_row *row, struct submission *s,
+                             long long now)
+{
+    /* each material, for staff access by content address */
+    int rc = record_materials(c, row->id, s->snap, now);
+    if (rc != STORE_OK) return rc;
+    /* the submission's SM3 in the audit chain */
+    char details[256], object[48];
+    snprintf(details, sizeof details, "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}",
+             row->case_no, row->item_code, s->version, s->hex);
+    snprintf(object, sizeof object, "case:%lld", row->id);
+    rc = auth_audit(r, c, "case.submit", object, "ok", details);
+    if (rc != STORE_OK) return rc;
+    /* and to the back-end for its pre-check, through the exchange */
+    json_t *payload = json_pack("{s:s, s:i, s:s, s:O}", "item", row->item_code, "version", s->version,
+                                "case_no", row->case_no, "form", s->form);
+    char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    char idem[64];
+    snprintf(idem, sizeof idem, "case:%lld:precheck", row->id);
+    const char *backend = json_string_value(json_object_get(s->def, "backend"));
+    long long mid;
+    rc = ptext ? exchange_enqueue(c, idem, "case.precheck", backend ? backend : "sim", row->id, ptext, &mid)
+               : STORE_ERROR;
+    free(ptext);
+    json_decref(payload);
+    return rc;
+}
+
+static struct case_move submit_move(http_req *r)
+{
+    const struct principal *p = auth_principal(r);
+    return (struct case_move){.action = CA_SUBMIT,
+                              .actor = {p->account, p->login, applicant_type(p)},
+                              .client = http_req_client(r),
+                              .request_id = http_req_id(r)};
+}
+
+int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *errs, int *conflict)
+{
+    struct submission s;
+    json_t *refs = json_loads(row->materials, 0, NULL);
+    int rc = submission_check(c, r, row->item_code, row->applicant, row->id, json_loads(row->form, 0, NULL),
+                              refs, NULL, errs, conflict, &s);
+    json_decref(refs);
+    if (rc != STORE_OK || json_array_size(errs)) {
+        submission_free(&s);
+        return rc;
+    }
+    /* freeze: the case number, the form as checked, the materials snapshot and its SM3 */
+    long long now = case_now_ms();
+    rc = submission_freeze(&s, row);
     if (rc == STORE_OK) {
-        hex_encode(dg, sizeof dg, hex);
         store_stmt *st = store_prepare(c, "UPDATE ecase SET case_no = $1, item_version = $2, form = $3,"
                                           " materials = $4, digest = $5, submitted_ms = $6, limit_key = $7"
                                           " WHERE id = $8");
@@ -801,13 +880,13 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
             rc = STORE_ERROR;
         else {
             store_bind_text(st, 1, row->case_no);
-            store_bind_int64(st, 2, version);
-            store_bind_text(st, 3, ftext);
-            store_bind_text(st, 4, mtext);
-            store_bind_text(st, 5, hex);
+            store_bind_int64(st, 2, s.version);
+            store_bind_text(st, 3, s.ftext);
+            store_bind_text(st, 4, s.mtext);
+            store_bind_text(st, 5, s.hex);
             store_bind_int64(st, 6, now);
-            if (key)
-                store_bind_text(st, 7, key);
+            if (s.key)
+                store_bind_text(st, 7, s.key);
             else
                 store_bind_null(st, 7);
             store_bind_int64(st, 8, row->id);
@@ -816,47 +895,59 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
             rc = rc == STORE_DONE ? STORE_OK : (rc == STORE_OK ? STORE_ERROR : rc);
         }
     }
-    row->item_version = version;
-    /* each material, for staff access by content address */
-    if (rc == STORE_OK) rc = record_materials(c, row->id, snap, now);
     if (rc == STORE_OK) {
-        struct case_move m = {.action = CA_SUBMIT,
-                              .actor = {p->account, p->login, applicant_type(p)},
-                              .client = http_req_client(r),
-                              .request_id = http_req_id(r)};
+        struct case_move m = submit_move(r);
         rc = case_move(c, row, &m);
         if (rc == CASE_REFUSED) rc = STORE_ERROR;
     }
+    if (rc == STORE_OK) rc = submission_record(c, r, row, &s, now);
+    submission_free(&s);
+    return rc;
+}
+
+/* The one-request apply of a new case: checked first, then the row written once, in
+ * its submitted state (case_move_new), and what follows it as case_submit_row does.
+ * The id is allocated before the INSERT because the case number and the SM3 carry it. */
+static int draft_submit_new(store_conn *c, struct draft *d)
+{
+    const struct principal *p = auth_principal(d->r);
+    struct case_row row;
+    memset(&row, 0, sizeof row);
+    row.core.state = row.core.prev_state = CS_DRAFT;
+    snprintf(row.item_code, sizeof row.item_code, "%s", d->code);
+    row.applicant = p->account;
+    row.enterprise = p->on_behalf ? p->on_behalf : p->enterprise;
+    row.agent = p->on_behalf ? p->account : 0;
+    int rc = case_new_id(c, &row.id);
+    if (rc != STORE_OK) return rc;
+    struct submission s;
+    /* the form is checked (and completed) in place: a copy, the transaction may run again */
+    rc = submission_check(c, d->r, d->code, row.applicant, row.id, json_deep_copy(d->form), d->materials,
+                          d->profile, d->errs, &d->conflict, &s);
+    if (rc == STORE_OK && json_array_size(d->errs)) rc = CASE_REFUSED;
+    long long now = case_now_ms();
+    if (rc == STORE_OK) rc = submission_freeze(&s, &row);
     if (rc == STORE_OK) {
-        /* the submission's SM3 in the audit chain */
-        char details[256], object[48];
-        snprintf(details, sizeof details,
-                 "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}", row->case_no,
-                 row->item_code, version, hex);
-        snprintf(object, sizeof object, "case:%lld", row->id);
-        rc = auth_audit(r, c, "case.submit", object, "ok", details);
+        row.form = s.ftext;
+        row.materials = s.mtext;
+        row.digest = s.hex;
+        row.limit_key = s.key;
+        row.idem_key = (char *)d->idem;
+        row.created_ms = row.submitted_ms = now;
+        struct case_move m = submit_move(d->r);
+        rc = case_move_new(c, &row, &m);
+        if (rc == CASE_REFUSED) rc = STORE_ERROR;
+        /* borrowed, not the row's to free */
+        row.form = row.materials = row.digest = row.limit_key = row.idem_key = NULL;
     }
+    if (rc == STORE_OK) rc = submission_record(c, d->r, &row, &s, now);
     if (rc == STORE_OK) {
-        /* and to the back-end for its pre-check, through the exchange */
-        json_t *payload = json_pack("{s:s, s:i, s:s, s:O}", "item", row->item_code, "version", version,
-                                    "case_no", row->case_no, "form", form);
-        char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-        char idem[64];
-        snprintf(idem, sizeof idem, "case:%lld:precheck", row->id);
-        const char *backend = json_string_value(json_object_get(def, "backend"));
-        long long mid;
-        rc = ptext
-                 ? exchange_enqueue(c, idem, "case.precheck", backend ? backend : "sim", row->id, ptext, &mid)
-                 : STORE_ERROR;
-        free(ptext);
-        json_decref(payload);
+        d->id = row.id;
+        snprintf(d->case_no, sizeof d->case_no, "%s", row.case_no);
+        snprintf(d->state, sizeof d->state, "%s", case_state_name(row.core.state));
     }
-    free(canon);
-    free(ftext);
-    free(mtext);
-    free(key);
-    json_decref(form);
-    json_decref(snap);
+    submission_free(&s);
+    case_row_free(&row);
     return rc;
 }
 

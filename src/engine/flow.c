@@ -189,9 +189,19 @@ static int notify(store_conn *c, const struct case_row *r, enum case_action a, c
     return inbox_notify(c, r->applicant, r->id, case_action_name(a), title, body, sms && a != CA_SUBMIT);
 }
 
-int case_move(store_conn *c, struct case_row *r, struct case_move *m)
+/* What a move does, worked out before anything is written: the workflow allows it
+ * (else CASE_REFUSED), v->next the new core, and r's step, department and day columns
+ * set as they will be stored. */
+struct move_plan {
+    struct case_workflow wf;
+    struct case_core next;
+    const struct case_step *from;
+    int used; /* working days the step has used */
+};
+
+static int move_plan(store_conn *c, struct case_row *r, struct case_move *m, struct move_plan *v)
 {
-    struct case_workflow wfb, *wf = &wfb;
+    struct case_workflow *wf = &v->wf;
     int rc = case_item_workflow(c, r->item_code, r->item_version, wf);
     if (rc != STORE_OK) return rc == STORE_DONE ? STORE_ERROR : rc;
     struct case_core next;
@@ -245,54 +255,24 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
         r->paused_day = 0;
         r->supplement_due = 0;
     }
-    long long now = case_now_ms();
-    int closing = next.state == CS_CLOSED || next.state == CS_NOT_ACCEPTED || next.state == CS_WITHDRAWN;
-    store_stmt *st = store_prepare(
-        c, "UPDATE ecase SET state = $1, prev_state = $2, step = $3, assignee = $4, precheck = $5,"
-           " dept_code = $6, dept_path = $7, step_role = $8, step_day = $9, step_due = $10,"
-           " accepted_day = $11, due_day = $12, supplement_due = $13, paused_day = $14, escalated = $15,"
-           " escalated_dept = $16, reminded = $17, updated_ms = $18, closed_ms = $19, nlog = nlog + 1"
-           " WHERE id = $20 AND nlog = $21 RETURNING nlog");
-    if (!st) return STORE_ERROR;
-    store_bind_text(st, 1, case_state_name(next.state));
-    store_bind_text(st, 2, case_state_name(next.prev_state));
-    store_bind_int64(st, 3, next.step);
-    store_bind_int64(st, 4, next.assignee);
-    store_bind_text(st, 5, next.precheck ? "passed" : "pending");
-    store_bind_text(st, 6, r->dept_code);
-    store_bind_text(st, 7, r->dept_path);
-    store_bind_text(st, 8, r->step_role);
-    store_bind_int64(st, 9, r->step_day);
-    store_bind_int64(st, 10, r->step_due);
-    if (r->accepted_day)
-        store_bind_int64(st, 11, r->accepted_day);
-    else
-        store_bind_null(st, 11);
-    if (r->due_day)
-        store_bind_int64(st, 12, r->due_day);
-    else
-        store_bind_null(st, 12);
-    store_bind_int64(st, 13, r->supplement_due);
-    store_bind_int64(st, 14, r->paused_day);
-    store_bind_int64(st, 15, r->escalated);
-    store_bind_text(st, 16, r->escalated_dept);
-    store_bind_int64(st, 17, r->reminded);
-    store_bind_int64(st, 18, now);
-    if (closing)
-        store_bind_int64(st, 19, now);
-    else
-        store_bind_null(st, 19);
-    store_bind_int64(st, 20, r->id);
-    store_bind_int64(st, 21, r->nlog);
-    rc = store_step(st);
-    store_finalize(st);
-    /* someone else moved the case since it was read: the transaction runs again */
-    if (rc == STORE_DONE) return STORE_BUSY;
-    if (rc != STORE_ROW) return rc;
+    v->next = next;
+    v->from = from;
+    v->used = used;
+    return STORE_OK;
+}
 
+/* What follows the row's change: the supervision-log entry, r's core and nlog moved on,
+ * the applicant's notification and, for decisions, the audit record. */
+static int move_record(store_conn *c, struct case_row *r, struct case_move *m, const struct move_plan *v,
+                       long long now)
+{
+    const struct case_core next = v->next;
+    const struct case_step *from = v->from;
+    int used = v->used;
+    int rc;
     char at[40];
     case_time_text(now, at);
-    st =
+    store_stmt *st =
         store_prepare(c, "INSERT INTO case_log (case_id, seq, at, at_ms, actor, actor_login, step, step_name,"
                          " action, from_state, to_state, to_step, assignee, opinion, time_limit, time_used,"
                          " details) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)");
@@ -351,6 +331,146 @@ int case_move(store_conn *c, struct case_row *r, struct case_move *m)
         if (rc != STORE_OK) return rc;
     }
     return STORE_OK;
+}
+
+int case_move(store_conn *c, struct case_row *r, struct case_move *m)
+{
+    struct move_plan v;
+    int rc = move_plan(c, r, m, &v);
+    if (rc != STORE_OK) return rc;
+    const struct case_core next = v.next;
+    long long now = case_now_ms();
+    int closing = next.state == CS_CLOSED || next.state == CS_NOT_ACCEPTED || next.state == CS_WITHDRAWN;
+    store_stmt *st = store_prepare(
+        c, "UPDATE ecase SET state = $1, prev_state = $2, step = $3, assignee = $4, precheck = $5,"
+           " dept_code = $6, dept_path = $7, step_role = $8, step_day = $9, step_due = $10,"
+           " accepted_day = $11, due_day = $12, supplement_due = $13, paused_day = $14, escalated = $15,"
+           " escalated_dept = $16, reminded = $17, updated_ms = $18, closed_ms = $19, nlog = nlog + 1"
+           " WHERE id = $20 AND nlog = $21 RETURNING nlog");
+    if (!st) return STORE_ERROR;
+    store_bind_text(st, 1, case_state_name(next.state));
+    store_bind_text(st, 2, case_state_name(next.prev_state));
+    store_bind_int64(st, 3, next.step);
+    store_bind_int64(st, 4, next.assignee);
+    store_bind_text(st, 5, next.precheck ? "passed" : "pending");
+    store_bind_text(st, 6, r->dept_code);
+    store_bind_text(st, 7, r->dept_path);
+    store_bind_text(st, 8, r->step_role);
+    store_bind_int64(st, 9, r->step_day);
+    store_bind_int64(st, 10, r->step_due);
+    if (r->accepted_day)
+        store_bind_int64(st, 11, r->accepted_day);
+    else
+        store_bind_null(st, 11);
+    if (r->due_day)
+        store_bind_int64(st, 12, r->due_day);
+    else
+        store_bind_null(st, 12);
+    store_bind_int64(st, 13, r->supplement_due);
+    store_bind_int64(st, 14, r->paused_day);
+    store_bind_int64(st, 15, r->escalated);
+    store_bind_text(st, 16, r->escalated_dept);
+    store_bind_int64(st, 17, r->reminded);
+    store_bind_int64(st, 18, now);
+    if (closing)
+        store_bind_int64(st, 19, now);
+    else
+        store_bind_null(st, 19);
+    store_bind_int64(st, 20, r->id);
+    store_bind_int64(st, 21, r->nlog);
+    rc = store_step(st);
+    store_finalize(st);
+    /* someone else moved the case since it was read: the transaction runs again */
+    if (rc == STORE_DONE) return STORE_BUSY;
+    if (rc != STORE_ROW) return rc;
+
+    return move_record(c, r, m, &v, now);
+}
+
+int case_new_id(store_conn *c, long long *id)
+{
+    /* SQLite: what AUTOINCREMENT would give next (the write transaction holds the one
+     * writer, and the explicit id moves sqlite_sequence on); PostgreSQL: the serial. */
+    const char *sql = store_conn_engine(c) == STORE_SQLITE
+                          ? "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ecase'), 0),"
+                            " COALESCE((SELECT MAX(id) FROM ecase), 0)) + 1"
+                          : "SELECT nextval(pg_get_serial_sequence('ecase', 'id'))";
+    int rc = store_query_int64(c, sql, id);
+    return rc == STORE_OK && *id > 0 ? STORE_OK : (rc == STORE_OK ? STORE_ERROR : rc);
+}
+
+int case_move_new(store_conn *c, struct case_row *r, struct case_move *m)
+{
+    struct move_plan v;
+    int rc = move_plan(c, r, m, &v);
+    if (rc != STORE_OK) return rc;
+    const struct case_core next = v.next;
+    long long now = case_now_ms();
+    int closing = next.state == CS_CLOSED || next.state == CS_NOT_ACCEPTED || next.state == CS_WITHDRAWN;
+    store_stmt *st = store_prepare(
+        c, "INSERT INTO ecase (id, case_no, item_code, item_version, applicant, enterprise, agent, state,"
+           " prev_state, step, dept_code, dept_path, step_role, assignee, precheck, form, materials, digest,"
+           " limit_key, bundle_id, idem_key, created_ms, updated_ms, submitted_ms, closed_ms, accepted_day,"
+           " due_day, step_day, step_due, supplement_due, paused_day, escalated, escalated_dept, reminded,"
+           " nlog) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,"
+           "$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35)");
+    if (!st) return STORE_ERROR;
+    int i = 1;
+#define BIND_TEXT_OR_NULL(v)                                                                                 \
+    do {                                                                                                     \
+        if (v)                                                                                               \
+            store_bind_text(st, i++, v);                                                                     \
+        else                                                                                                 \
+            store_bind_null(st, i++);                                                                        \
+    } while (0)
+#define BIND_INT_OR_NULL(v)                                                                                  \
+    do {                                                                                                     \
+        if (v)                                                                                               \
+            store_bind_int64(st, i++, v);                                                                    \
+        else                                                                                                 \
+            store_bind_null(st, i++);                                                                        \
+    } while (0)
+    store_bind_int64(st, i++, r->id);
+    BIND_TEXT_OR_NULL(r->case_no[0] ? r->case_no : NULL);
+    store_bind_text(st, i++, r->item_code);
+    store_bind_int64(st, i++, r->item_version);
+    store_bind_int64(st, i++, r->applicant);
+    store_bind_int64(st, i++, r->enterprise);
+    store_bind_int64(st, i++, r->agent);
+    store_bind_text(st, i++, case_state_name(next.state));
+    store_bind_text(st, i++, case_state_name(next.prev_state));
+    store_bind_int64(st, i++, next.step);
+    store_bind_text(st, i++, r->dept_code);
+    store_bind_text(st, i++, r->dept_path);
+    store_bind_text(st, i++, r->step_role);
+    store_bind_int64(st, i++, next.assignee);
+    store_bind_text(st, i++, next.precheck ? "passed" : "pending");
+    store_bind_text(st, i++, r->form);
+    store_bind_text(st, i++, r->materials);
+    BIND_TEXT_OR_NULL(r->digest);
+    BIND_TEXT_OR_NULL(r->limit_key);
+    store_bind_int64(st, i++, r->bundle_id);
+    BIND_TEXT_OR_NULL(r->idem_key);
+    store_bind_int64(st, i++, r->created_ms ? r->created_ms : now);
+    store_bind_int64(st, i++, now);
+    BIND_INT_OR_NULL(r->submitted_ms);
+    BIND_INT_OR_NULL(closing ? now : 0);
+    BIND_INT_OR_NULL(r->accepted_day);
+    BIND_INT_OR_NULL(r->due_day);
+    store_bind_int64(st, i++, r->step_day);
+    store_bind_int64(st, i++, r->step_due);
+    store_bind_int64(st, i++, r->supplement_due);
+    store_bind_int64(st, i++, r->paused_day);
+    store_bind_int64(st, i++, r->escalated);
+    store_bind_text(st, i++, r->escalated_dept);
+    store_bind_int64(st, i++, r->reminded);
+    store_bind_int64(st, i++, r->nlog + 1);
+#undef BIND_TEXT_OR_NULL
+#undef BIND_INT_OR_NULL
+    rc = store_step(st);
+    store_finalize(st);
+    if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+    return move_record(c, r, m, &v, now);
 }
 
 /* ---------- the exchange's answers ---------- */

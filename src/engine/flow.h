@@ -68,6 +68,12 @@ struct case_move {
     const char *request_id;
 };
 int case_move(store_conn *c, struct case_row *r, struct case_move *m);
+/* The same move for a case not stored yet: r holds every column of the case before the
+ * move (r->id from case_new_id, nlog 0) and is INSERTed once, in its state after the
+ * move, with the same log entry, notification and audit as case_move gives. */
+int case_move_new(store_conn *c, struct case_row *r, struct case_move *m);
+/* The id the next new case gets, allocated inside c's write transaction. */
+int case_new_id(store_conn *c, long long *id);
 
 /* The engine's shared state, set once by case_engine_init. */
 struct case_engine {

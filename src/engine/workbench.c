@@ -367,15 +367,16 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
     case Q_OVERDUE:
         /* two branches, each with its own index: the clerk's cases in hand (ecase_in_hand
          * covers assignee and step_due), and those escalated to their department
-         * (ecase_escalated; the unary + keeps SQLite from preferring a deadline index
-         * that would read every live overdue case of the whole system) */
+         * (ecase_escalated, partial: the `<> ''` matches its predicate; the unary + keeps
+         * SQLite from preferring a deadline index that would read every live overdue case
+         * of the whole system) */
         qb_add(b, "((assignee = ");
         qb_int(b, p->account);
         qb_add(b, " AND state IN ('submitted','in_review','supplement') AND step_due < ");
         qb_int(b, q->today);
         qb_add(b, ") OR (escalated_dept = ");
         qb_text(b, q->dept_code);
-        qb_add(b, " AND state IN ('submitted','in_review') AND +step_due < ");
+        qb_add(b, " AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
         qb_int(b, q->today);
         qb_add(b, "))");
         break;
