@@ -723,11 +723,11 @@ static int record_materials(store_conn *c, long long case_id, json_t *snap, long
  * share.  submission_check fills it, submission_freeze issues the case number and the
  * SM3, submission_record writes what follows the row. */
 struct submission {
-    json_t *def;   /* the item (borrowed) */
-    int version;   /* the item version submitted against */
-    json_t *form;  /* the form as checked (owned) */
-    json_t *snap;  /* the materials snapshot (owned) */
-    char *key;     /* the per-item limit key, or NULL */
+    json_t *def;  /* the item (borrowed) */
+    int version;  /* the item version submitted against */
+    json_t *form; /* the form as checked (owned) */
+    json_t *snap; /* the materials snapshot (owned) */
+    char *key;    /* the per-item limit key, or NULL */
     char *ftext, *mtext;
     char hex[2 * SM3_DIGEST_LEN + 1];
 };
@@ -789,7 +789,8 @@ static int submission_check(store_conn *c, http_req *r, const char *item_code, l
     rc = store_step(st);
     if (rc == STORE_ROW) {
         char msg[160];
-        snprintf(msg, sizeof msg, "already applied for within the period (case %s)", store_column_text(st, 0));
+        snprintf(msg, sizeof msg, "already applied for within the period (case %s)",
+                 store_column_text(st, 0));
         json_array_append_new(errs, http_field_error(it->limit_key, msg));
         *conflict = 1;
     }
@@ -813,7 +814,8 @@ static int submission_freeze(struct submission *s, struct case_row *row)
     s->ftext = json_dumps(s->form, JSON_COMPACT);
     s->mtext = json_dumps(s->snap, JSON_COMPACT);
     unsigned char dg[SM3_DIGEST_LEN];
-    int rc = canon && s->ftext && s->mtext && crypto_sm3(canon, strlen(canon), dg) == 0 ? STORE_OK : STORE_ERROR;
+    int rc =
+        canon && s->ftext && s->mtext && crypto_sm3(canon, strlen(canon), dg) == 0 ? STORE_OK : STORE_ERROR;
     free(canon);
     if (rc == STORE_OK) hex_encode(dg, sizeof dg, s->hex);
     return rc;

@@ -294,7 +294,8 @@ int licence_use_report(store *s, const char *day, json_t **out)
     store_conn *c = store_acquire(s);
     if (!c) return STORE_UNAVAILABLE;
     json_t *acts = json_object(); /* action -> {served, logged, dropped} */
-    static const char *const known[] = {"status", "verify", "share_create", "share_view", "check", "fetch", NULL};
+    static const char *const known[] = {"status", "verify", "share_create", "share_view", "check",
+                                        "fetch",  NULL};
     for (int i = 0; known[i]; i++)
         json_object_set_new(acts, known[i],
                             json_pack("{s:I, s:I, s:I}", "served", (json_int_t)0, "logged", (json_int_t)0,
