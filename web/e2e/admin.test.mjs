@@ -38,7 +38,7 @@ async function pagesShown(page) {
 test('the system administrator: departments, a staff account, the catalog and the calendar', async () => {
   const { context, page } = await h.openPage(browser, srv);
   await h.adminFirstLogin(page, srv, 'sysadmin');
-  assert.deepEqual(await pagesShown(page), ['items', 'notices', 'org']);
+  assert.deepEqual(await pagesShown(page), ['items', 'licenceApps', 'notices', 'org']);
   await h.axe(page, '/admin (sysadmin)');
   await h.shot(page, 'console-sysadmin');
 
@@ -133,7 +133,7 @@ test('the security administrator: a role made and granted; the security settings
 test('the auditor: search, export and the verified chain; phone, English and elder mode', async () => {
   const { context, page } = await h.openPage(browser, srv);
   await h.adminFirstLogin(page, srv, 'auditor');
-  assert.deepEqual(await pagesShown(page), ['audit']);
+  assert.deepEqual(await pagesShown(page), ['audit', 'licenceUses']);
   await h.shot(page, 'console-auditor');
   await h.visit(page, '/admin/audit');
   await page.waitForSelector('[data-test=verify][data-intact=true]');

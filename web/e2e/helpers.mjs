@@ -128,8 +128,29 @@ export async function openPage(browser, srv, { viewport = DESKTOP, prefs } = {})
   return { context, page, net, cdp };
 }
 
-/** Run axe-core on the page as it is now; throws on serious or critical violations. */
+/** Wait until no finite CSS animation or transition runs.  Dialogs, message boxes and
+ *  messages fade in and out: mid-fade their text is half transparent, which axe's
+ *  contrast rule reads as it is (and a loaded machine makes the fades last longer). Two
+ *  frames first, so that a transition about to start is seen; infinite ones (spinners)
+ *  are not waited for. */
+export async function stillness(page) {
+  await page.evaluate(async () => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+    for (let i = 0; i < 20; i++) {
+      await frame();
+      await frame();
+      const running = document
+        .getAnimations()
+        .filter((a) => a.playState !== 'finished' && a.playState !== 'idle' && a.effect?.getTiming().iterations !== Infinity);
+      if (!running.length) return;
+      await Promise.race([Promise.all(running.map((a) => a.finished.catch(() => {}))), new Promise((r) => setTimeout(r, 1000))]);
+    }
+  });
+}
+
+/** Run axe-core on the page once it is still; throws on serious or critical violations. */
 export async function axe(page, label = page.url()) {
+  await stillness(page);
   await page.evaluate(AXE);
   const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');

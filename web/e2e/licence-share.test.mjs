@@ -61,15 +61,10 @@ async function fitsPhone(page, what) {
   await page.setViewportSize(was);
 }
 
-/** axe on a dialog once it has faded in (half-transparent text fails the contrast rule). */
-async function axeDialog(page, what) {
-  await page.waitForTimeout(400);
-  await h.axe(page, what);
-}
 
 async function confirmDialog(page) {
   await page.waitForSelector('.el-message-box');
-  await axeDialog(page, 'confirmation dialog');
+  await h.axe(page, 'confirmation dialog');
   await page.click('.el-message-box__btns .el-button--primary');
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
   await h.settle(page);
@@ -252,12 +247,12 @@ test('staff register gateway applications; the system administrator approves one
   const hotelId = await hotel.getAttribute('data-id');
   await a.click(`[data-test=ga-approve-${hotelId}]`);
   await a.waitForSelector('[data-test=ga-decide-fields]');
-  await axeDialog(a, 'approve dialog');
+  await h.axe(a, 'approve dialog');
   await a.click('[data-test=ga-d-holder_number]'); // narrowed: no ID number
   await a.click('[data-test=ga-decide-submit]');
   await a.waitForSelector('[data-test=ga-secret-value]');
   await h.settle(a);
-  await axeDialog(a, 'secret dialog');
+  await h.axe(a, 'secret dialog');
   await h.shot(a, 'share-app-secret');
   appId = (await a.textContent('[data-test=ga-secret-app]')).trim();
   const secret = (await a.textContent('[data-test=ga-secret-value]')).trim();
@@ -286,7 +281,6 @@ test('staff register gateway applications; the system administrator approves one
   await a.click('[data-test=ga-decide-submit]');
   await a.waitForSelector(`[data-test=ga-list] li[data-id="${other}"][data-state=rejected]`);
   assert.match(await a.textContent(`[data-test=ga-list] li[data-id="${other}"]`), /用途说明不清/);
-  await a.waitForTimeout(400); // the dialog fades out
   await h.axe(a, 'apps decided');
   await fitsPhone(a, 'apps-admin');
   await admin.context.close();

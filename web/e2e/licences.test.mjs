@@ -53,7 +53,6 @@ async function staffPage(deptCode, roles) {
 
 async function confirmDialog(page) {
   await page.waitForSelector('.el-message-box');
-  await page.waitForTimeout(400); // the box fades in: half-transparent text fails axe's contrast rule
   await h.axe(page, 'confirmation dialog');
   await page.click('.el-message-box__btns .el-button--primary');
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
