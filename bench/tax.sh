@@ -43,7 +43,7 @@
 #   BENCH_TAX_PERSONS=180            person taxpayers per zero run
 #   BENCH_TAX_PEAK_PERSONS=240       person taxpayers of the peak (each pays ≤ 12 times);
 #                                    PERSONS × ROUNDS × 2 + PEAK_PERSONS ≤ 999 (ID numbers)
-#   BENCH_TAX_PEAK_RATES=1000,3000   offered requests/s of the peak runs (1× and 3× the peak)
+#   BENCH_TAX_PEAK_RATES=500,1000,3000  offered requests/s of the peak runs (½×, 1× and 3× the peak)
 #   BENCH_TAX_PEAK_CONNS=128         connections of the peak
 #   BENCH_TAX_PEAK_SECONDS=10        measured seconds per peak run (after BENCH_TAX_WARMUP)
 #   BENCH_TAX_CONNS=32               concurrent connections
@@ -62,7 +62,7 @@ DBS=${BENCH_TAX_DBS:-sqlite postgres}
 PARTS=${BENCH_TAX_PARTS:-zero peak}
 PERSONS=${BENCH_TAX_PERSONS:-180}
 PEAK_PERSONS=${BENCH_TAX_PEAK_PERSONS:-240}
-PEAK_RATES=${BENCH_TAX_PEAK_RATES:-1000,3000}
+PEAK_RATES=${BENCH_TAX_PEAK_RATES:-500,1000,3000}
 PEAK_CONNS=${BENCH_TAX_PEAK_CONNS:-128}
 PEAK_SECS=${BENCH_TAX_PEAK_SECONDS:-10}
 CONNS=${BENCH_TAX_CONNS:-32}
