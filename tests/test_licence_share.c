@@ -512,6 +512,19 @@ static void gateway(void **state)
     assert_true(has_field(j, "reason"));
     json_decref(j);
     json_decref(p_want(&W.a.sys, 200, "POST", path, "{\"reason\":\"不属于住宿场景\"}"));
+    /* a holder sees the approved application only, with its public face: no secret */
+    j = p_want(&W.holder, 200, "GET", "/api/v1/licence-apps/approved", NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "apps")), 1);
+    json_t *pa = json_array_get(json_object_get(j, "apps"), 0);
+    assert_string_equal(str(pa, "app_id"), W.app_id);
+    assert_string_equal(str(pa, "name"), "如家酒店前台");
+    assert_string_equal(str(pa, "dept"), "PSB-YZ-HJ");
+    assert_int_equal(json_array_size(json_object_get(pa, "fields")), 2);
+    t = json_dumps(j, 0);
+    assert_null(strstr(t, W.secret));
+    assert_null(strstr(t, "某网吧"));
+    free(t);
+    json_decref(j);
     assert_int_equal(audit_count("licence.app.approve", "ok"), 1);
     assert_int_equal(audit_count("licence.app.reject", "ok"), 1);
     assert_int_equal(audit_count("licence.app.register", "ok"), 2);

@@ -240,6 +240,8 @@ const struct http_route api_routes[] = {
      "register a gateway application (a department's staff; audited)"},
     {"GET", "/api/v1/licence-apps", licence_api_app_list, ACCESS_SESSION, NULL,
      "gateway applications (mine; all for approvers and auditors)"},
+    {"GET", "/api/v1/licence-apps/approved", licence_api_app_approved, ACCESS_SESSION, NULL,
+     "the approved applications a holder may authorise (app id, name, department, scenarios, fields)"},
     {"POST", "/api/v1/licence-apps/{id}/approve", licence_api_app_approve, ACCESS_SESSION,
      "licence.app.approve",
      "approve an application, possibly narrowing its fields: app id and secret, shown once (audited)"},

@@ -276,6 +276,38 @@ int licence_api_app_list(http_req *r)
     return http_reply_json(r, 200, json_pack("{s:o}", "apps", list));
 }
 
+/* GET /api/v1/licence-apps/approved — the approved applications a holder may authorise:
+ * their public face only (app id, name, department, scenarios, the fields they may see) */
+int licence_api_app_approved(http_req *r)
+{
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return unavailable(r);
+    store_stmt *st =
+        store_prepare(c, "SELECT a.app_id, a.name, a.dept_code, d.name, a.scenarios, a.fields_approved"
+                         " FROM licence_app a LEFT JOIN department d ON d.code = a.dept_code"
+                         " WHERE a.state = 'approved' ORDER BY a.name, a.id LIMIT 500");
+    if (!st) {
+        store_release(c);
+        return unavailable(r);
+    }
+    json_t *list = json_array();
+    int rc;
+    while ((rc = store_step(st)) == STORE_ROW)
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:s?, s:o, s:o}", "app_id", store_column_text(st, 0),
+                                        "name", store_column_text(st, 1), "dept", store_column_text(st, 2),
+                                        "dept_name", store_column_text(st, 3), "scenarios",
+                                        json_loads(store_column_text(st, 4), 0, NULL), "fields",
+                                        json_loads(store_column_text(st, 5), 0, NULL)));
+    store_finalize(st);
+    store_release(c);
+    if (rc != STORE_DONE) {
+        json_decref(list);
+        return unavailable(r);
+    }
+    return http_reply_json(r, 200, json_pack("{s:o}", "apps", list));
+}
+
 struct decide {
     http_req *r;
     long long id;

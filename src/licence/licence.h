@@ -174,15 +174,16 @@ int licence_api_uses_all(http_req *r);     /* GET /api/v1/licence-uses (audit.re
 const char *licence_scenario_name(const char *code);
 
 /* ---- the sharing gateway (gateway.c) ---- */
-int licence_api_app_new(http_req *r);     /* POST /api/v1/licence-apps */
-int licence_api_app_list(http_req *r);    /* GET /api/v1/licence-apps */
-int licence_api_app_approve(http_req *r); /* POST /api/v1/licence-apps/{id}/approve */
-int licence_api_app_reject(http_req *r);  /* POST /api/v1/licence-apps/{id}/reject */
-int licence_api_auth_new(http_req *r);    /* POST /api/v1/licences/{id}/authorisations */
-int licence_api_auth_list(http_req *r);   /* GET /api/v1/licences/{id}/authorisations */
-int licence_api_auth_revoke(http_req *r); /* DELETE /api/v1/licences/{id}/authorisations/{aid} */
-int licence_api_gw_check(http_req *r);    /* GET /api/v1/gateway/licences/{id}/check (signed) */
-int licence_api_gw_fetch(http_req *r);    /* POST /api/v1/gateway/licences/fetch (signed) */
+int licence_api_app_new(http_req *r);      /* POST /api/v1/licence-apps */
+int licence_api_app_list(http_req *r);     /* GET /api/v1/licence-apps */
+int licence_api_app_approved(http_req *r); /* GET /api/v1/licence-apps/approved */
+int licence_api_app_approve(http_req *r);  /* POST /api/v1/licence-apps/{id}/approve */
+int licence_api_app_reject(http_req *r);   /* POST /api/v1/licence-apps/{id}/reject */
+int licence_api_auth_new(http_req *r);     /* POST /api/v1/licences/{id}/authorisations */
+int licence_api_auth_list(http_req *r);    /* GET /api/v1/licences/{id}/authorisations */
+int licence_api_auth_revoke(http_req *r);  /* DELETE /api/v1/licences/{id}/authorisations/{aid} */
+int licence_api_gw_check(http_req *r);     /* GET /api/v1/gateway/licences/{id}/check (signed) */
+int licence_api_gw_fetch(http_req *r);     /* POST /api/v1/gateway/licences/fetch (signed) */
 /* X-Signature for a call: hex HMAC-SM3(secret, METHOD\nPATH\nQUERY\nTIMESTAMP\nNONCE\nhex SM3(body)).
  * 0, or -1 on a crypto failure. */
 int licence_gw_sign(const char *secret, const char *method, const char *path, const char *query,

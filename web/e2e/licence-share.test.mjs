@@ -296,7 +296,12 @@ test('the holder authorises the approved application until a date and revokes it
   await holder.click('[data-test=au-grant]');
   await holder.waitForSelector('[data-test=au-form] .el-form-item__error');
   assert.match(await holder.textContent('[data-test=au-form]'), /not an approved application/);
-  await holder.fill('[data-test=au-app]', appId);
+  // the approved application is offered to choose from (the rejected one is not)
+  await holder.waitForSelector(`[data-test="au-pick-${appId}"]`);
+  assert.match(await holder.textContent('[data-test=au-apps]'), /渝中宾馆前台/);
+  await holder.click(`[data-test="au-pick-${appId}"]`);
+  assert.equal(await holder.inputValue('[data-test=au-app]'), appId);
+  await h.axe(holder, 'authorisation: approved apps');
   await holder.click('[data-test=au-grant]');
   await holder.waitForSelector('[data-test=au-list] tr[data-state=active]');
   await h.settle(holder);
