@@ -53,13 +53,6 @@ function recordBodies(page) {
   return bodies;
 }
 
-async function confirmDialog(page) {
-  await page.waitForSelector('.el-message-box');
-  await h.axe(page, 'confirmation dialog');
-  await page.click('.el-message-box__btns .el-button--primary');
-  await page.waitForSelector('.el-message-box', { state: 'hidden' });
-}
-
 async function certLogin(page, login, file) {
   await page.goto('/login');
   await h.settle(page);
@@ -157,7 +150,7 @@ test('SM2 keys made by openssl: registered on the account page, used to log in i
 
   // removing a key (confirmed): it no longer logs in
   await page.click(`[data-test=cert-list] li[data-fingerprint="${k1.fingerprint}"] [data-test=cert-remove]`);
-  await confirmDialog(page);
+  await h.confirmDialog(page);
   await page.waitForFunction((fp) => !document.querySelector(`[data-test=cert-list] li[data-fingerprint="${fp}"]`), k1.fingerprint);
   assert.equal(await page.locator('[data-test=cert-list] li').count(), 1);
   await page.click('[data-test=logout]');

@@ -22,6 +22,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
 
 const require = createRequire(import.meta.url);
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -159,6 +160,32 @@ export async function axe(page, label = page.url()) {
     throw new Error(`axe on ${label}:\n  ${text.join('\n  ')}`);
   }
   return res.violations;
+}
+
+/** The page as it is now fits 375 px without scrolling sideways; a screenshot
+ *  `<name>-375`; then back to the viewport it had. */
+export async function fitsPhone(page, name) {
+  const was = page.viewportSize();
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(150);
+  assert.equal(await scrollsSideways(page), false, `${name} scrolls sideways at 375 px`);
+  await shot(page, `${name}-375`);
+  await page.setViewportSize(was);
+}
+
+/** An Element Plus confirmation box: axe on it, then its primary button, then quiet. */
+export async function confirmDialog(page) {
+  await page.waitForSelector('.el-message-box');
+  await axe(page, 'confirmation dialog');
+  await page.click('.el-message-box__btns .el-button--primary');
+  await page.waitForSelector('.el-message-box', { state: 'hidden' });
+  await settle(page);
+}
+
+/** Choose the option showing text in the el-select marked data-test=selectTest. */
+export async function pickOption(page, selectTest, text) {
+  await page.click(`[data-test=${selectTest}]`);
+  await page.click(`.el-select-dropdown__item:visible:has-text("${text}")`);
 }
 
 /** Wait until no request is in flight and the UI's progress bar is gone. */
@@ -452,4 +479,29 @@ export async function registerUI(page, srv) {
   await settle(page);
   await captchaAnswer(page); // the log-in page's captcha has been read before anyone navigates on
   return p;
+}
+
+/** An administrator's first log-in through the API (password changed, TOTP enrolled),
+ *  keeping the TOTP secret in srv.totp so that adminLoginUI can log them in again; the
+ *  client can make staff (newStaff). */
+export async function adminApiKeeping(srv, login) {
+  const c = apiClient(srv);
+  const cap = await c.call('POST', '/captcha', {});
+  await c.call('POST', '/auth/login', { login, password: srv.passwords[login], captcha_id: cap.id, captcha: cap.answer });
+  await c.call('POST', '/account/password', { current_password: srv.passwords[login], new_password: PASSWORD });
+  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
+  await c.call('POST', '/account/totp/confirm', { code: totp(t.secret, 'SHA1') });
+  (srv.totp ??= {})[login] = t.secret;
+  return c;
+}
+
+/** Log such an administrator in through the log-in page: password, captcha, then the TOTP
+ *  code of the next 30-second step (each step is single use; the API log-in spent this one). */
+export async function adminLoginUI(page, srv, login) {
+  await loginUI(page, login, PASSWORD);
+  await page.waitForSelector('[data-test=mfa-form]');
+  await page.fill('[data-test=mfa-code]', totp(srv.totp[login], 'SHA1', Date.now() + 30000));
+  await page.click('[data-test=mfa-submit]');
+  await page.waitForURL((u) => u.pathname === '/admin');
+  await settle(page);
 }

@@ -18,62 +18,18 @@ import { join } from 'node:path';
 import * as h from './helpers.mjs';
 
 let srv, browser, person, licence, holder, appId;
-const secrets = {};
-
-// The administrators' first log-in through the API keeping the TOTP secret, so that
-// newStaff() can use them and the log-in page can log them in again (next TOTP step).
-async function adminApiKeeping(login) {
-  const c = h.apiClient(srv);
-  const cap = await c.call('POST', '/captcha', {});
-  await c.call('POST', '/auth/login', { login, password: srv.passwords[login], captcha_id: cap.id, captcha: cap.answer });
-  await c.call('POST', '/account/password', { current_password: srv.passwords[login], new_password: h.PASSWORD });
-  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
-  await c.call('POST', '/account/totp/confirm', { code: h.totp(t.secret, 'SHA1') });
-  secrets[login] = t.secret;
-  return c;
-}
-async function adminLoginUI(page, login) {
-  await h.loginUI(page, login, h.PASSWORD);
-  await page.waitForSelector('[data-test=mfa-form]');
-  await page.fill('[data-test=mfa-code]', h.totp(secrets[login], 'SHA1', Date.now() + 30000));
-  await page.click('[data-test=mfa-submit]');
-  await page.waitForURL((u) => u.pathname === '/admin');
-  await h.settle(page);
-}
 
 before(async () => {
   srv = await h.startServer();
   browser = await h.launch();
-  srv.sys = await adminApiKeeping('sysadmin');
-  srv.sec = await adminApiKeeping('secadmin');
+  srv.sys = await h.adminApiKeeping(srv, 'sysadmin');
+  srv.sec = await h.adminApiKeeping(srv, 'secadmin');
 });
 after(async () => {
   await browser?.close();
   await srv?.stop();
 });
 
-async function fitsPhone(page, what) {
-  const was = page.viewportSize();
-  await page.setViewportSize(h.PHONE);
-  await page.waitForTimeout(150);
-  assert.equal(await h.scrollsSideways(page), false, `${what} scrolls sideways at 375 px`);
-  await h.shot(page, `share-${what}-375`);
-  await page.setViewportSize(was);
-}
-
-
-async function confirmDialog(page) {
-  await page.waitForSelector('.el-message-box');
-  await h.axe(page, 'confirmation dialog');
-  await page.click('.el-message-box__btns .el-button--primary');
-  await page.waitForSelector('.el-message-box', { state: 'hidden' });
-  await h.settle(page);
-}
-
-async function pickOption(page, selectTest, text) {
-  await page.click(`[data-test=${selectTest}]`);
-  await page.click(`.el-select-dropdown__item:visible:has-text("${text}")`);
-}
 
 /** A public browser (phone-sized, fresh context) opening a share code's page. */
 async function openShare(path) {
@@ -113,9 +69,9 @@ test('the holder makes a one-use share code; its QR opens the public page once, 
   await h.visit(holder, `/licences/${licence}`);
   await holder.waitForSelector('[data-test=sh-form]');
   await h.shot(holder, 'share-detail');
-  await fitsPhone(holder, 'detail');
+  await h.fitsPhone(holder, 'share-detail');
 
-  await pickOption(holder, 'sh-scenario', '酒店入住');
+  await h.pickOption(holder, 'sh-scenario', '酒店入住');
   assert.match(await holder.textContent('[data-test=sh-shows]'), /持证人/);
   await holder.fill('#sh-minutes', '10');
   await holder.fill('#sh-uses', '1');
@@ -174,7 +130,7 @@ test('the holder makes a one-use share code; its QR opens the public page once, 
 });
 
 test('the holder revokes a share code after a confirmation; the public page says revoked; "who used my licence" lists the views', async () => {
-  await pickOption(holder, 'sh-scenario', '铁路出行');
+  await h.pickOption(holder, 'sh-scenario', '铁路出行');
   await holder.fill('#sh-uses', '3');
   await holder.click('[data-test=sh-create]');
   await holder.waitForSelector('[data-test=sh-made]');
@@ -189,7 +145,7 @@ test('the holder revokes a share code after a confirmation; the public page says
   await holder.waitForSelector('.el-message-box', { state: 'hidden' });
   assert.equal(await holder.getAttribute(row, 'data-state'), 'active');
   await holder.click(`[data-test=sh-revoke-${id}]`);
-  await confirmDialog(holder);
+  await h.confirmDialog(holder);
   await holder.waitForSelector(`${row}[data-state=revoked]`);
   assert.equal(await holder.$('[data-test=sh-made]'), null, 'the revoked code is no longer shown');
 
@@ -207,7 +163,7 @@ test('the holder revokes a share code after a confirmation; the public page says
   assert.match(await holder.textContent('[data-test=uses]'), /查看分享码/);
   await h.axe(holder, 'detail with uses');
   await h.shot(holder, 'share-uses');
-  await fitsPhone(holder, 'detail-uses');
+  await h.fitsPhone(holder, 'share-detail-uses');
 });
 
 test('staff register gateway applications; the system administrator approves one (the secret shown once) and rejects the other', async () => {
@@ -233,13 +189,13 @@ test('staff register gateway applications; the system administrator approves one
   await register('测试应用', ['id']);
   assert.equal(await page.$$eval('[data-test=ga-list] li[data-state=pending]', (xs) => xs.length), 2);
   await h.shot(page, 'share-apps-staff');
-  await fitsPhone(page, 'apps-staff');
+  await h.fitsPhone(page, 'share-apps-staff');
   await context.close();
 
   const admin = await h.openPage(browser, srv);
   await admin.context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const a = admin.page;
-  await adminLoginUI(a, 'sysadmin');
+  await h.adminLoginUI(a, srv, 'sysadmin');
   await a.click('[data-test=page-licenceApps]');
   await a.waitForURL((u) => u.pathname === '/workbench/licence-apps');
   await h.visit(a, '/workbench/licence-apps');
@@ -282,14 +238,14 @@ test('staff register gateway applications; the system administrator approves one
   await a.waitForSelector(`[data-test=ga-list] li[data-id="${other}"][data-state=rejected]`);
   assert.match(await a.textContent(`[data-test=ga-list] li[data-id="${other}"]`), /用途说明不清/);
   await h.axe(a, 'apps decided');
-  await fitsPhone(a, 'apps-admin');
+  await h.fitsPhone(a, 'share-apps-admin');
   await admin.context.close();
 });
 
 test('the holder authorises the approved application until a date and revokes it', async () => {
   await h.visit(holder, `/licences/${licence}`);
   await holder.fill('[data-test=au-app]', 'app_0000000000000000');
-  await pickOption(holder, 'au-scenario', '酒店入住');
+  await h.pickOption(holder, 'au-scenario', '酒店入住');
   const until = new Date((h.calendarToday() + 30) * 86400000).toISOString().slice(0, 10);
   await holder.fill('#au-until', until);
   await holder.keyboard.press('Enter');
@@ -312,7 +268,7 @@ test('the holder authorises the approved application until a date and revokes it
   await h.shot(holder, 'share-authorised');
   const id = await holder.getAttribute('[data-test=au-list] tr[data-state=active]', 'data-id');
   await holder.click(`[data-test=au-revoke-${id}]`);
-  await confirmDialog(holder);
+  await h.confirmDialog(holder);
   await holder.waitForSelector(`[data-test=au-list] tr[data-id="${id}"][data-state=revoked]`);
 });
 
@@ -324,9 +280,9 @@ test('the auditor reads the licence usage log from the console and filters it', 
   await h.visit(page, '/admin/licence-uses');
   await page.waitForSelector('[data-test=use-table]');
   await h.shot(page, 'share-audit');
-  await fitsPhone(page, 'audit');
+  await h.fitsPhone(page, 'share-audit');
   await page.fill('[data-test=lu-licence]', licence);
-  await pickOption(page, 'lu-action', '查看分享码');
+  await h.pickOption(page, 'lu-action', '查看分享码');
   await page.click('[data-test=lu-search]');
   await h.settle(page);
   const rows = await page.$$eval('[data-test=use-table] tbody tr', (xs) => xs.map((x) => x.dataset.action));

@@ -27,21 +27,11 @@ after(async () => {
   await srv?.stop();
 });
 
-/** The page as it is now fits 375 px without scrolling sideways (then back to desktop). */
-async function fitsPhone(page, what) {
-  const was = page.viewportSize();
-  await page.setViewportSize(h.PHONE);
-  await page.waitForTimeout(150);
-  assert.equal(await h.scrollsSideways(page), false, `${what} scrolls sideways at 375 px`);
-  await h.shot(page, `lic-${what}-375`);
-  await page.setViewportSize(was);
-}
-
 /** visit + axe + the 375 px check + a screenshot. */
 async function look(page, path, name) {
   await h.visit(page, path);
   await h.shot(page, `lic-${name}`);
-  await fitsPhone(page, name);
+  await h.fitsPhone(page, `lic-${name}`);
 }
 
 async function staffPage(deptCode, roles) {
@@ -49,19 +39,6 @@ async function staffPage(deptCode, roles) {
   const { context, page } = await h.openPage(browser, srv);
   await h.firstLoginUI(page, s.login, s.one_time_password, { digest: 'SM3', landing: '/workbench' });
   return { context, page };
-}
-
-async function confirmDialog(page) {
-  await page.waitForSelector('.el-message-box');
-  await h.axe(page, 'confirmation dialog');
-  await page.click('.el-message-box__btns .el-button--primary');
-  await page.waitForSelector('.el-message-box', { state: 'hidden' });
-  await h.settle(page);
-}
-
-async function pickOption(page, selectTest, text) {
-  await page.click(`[data-test=${selectTest}]`);
-  await page.click(`.el-select-dropdown__item:visible:has-text("${text}")`);
 }
 
 test('a case with a licence output closes; the citizen sees the licence in the wallet and downloads its PDF', async () => {
@@ -202,7 +179,7 @@ test('the four roles issue a licence in the workbench with separation of duties;
   await clerk.page.click('[data-test=lw-new]');
   await clerk.page.waitForSelector('[data-test=le-form]');
   await h.settle(clerk.page);
-  await pickOption(clerk.page, 'le-type', '临时身份证明');
+  await h.pickOption(clerk.page, 'le-type', '临时身份证明');
   await clerk.page.waitForSelector('[data-test=le-fields]');
   await clerk.page.fill('[data-test=le-holder-number]', '110105199003070000');
   await clerk.page.click('[data-test=le-submit]');
@@ -211,10 +188,10 @@ test('the four roles issue a licence in the workbench with separation of duties;
   for (const w of ['持证人姓名', '证件号码', '性别', '出生日期', '户籍地址']) assert.ok(errors.some((e) => e.includes(w)), `no error beside ${w}: ${errors}`);
   await h.axe(clerk.page, 'entry form with errors');
   await h.shot(clerk.page, 'lic-entry-errors');
-  await fitsPhone(clerk.page, 'entry-form');
+  await h.fitsPhone(clerk.page, 'lic-entry-form');
   await clerk.page.fill('[data-test=le-holder-name]', person.name);
   await clerk.page.fill('[data-test=le-holder-number]', person.id_number);
-  await pickOption(clerk.page, 'le-f-gender', '男');
+  await h.pickOption(clerk.page, 'le-f-gender', '男');
   await clerk.page.fill('#le-f-birth_date', '1990-03-07');
   await clerk.page.keyboard.press('Enter');
   await clerk.page.fill('[data-test=le-f-address]', '重庆市渝中区解放碑1号');
@@ -231,10 +208,10 @@ test('the four roles issue a licence in the workbench with separation of duties;
   // an account holding both the clerk's and the reviewer's roles: may not review its own entry
   const dual = await staffPage('PSB-YZ-HJ', ['lic_entry_clerk', 'lic_reviewer']);
   await h.visit(dual.page, '/workbench/licences/new');
-  await pickOption(dual.page, 'le-type', '临时身份证明');
+  await h.pickOption(dual.page, 'le-type', '临时身份证明');
   await dual.page.fill('[data-test=le-holder-name]', '王五');
   await dual.page.fill('[data-test=le-holder-number]', h.idNumber(7));
-  await pickOption(dual.page, 'le-f-gender', '女');
+  await h.pickOption(dual.page, 'le-f-gender', '女');
   await dual.page.fill('#le-f-birth_date', '1990-03-07');
   await dual.page.keyboard.press('Enter');
   await dual.page.fill('[data-test=le-f-address]', '重庆市渝中区民生路2号');
@@ -283,7 +260,7 @@ test('the four roles issue a licence in the workbench with separation of duties;
   await h.settle(sealer.page);
   await h.axe(sealer.page, 'entry to seal');
   await sealer.page.click('[data-test=ew-seal]');
-  await confirmDialog(sealer.page);
+  await h.confirmDialog(sealer.page);
   await sealer.page.waitForSelector('[data-test=ew-licence]');
   manualLicence = (await sealer.page.textContent('[data-test=ew-licence]')).trim();
   assert.match(manualLicence, /^LSSF-500103HJ-\d{12}-[0-9A-Z]$/);
@@ -316,14 +293,14 @@ test('the four roles issue a licence in the workbench with separation of duties;
   await adm.page.waitForSelector('[data-test=lr-found]');
   assert.equal(await adm.page.getAttribute('[data-test=lr-found]', 'data-status'), 'valid');
   await h.axe(adm.page, 'revoke: found');
-  await fitsPhone(adm.page, 'revoke');
+  await h.fitsPhone(adm.page, 'lic-revoke');
   await adm.page.click('[data-test=lr-submit]');
   await adm.page.waitForSelector('[data-test=lr-reason-error]');
   await adm.page.fill('[data-test=lr-reason]', '持证人已领取正式身份证');
   await adm.page.click('[data-test=lr-submit]');
   await adm.page.waitForSelector('.el-message-box');
   assert.match(await adm.page.textContent('.el-message-box'), new RegExp(manualLicence));
-  await confirmDialog(adm.page);
+  await h.confirmDialog(adm.page);
   await adm.page.waitForSelector('[data-test=lr-revoked]');
   assert.equal(await adm.page.getAttribute('[data-test=lr-found]', 'data-status'), 'revoked');
   await h.shot(adm.page, 'lic-revoked');

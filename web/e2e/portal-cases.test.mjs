@@ -34,12 +34,6 @@ async function login(p, who) {
   await p.waitForURL((u) => u.pathname !== '/login');
   await h.settle(p);
 }
-async function confirmDialog(p = page) {
-  await p.waitForSelector('.el-message-box');
-  await h.axe(p, 'confirmation dialog');
-  await p.click('.el-message-box__btns .el-button--primary');
-  await p.waitForSelector('.el-message-box', { state: 'hidden' });
-}
 async function fillGood(p = page) {
   for (const [k, v] of Object.entries(GOOD)) await p.fill(`[data-test=input-${k}]`, v);
   await p.click('[data-test=opt-origin-out_city]');
@@ -121,7 +115,7 @@ test('a person registers, logs in and applies with a material; the rules twin sp
   await h.shot(page, 'apply-review');
 
   await page.click('[data-test=apply-review] [data-test=submit]');
-  await confirmDialog();
+  await h.confirmDialog(page);
   await page.waitForSelector('[data-test=receipt]');
   const caseNo = (await page.textContent('[data-test=case-no]')).trim();
   assert.match(caseNo, /^EH\d+/);
@@ -213,7 +207,7 @@ test('a second case is withdrawn after a confirmation', async () => {
   }
   await page.click('[data-test=apply-materials] [data-test=next]');
   await page.click('[data-test=apply-review] [data-test=submit]');
-  await confirmDialog();
+  await h.confirmDialog(page);
   await page.click('[data-test=to-case]');
   await page.waitForSelector('[data-test=withdraw]');
   await h.settle(page);
@@ -224,7 +218,7 @@ test('a second case is withdrawn after a confirmation', async () => {
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
   assert.match(await page.textContent('[data-test=state]'), /已提交/);
   await page.click('[data-test=withdraw]');
-  await confirmDialog();
+  await h.confirmDialog(page);
   await page.waitForFunction(() => /已撤回/.test(document.querySelector('[data-test=state]')?.textContent || ''));
   assert.equal(await page.locator('[data-test=withdraw]').count(), 0);
   await h.shot(page, 'case-withdrawn');
@@ -266,7 +260,7 @@ test('a bundle from the home page: one form per item on one page; a birth date i
   }
   await h.shot(page, 'bundle-apply');
   await page.click('[data-test=bundle-submit]');
-  await confirmDialog();
+  await h.confirmDialog(page);
   await page.waitForSelector('[data-test=bundle-receipt]');
   assert.equal((await page.textContent('[data-test=bundle-receipt]')).match(/EH\d+/g).length, 2);
   await h.axe(page, 'bundle receipt');
@@ -360,7 +354,7 @@ test('an enterprise registers, adds a sub-account and authorises then revokes an
   await h.axe(p, '/enterprise agents');
   await h.shot(p, 'enterprise-agents');
   await p.click('[data-test=grants] [data-test^=revoke-]');
-  await confirmDialog(p);
+  await h.confirmDialog(p);
   await p.waitForFunction(() => /已撤销/.test(document.querySelector('[data-test=grants]')?.textContent || ''));
   await e.context.close();
 });

@@ -9,34 +9,11 @@ import assert from 'node:assert/strict';
 import * as h from './helpers.mjs';
 
 let srv, browser;
-const secrets = {};
-// The administrators' first log-in through the API (as h.adminApi, keeping the TOTP
-// secret), so that newStaff() can use them and the pages can log them in again.
-async function adminApiKeeping(login) {
-  const c = h.apiClient(srv);
-  const cap = await c.call('POST', '/captcha', {});
-  await c.call('POST', '/auth/login', { login, password: srv.passwords[login], captcha_id: cap.id, captcha: cap.answer });
-  await c.call('POST', '/account/password', { current_password: srv.passwords[login], new_password: h.PASSWORD });
-  const t = await c.call('POST', '/account/totp/setup', { digest: 'SHA1' });
-  await c.call('POST', '/account/totp/confirm', { code: h.totp(t.secret, 'SHA1') });
-  secrets[login] = t.secret;
-  return c;
-}
-// Log an administrator in through the log-in page: password, captcha, then the TOTP code
-// of the next 30-second step (each step is single use; the API log-in spent this one).
-async function adminLoginUI(page, login) {
-  await h.loginUI(page, login, h.PASSWORD);
-  await page.waitForSelector('[data-test=mfa-form]');
-  await page.fill('[data-test=mfa-code]', h.totp(secrets[login], 'SHA1', Date.now() + 30000));
-  await page.click('[data-test=mfa-submit]');
-  await page.waitForURL((u) => u.pathname === '/admin');
-  await h.settle(page);
-}
 before(async () => {
   srv = await h.startServer();
   browser = await h.launch();
-  srv.sys = await adminApiKeeping('sysadmin');
-  srv.sec = await adminApiKeeping('secadmin');
+  srv.sys = await h.adminApiKeeping(srv, 'sysadmin');
+  srv.sec = await h.adminApiKeeping(srv, 'secadmin');
 });
 after(async () => {
   await browser?.close();
@@ -63,7 +40,7 @@ async function narrow(page, path) {
 
 test('notices: published, edited and withdrawn by the system administrator; current ones on the portal', async () => {
   const { context, page } = await h.openPage(browser, srv);
-  await adminLoginUI(page, 'sysadmin');
+  await h.adminLoginUI(page, srv, 'sysadmin');
   await page.click('[data-test=page-notices]');
   await page.waitForSelector('[data-test=notice-form]');
   await h.settle(page);
@@ -219,7 +196,7 @@ test('a clerk transfers a case to a colleague picked from a list', async () => {
 test('the security administrator finds an account and picks it', async () => {
   const person = await h.newPerson(srv);
   const { context, page } = await h.openPage(browser, srv);
-  await adminLoginUI(page, 'secadmin');
+  await h.adminLoginUI(page, srv, 'secadmin');
   await page.click('[data-test=page-security]');
   await page.waitForSelector('[data-test=find-form]');
   await h.settle(page);
