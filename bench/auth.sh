@@ -44,6 +44,8 @@
 #   EHALL_*                      passed through to ehall, except data/db/listen/config,
 #                                test_mode and the per-client limits, which this pins.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -65,9 +67,6 @@ PASSWORD="Bench-2026-pass"
 # Targets.
 TARGET_LOGIN_RATIO=0.80   # log-ins/s ÷ (cores ÷ hash time), at least
 TARGET_SESSION_MS=0.2     # p50 with a session minus p50 without, at most
-
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
 
 for v in CLIENTS SECS WARM ROUNDS KDF_RUNS LAT_SECS LAT_ROUNDS CTX_CONNS ITER; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -96,40 +95,21 @@ if [[ " $DBS " == *" postgres "* ]] && ! ls -d /usr/lib/postgresql/*/bin/initdb 
     DBS=${DBS//postgres/}
 fi
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
-    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
-fi
+note_load
 
 # ---------- temp dir and cleanup ----------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-auth.XXXXXX")
 EHALL_PID="" WRK_PID="" LOAD_PID="" PG_DIR=""
 
-stop_pid() { # PID [signal]: signal one process we started and wait for it (5 s, then KILL)
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "process $pid did not stop on SIG$sig; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
-    stop_pid "$WRK_PID" INT
-    stop_pid "$LOAD_PID" TERM
-    stop_pid "$EHALL_PID" TERM
+    stop_pid "$WRK_PID" INT 5
+    stop_pid "$LOAD_PID" TERM 5
+    stop_pid "$EHALL_PID" TERM 5
     [[ -n $PG_DIR ]] && "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"
     if ((rc != 0)) || [[ $KEEP == 1 ]]; then
         say "temp dir kept: $TMP"
@@ -144,79 +124,10 @@ trap 'exit 143' TERM
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# ---------- helpers (as in bench/run.sh) ----------
-
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
-
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
-if ((EPH_LO > 11024)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000))
-elif ((EPH_HI < 64000)); then PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI))
-else PORT_LO=1024 PORT_SPAN=64000; fi
-USED_PORTS=" "
-PORT=""
-free_port() { # sets PORT to a loopback TCP port no socket uses
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if command -v ss >/dev/null; then
-            [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
-        fi
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        USED_PORTS+="$p "
-        PORT=$p
-        return 0
-    done
-    die "no free loopback port found"
-}
-
-# URL PID: poll URL until it answers 2xx: 0 when it does, 1 when PID exited first, 2 after 30 s.
-wait_http() {
-    local url=$1 pid=$2 deadline=$(($(now_us) + 30000000))
-    until curl -fs -o /dev/null --max-time 1 "$url"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (($(now_us) < deadline)) || return 2
-        sleep 0.02
-    done
-}
-
-# wrk output -> "req/s p50_ms p99_ms non2xx socket_errors requests"
-parse_wrk() {
-    awk '
-        function ms(v,  n, u) {
-            n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-            if (u == "us") return n / 1000
-            if (u == "ms") return n
-            if (u == "s") return n * 1000
-            if (u == "m") return n * 60000
-            if (u == "h") return n * 3600000
-            return -1
-        }
-        /^[ \t]+50%/ { p50 = ms($2) }
-        /^[ \t]+99%/ { p99 = ms($2) }
-        /^Requests\/sec:/ { rps = $2 }
-        / requests in / { total = $1 }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        /Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%.0f %.4f %.4f %d %d %d\n", rps, p50, p99, non2xx, errs, total
-        }' "$1"
-}
-
-# key=value line (from auth_load) and a key -> the value
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
-calc() { awk "BEGIN {printf \"$1\", $2}"; } # FORMAT EXPRESSION
-pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo "**FAIL**"; fi; }
-
 # ---------- build ----------
 
 say "building release ehall and bench/auth_load.c into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 LOADGEN="$BUILD/auth_load"
 [[ -x $EHALL && -f $BUILD/libehallcore.a ]] || die "$EHALL or libehallcore.a was not built"
@@ -234,26 +145,6 @@ export EHALL_HTTP_CLIENT_RATE=0              # one load generator on one address
 export EHALL_HTTP_CLIENT_CONCURRENCY=100000
 export EHALL_HTTP_MAX_CONNECTIONS=4096
 export EHALL_AUTH_PASSWORD_ITERATIONS=$ITER
-
-start_ehall() { # NAME [--db URL]: start ehall on a free port with data dir $TMP/NAME
-    local name=$1 attempt rc
-    shift
-    for attempt in 1 2 3; do
-        free_port
-        URL="http://127.0.0.1:$PORT"
-        LOG="$TMP/ehall-$name.log"
-        "$EHALL" --data "$TMP/$name" "$@" serve --listen "127.0.0.1:$PORT" >>"$LOG" 2>&1 &
-        EHALL_PID=$!
-        rc=0
-        wait_http "$URL/healthz" "$EHALL_PID" || rc=$?
-        ((rc == 0)) && return 0
-        tail -n 5 "$LOG" >&2
-        ((rc == 1 && attempt < 3)) || die "ehall did not start"
-        wait "$EHALL_PID" 2>/dev/null || true
-        EHALL_PID=""
-        say "retrying on another port"
-    done
-}
 
 run_load() { # output file, then auth_load arguments
     local out=$1
@@ -293,10 +184,6 @@ thread_ticks() {
     done
 }
 sys_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
-HZ=$(getconf CLK_TCK)
-
-# median of the lines (one number each)
-median() { sort -g | awk '{a[NR] = $1} END {if (!NR) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # One log-in run (fresh connections): DB MODE ROUND.  Appends to LR[DB,MODE] the line
 # "rate failures ehall_cpu% busiest_thread% machine_busy% p50 p99 captcha_p50 flow_p50 ran_out".
@@ -357,7 +244,7 @@ bench_store() { # sqlite | postgres
             { cat "$TMP/pg-start.log" >&2; die "PostgreSQL did not start"; }
         args=(--db "$pgurl")
     fi
-    start_ehall "$db" "${args[@]}"
+    start_ehall "$db" "$TMP/$db" "${args[@]}"
     say "[$db] ehall on $URL"
 
     # --- target 1: log-in throughput next to the KDF-bound limit ---
@@ -409,7 +296,7 @@ bench_store() { # sqlite | postgres
             [[ $k == account+session ]] && wargs=(-H "$ck" "$URL/api/v1/account")
             say "[$db] round $round/$LAT_ROUNDS: wrk 1 connection, ${LAT_SECS} s: $k"
             run_wrk 1 "$LAT_SECS" "$out" "${wargs[@]}"
-            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
+            line=$(parse_wrk "$out" 4) || { cat "$out" >&2; die "cannot parse wrk output"; }
             say "[$db]   $line (req/s p50 p99 non-2xx errors requests)"
             lines[$k]+="$line"$'\n'
         done
@@ -429,7 +316,7 @@ bench_store() { # sqlite | postgres
             [[ $k == account+session ]] && wargs=(-H "$ck" "$URL/api/v1/account")
             say "[$db] wrk $CTX_CONNS connections, ${LAT_SECS} s: $k"
             run_wrk "$CTX_CONNS" "$LAT_SECS" "$out" "${wargs[@]}"
-            line=$(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
+            line=$(parse_wrk "$out" 4) || { cat "$out" >&2; die "cannot parse wrk output"; }
             say "[$db]   $line"
             read -r rps p50 p99 n2 er _ <<<"$line"
             R[$db,c,$k,rps]=$rps R[$db,c,$k,p50]=$p50 R[$db,c,$k,p99]=$p99
@@ -438,7 +325,7 @@ bench_store() { # sqlite | postgres
     fi
     R[$db,engine]=$(curl -fsS "$URL/api/v1/version" | sed -n 's/.*"engine": *"\([^"]*\)".*/\1/p')
 
-    stop_pid "$EHALL_PID" TERM
+    stop_pid "$EHALL_PID" TERM 5
     EHALL_PID=""
     if [[ $db == postgres ]]; then
         "$REPO/scripts/pg-test-server.sh" stop "$PG_DIR"

@@ -46,6 +46,8 @@
 #   BENCH_KEEP=1                      keep the temp dir (server logs, raw outputs)
 #   BENCH_STRICT=1                    exit 1 when a target is missed (default: report only)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -72,9 +74,6 @@ LIST_PERSONS=32 # applicants with sessions in the part 2 database
 TARGET_RATE=2000 # submissions/s on SQLite
 TARGET_P99=50    # ms
 TARGET_LIST=5    # ms, p99 of the part 2 endpoints
-
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
 
 for v in PERSONS CONNS SECS WARM ROUNDS HTTP_THREADS ROWS LCONNS LSECS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -103,10 +102,7 @@ if [[ " $DBS " == *" postgres "* ]] && [[ ! -x $PGBIN/initdb ]]; then
     DBS=${DBS//postgres/}
 fi
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
-    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
-fi
+note_load
 
 # ---------- temp dir and cleanup ----------
 
@@ -114,22 +110,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-cases.XXXXXX")
 EHALL_PID="" LOAD_PID="" PG_DIR="" KEPT_PG=""
 AS_PG=()
 [[ $(id -u) -eq 0 ]] && AS_PG=(runuser -u postgres --)
-
-stop_pid() { # PID [signal]: signal one process we started and wait for it (10 s, then KILL)
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "process $pid did not stop on SIG$sig; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 kept_pg_stop() {
     [[ -n $KEPT_PG ]] || return 0
@@ -159,52 +139,10 @@ trap 'exit 143' TERM
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
-
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
-if ((EPH_LO > 11024)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000))
-elif ((EPH_HI < 64000)); then PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI))
-else PORT_LO=1024 PORT_SPAN=64000; fi
-USED_PORTS=" "
-PORT=""
-free_port() { # sets PORT to a loopback TCP port no socket uses
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if command -v ss >/dev/null; then
-            [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
-        fi
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        USED_PORTS+="$p "
-        PORT=$p
-        return 0
-    done
-    die "no free loopback port found"
-}
-
-wait_http() { # URL PID: 0 when URL answers 2xx, 1 when PID exited first, 2 after 60 s
-    local url=$1 pid=$2 deadline=$(($(now_us) + 60000000))
-    until curl -fs -o /dev/null --max-time 1 "$url"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (($(now_us) < deadline)) || return 2
-        sleep 0.05
-    done
-}
-
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
-median() { sort -g | awk '{a[NR] = $1} END {if (!NR) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo "**FAIL**"; fi; }
-
 # ---------- build ----------
 
 say "building release ehall and bench/cases_load.c into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 LOADGEN="$BUILD/cases_load"
 [[ -x $EHALL && -f $BUILD/libehallcore.a ]] || die "$EHALL or libehallcore.a was not built"
@@ -227,28 +165,6 @@ export EHALL_AUTH_PASSWORD_ITERATIONS=${EHALL_AUTH_PASSWORD_ITERATIONS:-1000} # 
 export EHALL_SESSION_IDLE_TIMEOUT=86400
 export EHALL_SESSION_MAX_LIFETIME=604800
 export EHALL_EXCHANGE_SIM_DIR="$REPO/items/testdata"
-
-start_ehall() { # NAME DATADIR [ehall global args]: start ehall on a free port
-    local name=$1 dir=$2 attempt rc
-    shift 2
-    for attempt in 1 2 3; do
-        free_port
-        URL="http://127.0.0.1:$PORT"
-        LOG="$TMP/ehall-$name.log"
-        "$EHALL" --data "$dir" "$@" serve --listen "127.0.0.1:$PORT" >>"$LOG" 2>&1 &
-        EHALL_PID=$!
-        rc=0
-        wait_http "$URL/healthz" "$EHALL_PID" || rc=$?
-        ((rc == 0)) && return 0
-        tail -n 5 "$LOG" >&2
-        ((rc == 1 && attempt < 3)) || die "ehall did not start"
-        wait "$EHALL_PID" 2>/dev/null || true
-        EHALL_PID=""
-        say "retrying on another port"
-    done
-}
-
-stop_ehall() { stop_pid "$EHALL_PID" TERM; EHALL_PID=""; }
 
 run_load() { # OUTFILE then cases_load arguments
     local out=$1 rc=0
@@ -276,9 +192,6 @@ EOF
         "$PGBIN/psql" -qAtX -v ON_ERROR_STOP=1 "$where" -c "$sql"
     fi
 }
-
-HZ=$(getconf CLK_TCK)
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 declare -A R
 

@@ -30,6 +30,8 @@
 #   BENCH_KEEP=1                       keep the temp dir (logs)
 #   BENCH_STRICT=1                     exit 1 when the target is missed at the default batch
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -43,9 +45,6 @@ KEEP=${BENCH_KEEP:-0}
 STRICT=${BENCH_STRICT:-0}
 DEFAULT_BATCH=500
 TARGET=5000
-
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
 
 for v in N WORKERS CHUNK; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
 for b in $BATCHES; do [[ $b =~ ^[0-9]+$ ]] && ((b >= 1 && b <= 10000)) || die "batch sizes are 1..10000"; done
@@ -67,25 +66,10 @@ if [[ " $DBS " == *" postgres "* ]]; then
     fi
 fi
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
-    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
-fi
+note_load
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-exchange.XXXXXX")
 EHALL_PID="" WATCH_PID="" PG_DIR=""
-
-stop_pid() { # PID [signal]
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -102,17 +86,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
-
 # ---------- build ----------
 
 say "building release ehall and bench/exchange_load.c into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 LOADER="$BUILD/exchange_load"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
@@ -147,7 +124,8 @@ one_run() { # DB BATCH
     say "[$db]   $f"
     "$LOADER" watch "$url" "$N" 600 >"$TMP/$name-watch.txt" &
     WATCH_PID=$!
-    port=$(free_port)
+    free_port
+    port=$PORT
     EHALL_EXCHANGE_BATCH=$batch "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >"$TMP/$name-serve.log" 2>&1 &
     EHALL_PID=$!
     local rc=0

@@ -47,6 +47,8 @@
 #   BENCH_KEEP=1                    keep the temp dir (logs)
 #   BENCH_STRICT=1                  exit 1 when a target is missed
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -68,14 +70,10 @@ TARGET_P99=10
 TARGET_VERIFY_PCT=90
 TARGET_WALLET_P99=5
 
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
-
 for v in N CLIENTS WARMUP SECONDS_ HTTP_THREADS WROWS WPERSONS WCLIENTS; do [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"; done
 ((N >= 1 && CLIENTS >= 1 && CLIENTS <= 1000 && SECONDS_ >= 1)) || die "N, clients (1..1000) and seconds must be positive"
 for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_LICENCE_DBS: unknown store '$db'"; done
 for part in $PARTS; do [[ $part == status || $part == wallet ]] || die "BENCH_LICENCE_PARTS: unknown part '$part'"; done
-has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 ((WPERSONS >= 1 && WPERSONS <= 999 && WROWS >= 10 * WPERSONS)) || die "wallet: 1..999 persons and at least 10 rows each"
 
 missing=()
@@ -94,25 +92,10 @@ if [[ " $DBS " == *" postgres "* ]]; then
     fi
 fi
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
-    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy (other builders?); figures may be noisy"
-fi
+note_load "(other builders?)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-licence.XXXXXX")
 EHALL_PID="" PG_DIR=""
-
-stop_pid() { # PID [signal]
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -128,17 +111,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
-
 # ---------- build ----------
 
 say "building release ehall and bench/licence_load.c into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 LOADER="$BUILD/licence_load"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
@@ -176,7 +152,8 @@ one_run() { # DB
     f=$("$LOADER" seed "$url" "$N" "$TMP/$db-ids.txt") || die "seeding failed"
     say "[$db]   $f"
     f=$("$LOADER" sign "$data" "$(sed -n 2p "$TMP/$db-ids.txt")" "$TMP/$db-licence.json") || die "signing failed"
-    port=$(free_port)
+    free_port
+    port=$PORT
     "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >"$TMP/$db-serve.log" 2>&1 &
     EHALL_PID=$!
     local i
@@ -218,7 +195,8 @@ wallet_run() { # DB
     local dbargs=(--data "$data" --db "$url")
     "$EHALL" "${dbargs[@]}" migrate >"$TMP/$db-wallet-migrate.log" 2>&1 || { cat "$TMP/$db-wallet-migrate.log" >&2; die "migrate failed"; }
     wallet_serve() {
-        port=$(free_port)
+        free_port
+        port=$PORT
         EHALL_TEST_MODE=1 EHALL_AUTH_PASSWORD_ITERATIONS=1000 EHALL_SESSION_IDLE_TIMEOUT=86400 \
             EHALL_SESSION_MAX_LIFETIME=604800 "$EHALL" "${dbargs[@]}" serve --listen "127.0.0.1:$port" >>"$TMP/$db-wallet-serve.log" 2>&1 &
         EHALL_PID=$!

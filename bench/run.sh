@@ -24,6 +24,8 @@
 #                           ones this script pins: data/db/listen/web_root/config,
 #                           shutdown_delay=0 and the per-client limits, lifted for the load test.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -43,9 +45,6 @@ TARGET_RATIO=0.50    # ehall req/s ÷ nginx req/s, at least
 TARGET_P99_MS=10     # ehall p99 at 256 connections, at most
 TARGET_READY_MS=200  # time to ready, below
 TARGET_RSS_MB=50     # idle RSS, below (MiB)
-
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
 
 for v in RUN_SECONDS CONNS WRK_THREADS WARMUP ROUNDS READY_RUNS NGINX_WORKERS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
@@ -80,42 +79,21 @@ fi
 ASSET=/$(cd "$WEB" && ls assets/*.js | head -1)
 
 # Load average before this script adds any: the runs assume otherwise idle CPUs.
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 0.5)}'; then
-    say "warning: load average $LOAD_BEFORE: the CPUs are or were recently busy; figures may be noisy"
-fi
+note_load
 
 # ---------- temp dir and cleanup ----------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench.XXXXXX")
 EHALL_PID="" NGINX_PID="" WRK_PID=""
 
-stop_pid() { # PID [signal]: signal one process we started and wait for it (5 s, then KILL)
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "process $pid did not stop on SIG$sig; killing it"
-        local kids=()
-        mapfile -t kids < <(pgrep -P "$pid" 2>/dev/null || true) # nginx workers of our master
-        kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
-    stop_pid "$WRK_PID" INT
-    stop_pid "$EHALL_PID" TERM
-    stop_pid "$NGINX_PID" TERM # fast shutdown; the master stops its workers
+    stop_pid "$WRK_PID" INT 5
+    stop_pid "$EHALL_PID" TERM 5
+    stop_pid "$NGINX_PID" TERM 5 # fast shutdown; the master stops its workers
     if ((rc != 0)) || [[ $KEEP == 1 ]]; then
         say "temp dir kept: $TMP"
     else
@@ -135,44 +113,9 @@ fi
 
 # ---------- helpers ----------
 
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
-
-# Ports are picked below the kernel's ephemeral range, so outgoing connections (wrk's,
-# curl's, anyone's) cannot be holding them; a lost race is retried by the callers.
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
-if ((EPH_LO > 11024)); then PORT_LO=10000 PORT_SPAN=$((EPH_LO - 10000))
-elif ((EPH_HI < 64000)); then PORT_LO=$((EPH_HI + 1)) PORT_SPAN=$((65535 - EPH_HI))
-else PORT_LO=1024 PORT_SPAN=64000; fi
-USED_PORTS=" "
-PORT=""
-free_port() { # sets PORT to a loopback TCP port no socket uses
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if command -v ss >/dev/null; then
-            [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
-        fi
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        USED_PORTS+="$p "
-        PORT=$p
-        return 0
-    done
-    die "no free loopback port found"
-}
-
-# URL PID: poll URL until it answers 2xx.  Returns 0 when it does, 1 when PID exited
-# first, 2 after 10 s.
-wait_http() {
-    local url=$1 pid=$2 deadline=$(($(now_us) + 10000000))
-    until curl -fs -o /dev/null --max-time 1 "$url"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (($(now_us) < deadline)) || return 2
-    done
-}
 wait_or_die() { # URL PID NAME LOG
     local rc=0
-    wait_http "$1" "$2" || rc=$?
+    wait_http "$1" "$2" 10 0 || rc=$? # 10 s, polled in a tight loop
     ((rc == 0)) && return 0
     tail -n 20 "$4" >&2 || true
     ((rc == 1)) && die "$3 exited before answering $1"
@@ -186,11 +129,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # ---------- build ----------
 
 say "building release ehall into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-       cmake --build "$BUILD" --parallel "$(nproc)"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 [[ -x $EHALL ]] || die "$EHALL was not built"
 
@@ -205,7 +144,7 @@ mc=$((CONNS * 4 > 4096 ? CONNS * 4 : 4096))
 export EHALL_HTTP_MAX_CONNECTIONS=$mc
 EHALL_LOG="$TMP/ehall-access.log" # stderr: startup lines and one JSON access line per request
 
-start_ehall() {
+spawn_ehall() { # start ehall on $EHALL_PORT (not waiting for it: see wait_http)
     "$EHALL" --data "$TMP/data" serve --listen "127.0.0.1:$EHALL_PORT" >>"$EHALL_LOG" 2>&1 &
     EHALL_PID=$!
 }
@@ -215,9 +154,9 @@ for attempt in 1 2 3; do
     EHALL_PORT=$PORT
     EHALL_URL="http://127.0.0.1:$EHALL_PORT"
     say "starting ehall on $EHALL_URL (data $TMP/data)"
-    start_ehall
+    spawn_ehall
     rc=0
-    wait_http "$EHALL_URL/healthz" "$EHALL_PID" || rc=$?
+    wait_http "$EHALL_URL/healthz" "$EHALL_PID" 10 0 || rc=$?
     ((rc == 0)) && break
     tail -n 5 "$EHALL_LOG" >&2
     ((rc == 1 && attempt < 3)) || die "ehall did not start"
@@ -229,16 +168,16 @@ done
 # Time to ready on the existing database: stop, start, poll /healthz in a tight loop.
 ready_ms=()
 for ((i = 0; i < READY_RUNS; i++)); do
-    stop_pid "$EHALL_PID" TERM
+    stop_pid "$EHALL_PID" TERM 5
     EHALL_PID=""
     t0=$(now_us)
-    start_ehall
+    spawn_ehall
     wait_or_die "$EHALL_URL/healthz" "$EHALL_PID" ehall "$EHALL_LOG"
     t1=$(now_us)
     ready_ms+=("$(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1000}')")
 done
 ready_sorted=$(printf '%s\n' "${ready_ms[@]}" | sort -g)
-ready_median=$(echo "$ready_sorted" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+ready_median=$(median <<<"$ready_sorted")
 ready_worst=$(echo "$ready_sorted" | tail -n 1)
 sleep 0.3 # ehall batches its log lines (at most 100 ms)
 # ehall's own figure for the same restarts: fork to "store … ready" as logged by `ehall serve`
@@ -334,7 +273,7 @@ for attempt in 1 2 3; do
     "$NGINX" "${nginx_args[@]}" >>"$ND/stdout.log" 2>&1 &
     NGINX_PID=$!
     rc=0
-    wait_http "$NGINX_URL/healthz" "$NGINX_PID" || rc=$?
+    wait_http "$NGINX_URL/healthz" "$NGINX_PID" 10 0 || rc=$?
     ((rc == 0)) && break
     tail -n 5 "$ND/error.log" >&2
     ((rc == 1 && attempt < 3)) || die "nginx did not start"
@@ -365,30 +304,6 @@ run_wrk() { # SECONDS URL OUTFILE
     wait "$WRK_PID" || rc=$?
     WRK_PID=""
     ((rc == 0)) || { cat "$3" >&2; die "wrk failed against $2"; }
-}
-
-# wrk output -> "req/s p50_ms p99_ms non2xx socket_errors requests"
-parse_wrk() {
-    awk '
-        function ms(v,  n, u) {
-            n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-            if (u == "us") return n / 1000
-            if (u == "ms") return n
-            if (u == "s") return n * 1000
-            if (u == "m") return n * 60000
-            if (u == "h") return n * 3600000
-            return -1
-        }
-        /^[ \t]+50%/ { p50 = ms($2) }
-        /^[ \t]+99%/ { p99 = ms($2) }
-        /^Requests\/sec:/ { rps = $2 }
-        / requests in / { total = $1 }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        /Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%.0f %.3f %.3f %d %d %d\n", rps, p50, p99, non2xx, errs, total
-        }' "$1"
 }
 
 # Warm up ehall at full concurrency, let it go idle, then read its RSS.
@@ -452,7 +367,7 @@ done
 # ---------- report ----------
 
 fmt_ms() { awk -v v="$1" 'BEGIN {printf (v < 10 ? "%.2f" : "%.1f"), v}'; }
-pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo FAIL; fi; } # $1: an awk condition on numbers
+# The checks below call pf with "FAIL" for a miss (not **FAIL**): MISSED counts "| FAIL |" rows.
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 [[ -n $cpu ]] || cpu=$(uname -m)
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -487,15 +402,15 @@ REPORT="$TMP/results.md"
         read -r e_rps e_p50 e_p99 e_bad e_err _ <<<"${RES[ehall$t]}"
         read -r n_rps _ _ n_bad n_err _ <<<"${RES[nginx$t]}"
         ratio=$(awk -v a="$e_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-        echo "| $t ehall req/s ÷ nginx req/s | ≥ $TARGET_RATIO | $ratio | $(pf "$ratio >= $TARGET_RATIO") |"
+        echo "| $t ehall req/s ÷ nginx req/s | ≥ $TARGET_RATIO | $ratio | $(pf "$ratio >= $TARGET_RATIO" FAIL) |"
         note=""
         ((CONNS == 256)) || note=" (target defined at 256 connections; run used $CONNS)"
-        echo "| $t ehall p99 at $CONNS connections | ≤ $TARGET_P99_MS ms$note | $(fmt_ms "$e_p99") ms | $(pf "$e_p99 <= $TARGET_P99_MS") |"
-        echo "| $t every response 2xx, no socket errors | 0 | ehall $e_bad / $e_err, nginx $n_bad / $n_err | $(pf "$e_bad + $e_err + $n_bad + $n_err == 0") |"
+        echo "| $t ehall p99 at $CONNS connections | ≤ $TARGET_P99_MS ms$note | $(fmt_ms "$e_p99") ms | $(pf "$e_p99 <= $TARGET_P99_MS" FAIL) |"
+        echo "| $t every response 2xx, no socket errors | 0 | ehall $e_bad / $e_err, nginx $n_bad / $n_err | $(pf "$e_bad + $e_err + $n_bad + $n_err == 0" FAIL) |"
     done
-    echo "| time to ready, existing database (worst of $READY_RUNS; median $ready_median ms) | < $TARGET_READY_MS ms | $ready_worst ms | $(pf "$ready_worst < $TARGET_READY_MS") |"
-    echo "| ehall idle RSS after warm-up | < $TARGET_RSS_MB MiB | $(mib "$rss_warm") MiB | $(pf "$rss_warm < $TARGET_RSS_MB * 1024") |"
-    echo "| ehall idle RSS after the load test (peak $(mib "$hwm") MiB) | < $TARGET_RSS_MB MiB | $(mib "$rss_after") MiB | $(pf "$rss_after < $TARGET_RSS_MB * 1024") |"
+    echo "| time to ready, existing database (worst of $READY_RUNS; median $ready_median ms) | < $TARGET_READY_MS ms | $ready_worst ms | $(pf "$ready_worst < $TARGET_READY_MS" FAIL) |"
+    echo "| ehall idle RSS after warm-up | < $TARGET_RSS_MB MiB | $(mib "$rss_warm") MiB | $(pf "$rss_warm < $TARGET_RSS_MB * 1024" FAIL) |"
+    echo "| ehall idle RSS after the load test (peak $(mib "$hwm") MiB) | < $TARGET_RSS_MB MiB | $(mib "$rss_after") MiB | $(pf "$rss_after < $TARGET_RSS_MB * 1024" FAIL) |"
     echo
     echo "For reference: nginx master + workers RSS after the load test $(mib "$nginx_rss") MiB."
     echo "Time to ready is measured from the fork of \`ehall serve\` to the first 2xx of /healthz,"

@@ -54,6 +54,8 @@
 #   BENCH_KEEP=1                     keep the temp dir
 #   BENCH_STRICT=1                   exit 1 when the target is missed
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # die, say, stop_pid, free_port, wait_http, …
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$REPO/build-bench"
@@ -78,9 +80,6 @@ PEAK=1000                        # 20,000,000 × 0.01 % / 2 s
 PEAK_TARGET_P99=200              # ms, seed 003's go-live criteria
 PEAK_TARGET_ERR=0.1              # %, ditto (> 99.9 % success)
 
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
-
 for v in PERSONS CONNS SECS WARM ROUNDS HTTP_THREADS PEAK_PERSONS PEAK_CONNS PEAK_SECS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
@@ -88,7 +87,6 @@ done
 ((PERSONS * ROUNDS * 2 + PEAK_PERSONS <= 999)) || die "BENCH_TAX_PERSONS × BENCH_TAX_ROUNDS × 2 + BENCH_TAX_PEAK_PERSONS must be at most 999 (ID numbers)"
 [[ $PEAK_RATES =~ ^[0-9]+(,[0-9]+)*$ ]] || die "BENCH_TAX_PEAK_RATES must be a comma-separated list of whole numbers"
 for part in $PARTS; do [[ $part == zero || $part == peak ]] || die "BENCH_TAX_PARTS: unknown part '$part'"; done
-has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later (for EPOCHREALTIME)"
 for db in $DBS; do [[ $db == sqlite || $db == postgres ]] || die "BENCH_TAX_DBS: unknown store '$db'"; done
 pkg-config --exists libcurl 2>/dev/null || die "missing libcurl4-openssl-dev"
@@ -101,19 +99,6 @@ fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ehall-bench-tax.XXXXXX")
 EHALL_PID="" LOAD_PID="" PG_DIR=""
-
-stop_pid() { # PID [signal]: one process we started
-    local pid=$1 sig=${2:-TERM} i
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -131,40 +116,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
-PORT=""
-free_port() {
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 10000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        PORT=$p
-        return 0
-    done
-    die "no free loopback port found"
-}
-wait_http() { # URL PID
-    local url=$1 pid=$2 deadline=$(($(now_us) + 60000000))
-    until curl -fs -o /dev/null --max-time 1 "$url"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (($(now_us) < deadline)) || return 2
-        sleep 0.05
-    done
-}
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print substr($0, length(k) + 2); exit}'; }
-median() { sort -g | awk '{a[NR] = $1} END {if (!NR) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-pf() { if awk "BEGIN {exit !($1)}"; then echo PASS; else echo "**FAIL**"; fi; }
-HZ=$(getconf CLK_TCK)
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
 # ---------- build ----------
 
 say "building release ehall, bench/cases_load.c and bench/tax_load.c into $BUILD (log: $TMP/build.log)"
-if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-    cmake --build "$BUILD" --parallel "$NCPU"; } >"$TMP/build.log" 2>&1; then
-    tail -n 40 "$TMP/build.log" >&2
-    die "build failed"
-fi
+build_release
 EHALL="$BUILD/ehall"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
 cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/cases_load.c" "$BUILD/libehallcore.a" \
@@ -195,16 +150,6 @@ export EHALL_AUTH_PASSWORD_ITERATIONS=${EHALL_AUTH_PASSWORD_ITERATIONS:-1000} # 
 export EHALL_SESSION_IDLE_TIMEOUT=86400 EHALL_SESSION_MAX_LIFETIME=604800
 export EHALL_EXCHANGE_SIM_DIR="$REPO/items/testdata"
 
-start_ehall() { # NAME DATADIR [global args]
-    local name=$1 dir=$2
-    shift 2
-    free_port
-    URL="http://127.0.0.1:$PORT"
-    "$EHALL" --data "$dir" "$@" serve --listen "127.0.0.1:$PORT" >>"$TMP/ehall-$name.log" 2>&1 &
-    EHALL_PID=$!
-    wait_http "$URL/healthz" "$EHALL_PID" || { tail -n 5 "$TMP/ehall-$name.log" >&2; die "ehall did not start"; }
-}
-stop_ehall() { stop_pid "$EHALL_PID" TERM; EHALL_PID=""; }
 run_tool() { # TOOL OUTFILE args…
     local tool=$1 out=$2 rc=0
     shift 2
@@ -266,7 +211,7 @@ run_db() { # DB
             t1=$(now_us) c1=$(proc_ticks "$EHALL_PID")
             next=$((next + PERSONS))
             f=$(cat "$out")
-            cpu=$(awk "BEGIN {printf \"%.0f\", ($c1 - $c0) * 100 / $HZ / (($t1 - $t0) / 1e6)}")
+            cpu=$(calc %.0f "($c1 - $c0) * 100 / $HZ / (($t1 - $t0) / 1e6)")
             say "[$db]   $f ehall_cpu=$cpu%"
             [[ $(kv "$f" exhausted) == 0 ]] || say "[$db]   warning: some persons ran out of periods: raise BENCH_TAX_PERSONS"
             lines+="$(kv "$f" rate) $(kv "$f" p50_ms) $(kv "$f" p99_ms) $(kv "$f" fail) $cpu"$'\n'
