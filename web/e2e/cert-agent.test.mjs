@@ -13,8 +13,7 @@
 //   stays an unframeable attachment unless asked for inline.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as h from './helpers.mjs';
@@ -31,27 +30,7 @@ after(async () => {
   if (keys) rmSync(keys, { recursive: true, force: true });
 });
 
-const openssl = (...args) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-/** An SM2 key pair made by the openssl CLI: {key, pub} file paths, the SM3 fingerprint
- *  of the public key's DER, and the private key's base64 body (to look for in requests). */
-function sm2Key(name) {
-  const key = join(keys, `${name}.pem`);
-  const pub = join(keys, `${name}.pub.pem`);
-  const der = join(keys, `${name}.pub.der`);
-  openssl('genpkey', '-algorithm', 'SM2', '-out', key);
-  openssl('pkey', '-in', key, '-pubout', '-out', pub);
-  openssl('pkey', '-in', key, '-pubout', '-outform', 'DER', '-out', der);
-  const fingerprint = openssl('dgst', '-sm3', '-r', der).slice(0, 64);
-  const secret = readFileSync(key, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
-  return { key, pub, fingerprint, secret };
-}
-
-/** Every request body the page sends, to prove what never leaves the browser. */
-function recordBodies(page) {
-  const bodies = [];
-  page.on('request', (r) => bodies.push(`${r.method()} ${r.url()} ${r.postData() ?? ''}`));
-  return bodies;
-}
+const { openssl } = h;
 
 async function certLogin(page, login, file) {
   await page.goto('/login');
@@ -72,11 +51,11 @@ const keyFieldError = (page, form) =>
 
 test('SM2 keys made by openssl: registered on the account page, used to log in in the browser, removed', async () => {
   const p = await h.newPerson(srv);
-  const k1 = sm2Key('one');
-  const k2 = sm2Key('two');
-  const stranger = sm2Key('stranger');
+  const k1 = h.sm2Key(keys, 'one');
+  const k2 = h.sm2Key(keys, 'two');
+  const stranger = h.sm2Key(keys, 'stranger');
   const { context, page } = await h.openPage(browser, srv);
-  const bodies = recordBodies(page);
+  const bodies = h.recordBodies(page);
   const scripts = [];
   page.on('response', (r) => r.url().includes('/assets/') && r.url().endsWith('.js') && scripts.push(r.url()));
 

@@ -505,3 +505,28 @@ export async function adminLoginUI(page, srv, login) {
   await page.waitForURL((u) => u.pathname === '/admin');
   await settle(page);
 }
+
+/** The openssl CLI: its standard output (throws on failure). */
+export const openssl = (...args) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** An SM2 key pair made by the openssl CLI in dir: {key, pub} file paths, the SM3
+ *  fingerprint of the public key's DER, and the private key's base64 body (to look for in
+ *  requests). */
+export function sm2Key(dir, name) {
+  const key = join(dir, `${name}.pem`);
+  const pub = join(dir, `${name}.pub.pem`);
+  const der = join(dir, `${name}.pub.der`);
+  openssl('genpkey', '-algorithm', 'SM2', '-out', key);
+  openssl('pkey', '-in', key, '-pubout', '-out', pub);
+  openssl('pkey', '-in', key, '-pubout', '-outform', 'DER', '-out', der);
+  const fingerprint = openssl('dgst', '-sm3', '-r', der).slice(0, 64);
+  const secret = readFileSync(key, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+  return { key, pub, fingerprint, secret };
+}
+
+/** Every request the page sends, with its body, to prove what never leaves the browser. */
+export function recordBodies(page) {
+  const bodies = [];
+  page.on('request', (r) => bodies.push(`${r.method()} ${r.url()} ${r.postData() ?? ''}`));
+  return bodies;
+}

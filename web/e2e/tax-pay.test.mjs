@@ -10,9 +10,16 @@
 // check code and says 查无此票 for a wrong check code; the seller reverses it (confirmed)
 // and the public page then shows it reversed; the public taxpayer lookup shows the
 // published A rating; a burst of look-ups is answered "try again in N seconds".
+// Signing: an enterprise that registered the public key of an SM2 key made by the openssl
+// CLI signs a zero declaration in the browser on the preview (a public key file, then an
+// unregistered key, are refused beside the key field first); the private key never
+// leaves the browser and the declaration is recorded as signed.
 // axe-core on every page, no sideways scroll at 375 px; screenshots build/screenshots/taxpay-*.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as h from './helpers.mjs';
 
 let srv, browser, officer;
@@ -283,4 +290,58 @@ test('an e-invoice: quota, issue, public verification, red-letter reversal; the 
 
   for (const p of [invPath, `/tax/${ent.tpId}/invoices/new`, '/tax']) await narrow(page, p);
   await context.close();
+});
+
+test('a declaration signed in the browser with the SM2 key of a certificate registered to the account', async () => {
+  const keys = mkdtempSync(join(tmpdir(), 'ehall-keys-'));
+  try {
+    const mine = h.sm2Key(keys, 'usb');
+    const stranger = h.sm2Key(keys, 'stranger');
+    const ent = await newTaxpayer();
+    const api = await h.accountApi(srv, ent.login, ent.password);
+    await api.call('POST', '/account/certs', { label: '财务 USB Key', public_key: readFileSync(mine.pub, 'utf8') });
+
+    const { context, page } = await loggedIn(ent);
+    const bodies = h.recordBodies(page);
+    await h.visit(page, `/tax/${ent.tpId}/declare?tax=vat&period=${lastQ.p}`);
+    await page.click('[data-test=form-zero]');
+    await page.click('[data-test=preview]');
+    await page.waitForSelector('[data-test=decl-preview] [data-test=sign-form]');
+    await h.settle(page);
+    await h.axe(page, 'preview with the signing key field');
+    // a public key file cannot sign
+    await page.setInputFiles('[data-test=decl-key]', mine.pub);
+    await page.waitForSelector('[data-test=sign-form] .el-form-item__error');
+    assert.match(await page.textContent('[data-test=sign-form] .el-form-item__error'), /公钥文件/);
+    // a key registered to nobody here: the server refuses the signature, named beside the key
+    await page.setInputFiles('[data-test=decl-key]', stranger.key);
+    await page.waitForSelector('[data-test=sign-form] .el-form-item__error', { state: 'detached' });
+    await page.click('[data-test=decl-preview] [data-test=submit]');
+    await confirmBox(page);
+    await page.waitForSelector('[data-test=sign-form] .el-form-item__error');
+    assert.match(await page.textContent('[data-test=sign-form] .el-form-item__error'), /已登记/);
+    assert.equal(await page.locator('[data-test=decl-preview]').count(), 1, 'still on the preview');
+    await h.axe(page, 'signature refused');
+    // the registered key signs it
+    await page.setInputFiles('[data-test=decl-key]', mine.key);
+    await page.waitForSelector('[data-test=sign-form] .el-form-item__error', { state: 'detached' });
+    await page.click('[data-test=decl-preview] [data-test=submit]');
+    await confirmBox(page);
+    await page.waitForSelector('[data-test=decl-done] [data-test=done-signed]');
+    await h.shot(page, 'taxpay-signed');
+    const id = Number((await page.textContent('[data-test=decl-done]')).match(/#(\d+)/)[1]);
+    const d = await api.call('GET', `/tax/declarations/${id}`);
+    assert.equal(d.signed, true);
+    assert.equal(d.form, 'zero');
+    await page.click('[data-test=to-decl]');
+    await page.waitForSelector('[data-test=decl-data]');
+    assert.match(await page.textContent('main'), /已数字签名\s*是/);
+    // what went over the wire: a signature, never the key
+    const sent = bodies.filter((b) => b.startsWith('POST') && b.includes('/api/v1/tax/declarations'));
+    assert.ok(sent.some((b) => /"signature":"30[0-9a-f]+"/.test(b)), 'the declaration carried a DER signature');
+    for (const k of [mine, stranger]) assert.ok(!bodies.some((b) => b.includes(k.secret.slice(0, 40))), 'no request carries a private key');
+    await context.close();
+  } finally {
+    rmSync(keys, { recursive: true, force: true });
+  }
 });
