@@ -313,6 +313,10 @@ test('a declaration signed in the browser with the SM2 key of a certificate regi
     await page.setInputFiles('[data-test=decl-key]', mine.pub);
     await page.waitForSelector('[data-test=sign-form] .el-form-item__error');
     assert.match(await page.textContent('[data-test=sign-form] .el-form-item__error'), /公钥文件/);
+    // 不签名 takes the file back (a declaration may be submitted unsigned)
+    await page.click('[data-test=decl-key-clear]');
+    await page.waitForSelector('[data-test=sign-form] .el-form-item__error', { state: 'detached' });
+    assert.equal(await page.$eval('[data-test=decl-key]', (i) => i.files.length), 0);
     // a key registered to nobody here: the server refuses the signature, named beside the key
     await page.setInputFiles('[data-test=decl-key]', stranger.key);
     await page.waitForSelector('[data-test=sign-form] .el-form-item__error', { state: 'detached' });

@@ -126,6 +126,12 @@ export function readKey(text) {
 }
 
 /** The SubjectPublicKeyInfo PEM of a key (private or public). */
+/** Read a key file the user picked (PEM, at most 16 KiB): what readKey makes of it. */
+export async function readKeyFile(file) {
+  if (file.size > 16384) throw new KeyError('notPem');
+  return readKey(await file.text());
+}
+
 export function publicPem(key) {
   const der = SPKI_PREFIX + key.pub.toLowerCase();
   const b64 = btoa(String.fromCharCode(...der.match(/../g).map((h) => parseInt(h, 16))));
