@@ -804,14 +804,19 @@ static void overdue_cases_escalate(void **state)
     char out[1024];
     const char *args[] = {"cases", "sweep", NULL};
     assert_int_equal(h_cli(dir, db, args, out, sizeof out), 0);
-    assert_non_null(strstr(out, "1 case(s) escalated"));
-    /* once only */
+    /* the server's housekeeper sweeps too, every 5 s: on a slow machine it may have
+     * escalated the case first, and then this sweep finds nothing left to do */
+    assert_true(strstr(out, "1 case(s) escalated") || strstr(out, "0 case(s) escalated"));
+    /* once only, whoever swept */
     assert_int_equal(h_cli(dir, db, args, out, sizeof out), 0);
     assert_non_null(strstr(out, "0 case(s) escalated"));
     j = case_get(&c, id);
     assert_string_equal(str(j, "escalated_to"), "PSB-YZ");
     json_t *log = json_object_get(j, "log");
     assert_string_equal(str(json_array_get(log, json_array_size(log) - 1), "action"), "escalate");
+    int escalations = 0;
+    json_array_foreach(log, ii, msg) escalations += !strcmp(str(msg, "action"), "escalate");
+    assert_int_equal(escalations, 1);
     json_decref(j);
     /* the next level's staff see it among their overdue cases */
     struct staff *leader = staff_for(&s, &a, "hj_leader", "PSB-YZ");
