@@ -89,14 +89,22 @@ static json_t *td_form(const char *code, const char *expect, json_t **slots)
     return form;
 }
 
-static void start(struct srv *s, struct admins *a)
+/* (Re)start the server on the current database, the simulated back-end reading the
+ * items' test data. */
+static void serve(struct srv *s)
 {
-    h_fresh(dir, db);
     static char simdir[1100];
     const char *src = getenv("EHALL_SOURCE_DIR");
     snprintf(simdir, sizeof simdir, "EHALL_EXCHANGE_SIM_DIR=%s/items/testdata", src ? src : ".");
     const char *env[] = {"EHALL_EXCHANGE_POLL_MS=50", simdir, NULL};
     if (h_start(s, dir, db, env) != 0) fail_msg("server did not start; log: %s", h_slurp(s->log));
+}
+
+static void start(struct srv *s, struct admins *a)
+{
+    h_fresh(dir, db);
+    serve(s);
+    const char *src = getenv("EHALL_SOURCE_DIR");
     char out[8192], path[1024];
     snprintf(path, sizeof path, "%s/items", src ? src : ".");
     const char *args[] = {"items", "import", path, NULL};
@@ -759,6 +767,94 @@ static void db_exec(const char *sql)
     store_close(st);
 }
 
+/* ---------- the "done" queue ---------- */
+
+static long long done_count(struct hclient *c)
+{
+    json_t *j = p_want(c, 200, "GET", "/api/v1/workbench/counts", NULL);
+    long long n = json_integer_value(json_object_get(json_object_get(j, "counts"), "done"));
+    json_decref(j);
+    return n;
+}
+
+/* The ids of one page of a clerk's done queue (newest first); *next its next_before. */
+static size_t done_page(struct hclient *c, const char *query, long long ids[8], long long *next)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/workbench/queue?name=done%s", query);
+    json_t *j = p_want(c, 200, "GET", path, NULL);
+    json_t *list = json_object_get(j, "cases");
+    size_t n = json_array_size(list);
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = json_integer_value(json_object_get(json_array_get(list, i), "id"));
+    *next = json_integer_value(json_object_get(j, "next_before"));
+    json_decref(j);
+    return n;
+}
+
+/* Every clerk who acted on a case finds it among their done ones once it is decided
+ * (the accepting clerk as well as the deciding leader), not before; the queue pages by
+ * `before` and filters by item; a database from before the done index gets it filled
+ * from the supervision logs when it is migrated. */
+static void done_queue(void **state)
+{
+    (void)state;
+    staff_reset();
+    struct srv s;
+    struct admins a;
+    start(&s, &a);
+    struct hclient c;
+    p_person(&s, &c, "done0001", "1984-04-04");
+    json_t *item = load_json("items/GA-HJ-0002.json");
+    long long ids[3];
+    long st;
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "done%d", i);
+        ids[i] = hj2_case(&c, tag);
+        json_decref(submit(&c, ids[i], &st));
+        assert_int_equal(st, 201);
+        json_decref(wait_case(&c, ids[i], NULL));
+        through_workflow(&s, &a, item, ids[i], &c);
+    }
+    json_decref(item);
+    struct staff *clerk = staff_for(&s, &a, "hj_clerk", "PSB-YZ-HJ");
+    struct staff *leader = staff_for(&s, &a, "hj_leader", "PSB-YZ");
+    /* a fourth case, accepted by the same clerk but still in review, is not done */
+    long long live = hj2_case(&c, "done-live");
+    json_decref(submit(&c, live, &st));
+    json_decref(wait_case(&c, live, NULL));
+    act_ok(&clerk->c, live, "sign");
+    act_ok(&clerk->c, live, "accept");
+    for (int pass = 0; pass < 2; pass++) {
+        struct staff *who[] = {clerk, leader};
+        for (int w = 0; w < 2; w++) {
+            struct hclient *hc = &who[w]->c;
+            assert_int_equal(done_count(hc), 3);
+            long long got[8], next;
+            assert_int_equal(done_page(hc, "&size=2", got, &next), 2);
+            assert_true(got[0] == ids[2] && got[1] == ids[1] && next == ids[1]);
+            char q[64];
+            snprintf(q, sizeof q, "&size=2&before=%lld", next);
+            assert_int_equal(done_page(hc, q, got, &next), 1);
+            assert_true(got[0] == ids[0] && next == 0);
+            assert_int_equal(done_page(hc, "&item=GA-HJ-0002", got, &next), 3);
+            assert_int_equal(done_page(hc, "&item=GA-HJ-0001", got, &next), 0);
+        }
+        if (pass) break;
+        /* as if the database predated migration 17: it fills the index again */
+        assert_int_equal(h_stop(&s), 0);
+        db_exec("DROP TABLE case_done");
+        db_exec("CREATE INDEX case_log_actor ON case_log(actor, case_id)");
+        db_exec("DELETE FROM ehall_schema WHERE version = 17");
+        serve(&s);
+    }
+    /* the applicant has no workbench */
+    json_decref(p_want(&c, 403, "GET", "/api/v1/workbench/counts", NULL));
+    assert_int_equal(h_stop(&s), 0);
+}
+
 static void overdue_cases_escalate(void **state)
 {
     (void)state;
@@ -1113,6 +1209,7 @@ int main(void)
         cmocka_unit_test(supplement_loop),
         cmocka_unit_test(roles_scope_and_refusals),
         cmocka_unit_test(drafts_idempotency_and_limits),
+        cmocka_unit_test(done_queue),
         cmocka_unit_test(overdue_cases_escalate),
         cmocka_unit_test(bundles_and_replay),
         cmocka_unit_test(crashes_lose_nothing_and_do_nothing_twice),

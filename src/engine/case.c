@@ -31,6 +31,11 @@ int case_state_final(enum case_state s)
     return s == CS_CLOSED || s == CS_NOT_ACCEPTED || s == CS_WITHDRAWN;
 }
 
+int case_state_done(enum case_state s)
+{
+    return case_state_final(s) || s == CS_APPROVED || s == CS_REFUSED || s == CS_RESULT_ISSUED;
+}
+
 const char *case_action_name(enum case_action a) { return (unsigned)a < CA_NACTIONS ? ACTIONS[a] : "?"; }
 
 int case_action_parse(const char *name)

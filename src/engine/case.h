@@ -50,6 +50,9 @@ const char *case_state_name(enum case_state s);
 int case_state_parse(const char *name);
 /* 1 for states no action leaves (closed, not_accepted, withdrawn). */
 int case_state_final(enum case_state s);
+/* Decided or finished (the final states, approved, refused, result_issued): the staff's
+ * "done" queue.  No action leads from these to a state outside them. */
+int case_state_done(enum case_state s);
 
 /* Workflow actions.  The item's steps list which of the staff actions each allows;
  * the applicant's and the system's are the engine's own. */

@@ -306,6 +306,18 @@ static int move_record(store_conn *c, struct case_row *r, struct case_move *m, c
     r->nlog++;
     enum case_state was = r->core.state;
     r->core = next;
+    /* the "done" queue's rows: every staff member who acted on the case, once it is
+     * decided or finished (and whoever acts on it after that, e.g. the clerk who closes) */
+    if (case_state_done(next.state) && m->action != CA_EVALUATE) {
+        st = store_prepare(c, "INSERT INTO case_done (actor, case_id) SELECT DISTINCT l.actor, l.case_id"
+                              " FROM case_log l JOIN account a ON a.id = l.actor WHERE l.case_id = $1"
+                              " AND a.kind = 'staff' ON CONFLICT DO NOTHING");
+        if (!st) return STORE_ERROR;
+        store_bind_int64(st, 1, r->id);
+        rc = store_step(st);
+        store_finalize(st);
+        if (rc != STORE_DONE) return rc == STORE_OK ? STORE_ERROR : rc;
+    }
     if (next.state != was || m->action == CA_SUPPLEMENT || m->action == CA_ESCALATE) {
         rc = notify(c, r, m->action, m->opinion);
         if (rc != STORE_OK) return rc;

@@ -265,7 +265,8 @@ int case_act(http_req *r)
 
 /* ---------- queues ---------- */
 
-/* How many of a clerk's latest actions the "done" queue looks back over. */
+/* The "done" count counts up to this many (the page reaches further back with `before`),
+ * and a filtered page looks at this many of the clerk's latest done cases. */
 #define DONE_WINDOW_SQL "1000"
 
 enum queue { Q_TO_SIGN, Q_IN_PROGRESS, Q_NEAR_DUE, Q_OVERDUE, Q_DONE, Q_N };
@@ -278,16 +279,18 @@ struct qctx {
     int nroles;
     int today, near;
     long long before; /* the page starts below this case id (0: the first page) */
+    long long size;   /* the page's size; 0 for a count */
+    int filtered;     /* the page has a filter besides the queue's own */
 };
 
 /* A statement built with its parameters, so that each query names only the binds it
  * uses (PostgreSQL must be able to type every one). */
 struct qb {
-    char sql[2400];
+    char sql[4096];
     int n;
-    int is_int[24];
-    long long iv[24];
-    const char *sv[24];
+    int is_int[48];
+    long long iv[48];
+    const char *sv[48];
 };
 
 static void qb_add(struct qb *b, const char *text)
@@ -298,7 +301,7 @@ static void qb_add(struct qb *b, const char *text)
 
 static void qb_int(struct qb *b, long long v)
 {
-    if (b->n == 24) return;
+    if (b->n == 48) return;
     b->is_int[b->n] = 1;
     b->iv[b->n++] = v;
     char t[8];
@@ -308,7 +311,7 @@ static void qb_int(struct qb *b, long long v)
 
 static void qb_text(struct qb *b, const char *v)
 {
-    if (b->n == 24) return;
+    if (b->n == 48) return;
     b->is_int[b->n] = 0;
     b->sv[b->n++] = v;
     char t[8];
@@ -381,17 +384,21 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
         qb_add(b, "))");
         break;
     default:
-        /* a clerk's history grows without end: "done" looks at the cases of their last
-         * DONE_WINDOW actions (below the page's start), so neither the page nor the
-         * count reads more than that however long they have worked */
-        qb_add(b, "id IN (SELECT case_id FROM case_log WHERE actor = ");
+        /* the clerk's done cases come from their own range of case_done (newest first), so
+         * a page reads no more than it shows: an unfiltered page takes exactly its rows, a
+         * filtered one looks at the latest DONE_WINDOW before `before` */
+        qb_add(b, "id IN (SELECT case_id FROM case_done WHERE actor = ");
         qb_int(b, p->account);
         if (q->before) {
             qb_add(b, " AND case_id < ");
             qb_int(b, q->before);
         }
-        qb_add(b, " ORDER BY actor DESC, case_id DESC LIMIT " DONE_WINDOW_SQL ") AND state IN"
-                  " ('closed','not_accepted','withdrawn','refused','approved','result_issued')");
+        qb_add(b, " ORDER BY actor DESC, case_id DESC LIMIT ");
+        if (q->filtered)
+            qb_add(b, DONE_WINDOW_SQL);
+        else
+            qb_int(b, q->size);
+        qb_add(b, ")");
         break;
     }
 }
@@ -416,28 +423,33 @@ static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
     return STORE_OK;
 }
 
-/* GET /api/v1/workbench/counts */
+/* GET /api/v1/workbench/counts — the five counts in one statement (one round trip on
+ * PostgreSQL); "done" counts the clerk's done cases up to DONE_WINDOW. */
 int workbench_counts(http_req *r)
 {
     const struct principal *p = auth_principal(r);
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
     struct qctx q;
-    json_t *o = json_object();
     int rc = qctx_init(c, p, &q);
-    for (int i = 0; rc == STORE_OK && i < Q_N; i++) {
-        struct qb b = {.sql = "SELECT COUNT(*) FROM ecase WHERE "};
-        char like[300];
+    struct qb b = {.sql = "SELECT "};
+    char like[300];
+    for (int i = 0; i < Q_DONE; i++) {
+        qb_add(&b, "(SELECT COUNT(*) FROM ecase WHERE ");
         queue_where(&q, i, &b, like);
-        store_stmt *st = qb_prepare(c, &b);
-        if (!st) {
-            rc = STORE_ERROR;
-            break;
-        }
-        if (store_step(st) == STORE_ROW)
-            json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, 0)));
-        store_finalize(st);
+        qb_add(&b, "), ");
     }
+    qb_add(&b, "(SELECT COUNT(*) FROM (SELECT 1 FROM case_done WHERE actor = ");
+    qb_int(&b, p->account);
+    qb_add(&b, " LIMIT " DONE_WINDOW_SQL ") d)");
+    json_t *o = json_object();
+    store_stmt *st = rc == STORE_OK ? qb_prepare(c, &b) : NULL;
+    if (st && store_step(st) == STORE_ROW)
+        for (int i = 0; i < Q_N; i++)
+            json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, i)));
+    else
+        rc = STORE_ERROR;
+    store_finalize(st);
     store_release(c);
     if (rc != STORE_OK) {
         json_decref(o);
@@ -477,6 +489,8 @@ int workbench_queue(http_req *r)
         return case_reply_unavailable(r);
     }
     q.before = before;
+    q.size = size;
+    q.filtered = item != NULL;
     /* the page's cases in one query, not one case_load each */
     struct qb b = {.sql = "SELECT " CASE_COLUMNS " FROM ecase WHERE "};
     char like[300];

@@ -146,6 +146,12 @@ struct migration {
     " sm3 TEXT NOT NULL, type TEXT NOT NULL, size " INT " NOT NULL, file_name TEXT NOT NULL,"                \
     " added_ms " INT " NOT NULL, PRIMARY KEY (case_id, slot, sm3));"
 
+/* Migration 17's fill: the staff who acted on each case already decided or finished. */
+#define CASE_DONE_FILL                                                                                       \
+    "INSERT INTO case_done (actor, case_id) SELECT DISTINCT l.actor, l.case_id FROM case_log l"              \
+    " JOIN ecase e ON e.id = l.case_id JOIN account a ON a.id = l.actor WHERE a.kind = 'staff'"              \
+    " AND e.state IN ('closed','not_accepted','withdrawn','approved','refused','result_issued')"
+
 /* Migration 9, written once for both engines (PK and INT as for identity). */
 #define MATERIALS_SQL(PK, INT)                                                                               \
     "CREATE TABLE material_blob (sm3 TEXT PRIMARY KEY, mime TEXT NOT NULL, size " INT " NOT NULL,"           \
@@ -508,6 +514,17 @@ static const struct migration MIGRATIONS[] = {
      "DROP INDEX ecase_idem;"
      "CREATE UNIQUE INDEX ecase_idem ON ecase(applicant, idem_key) WHERE idem_key IS NOT NULL",
      NULL, NULL},
+    {17, "case done",
+     /* The staff's "done" queue (src/engine/workbench.c): one row per staff member and
+      * case they acted on, written by case_move when the case is decided or finished
+      * (case_state_done), so that the queue and its count read one clerk's index range
+      * instead of looking up each case they touched.  Filled here from the log for the
+      * cases already done; the log's actor index, which only that queue read, goes. */
+     NULL,
+     "CREATE TABLE case_done (actor INTEGER NOT NULL, case_id INTEGER NOT NULL REFERENCES ecase(id),"
+     " PRIMARY KEY (actor, case_id)) WITHOUT ROWID;" CASE_DONE_FILL "; DROP INDEX case_log_actor",
+     "CREATE TABLE case_done (actor BIGINT NOT NULL, case_id BIGINT NOT NULL REFERENCES ecase(id),"
+     " PRIMARY KEY (actor, case_id));" CASE_DONE_FILL "; DROP INDEX case_log_actor"},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
