@@ -82,7 +82,8 @@ static void *kdf_thread(void *p)
     struct kdf_arg *a = p;
     char out[AUTH_PASSWORD_HASH_MAX];
     for (int i = 0; i < a->count; i++)
-        if (auth_password_hash("Bench-2026-pass", a->iterations, out, sizeof out) != 0) die("auth_password_hash failed");
+        if (auth_password_hash("Bench-2026-pass", a->iterations, out, sizeof out) != 0)
+            die("auth_password_hash failed");
     return NULL;
 }
 
@@ -91,10 +92,12 @@ static int cmd_kdf(int iterations, int runs, int threads)
     char out[AUTH_PASSWORD_HASH_MAX];
     double *t = calloc((size_t)runs, sizeof *t);
     if (!t) die("out of memory");
-    if (auth_password_hash("Bench-2026-pass", iterations, out, sizeof out) != 0) die("auth_password_hash failed");
+    if (auth_password_hash("Bench-2026-pass", iterations, out, sizeof out) != 0)
+        die("auth_password_hash failed");
     for (int i = 0; i < runs; i++) { /* the first call above warmed up; these are timed */
         double t0 = now_s();
-        if (auth_password_hash("Bench-2026-pass", iterations, out, sizeof out) != 0) die("auth_password_hash failed");
+        if (auth_password_hash("Bench-2026-pass", iterations, out, sizeof out) != 0)
+            die("auth_password_hash failed");
         t[i] = (now_s() - t0) * 1000;
     }
     double med = pct(t, (size_t)runs, 50), lo = t[0], hi = t[runs - 1];
@@ -107,8 +110,8 @@ static int cmd_kdf(int iterations, int runs, int threads)
         if (pthread_create(&th[i], NULL, kdf_thread, &a) != 0) die("pthread_create");
     for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
     double par = (double)threads * per / (now_s() - t0);
-    printf("kdf_ms=%.2f kdf_min_ms=%.2f kdf_max_ms=%.2f kdf_runs=%d par_threads=%d par_hashes_per_s=%.2f\n", med, lo,
-           hi, runs, threads, par);
+    printf("kdf_ms=%.2f kdf_min_ms=%.2f kdf_max_ms=%.2f kdf_runs=%d par_threads=%d par_hashes_per_s=%.2f\n",
+           med, lo, hi, runs, threads, par);
     free(th);
     free(t);
     return 0;
@@ -120,7 +123,7 @@ struct conn {
     CURL *h;
     const char *base;
     char csrf[65];
-    char sid[80];     /* from the last Set-Cookie: ehall_session=… */
+    char sid[80]; /* from the last Set-Cookie: ehall_session=… */
     char *body;
     size_t len, cap;
     char err[CURL_ERROR_SIZE];
@@ -235,7 +238,8 @@ static void get_csrf(struct conn *c)
 {
     json_t *j = NULL;
     long st = req(c, "GET", "/api/v1/session", NULL, &j);
-    if (st != 200 || strlen(jstr(j, "csrf")) != 64) die("GET /api/v1/session: status %ld: %s", st, c->body ? c->body : "");
+    if (st != 200 || strlen(jstr(j, "csrf")) != 64)
+        die("GET /api/v1/session: status %ld: %s", st, c->body ? c->body : "");
     snprintf(c->csrf, sizeof c->csrf, "%s", jstr(j, "csrf"));
     json_decref(j);
 }
@@ -251,7 +255,8 @@ static long get_captcha(struct conn *c, struct captcha *cp)
     if (st == 201) {
         snprintf(cp->id, sizeof cp->id, "%s", jstr(j, "id"));
         snprintf(cp->answer, sizeof cp->answer, "%s", jstr(j, "answer"));
-        if (!cp->answer[0]) die("the captcha came without its answer: is the server in test mode (EHALL_TEST_MODE=1)?");
+        if (!cp->answer[0])
+            die("the captcha came without its answer: is the server in test mode (EHALL_TEST_MODE=1)?");
     }
     json_decref(j);
     return st;
@@ -260,8 +265,8 @@ static long get_captcha(struct conn *c, struct captcha *cp)
 /* 200 with stage "full" counts as a log-in; anything else returns its status (or -1). */
 static long do_login(struct conn *c, const char *login, const char *pw, const struct captcha *cp)
 {
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "login", login, "password", pw, "captcha_id", cp->id, "captcha",
-                             cp->answer);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "login", login, "password", pw, "captcha_id", cp->id,
+                             "captcha", cp->answer);
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     json_t *j = NULL;
@@ -301,7 +306,8 @@ static int cmd_setup(const char *base, int n, const char *pw, const char *outfil
         struct captcha cp;
         long st = get_captcha(&c, &cp);
         if (st != 201) die("POST /api/v1/captcha: status %ld: %s", st, c.body ? c.body : "");
-        snprintf(body, sizeof body, "{\"purpose\":\"register\",\"mobile\":\"%s\",\"captcha_id\":\"%s\",\"captcha\":\"%s\"}",
+        snprintf(body, sizeof body,
+                 "{\"purpose\":\"register\",\"mobile\":\"%s\",\"captcha_id\":\"%s\",\"captcha\":\"%s\"}",
                  mobile, cp.id, cp.answer);
         if ((st = req(&c, "POST", "/api/v1/sms/code", body, NULL)) != 202)
             die("POST /api/v1/sms/code: status %ld: %s", st, c.body ? c.body : "");
@@ -320,14 +326,15 @@ static int cmd_setup(const char *base, int n, const char *pw, const char *outfil
             nanosleep(&ts, NULL);
         }
         if (strlen(code) != 6) die("GET %s: status %ld, no code: %s", path, st, c.body ? c.body : "");
-        json_t *reg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "login", login, "password", pw, "name", "张三",
-                                "id_number", idn, "mobile", mobile, "address", "北京市朝阳区建国路88号", "sms_code",
-                                code);
+        json_t *reg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "login", login, "password", pw, "name",
+                                "张三", "id_number", idn, "mobile", mobile, "address",
+                                "北京市朝阳区建国路88号", "sms_code", code);
         char *s = json_dumps(reg, JSON_COMPACT);
         json_decref(reg);
         st = req(&c, "POST", "/api/v1/auth/register/person", s, NULL);
         free(s);
-        if (st != 201) die("POST /api/v1/auth/register/person (%s): status %ld: %s", login, st, c.body ? c.body : "");
+        if (st != 201)
+            die("POST /api/v1/auth/register/person (%s): status %ld: %s", login, st, c.body ? c.body : "");
         fprintf(f, "%s\n", login);
     }
     conn_free(&c);
@@ -349,7 +356,7 @@ struct worker {
     pthread_barrier_t *ready, *go;
     /* results */
     long ok, captchas, fail, ran_out;
-    long bad[8];        /* statuses other than the expected, first few */
+    long bad[8]; /* statuses other than the expected, first few */
     int nbad;
     double *lat_login, *lat_captcha, *lat_flow;
     size_t n_login, n_captcha, n_flow, cap;
@@ -385,7 +392,8 @@ static void *worker_run(void *p)
         pre = calloc((size_t)w->prefetch, sizeof *pre);
         if (!pre) die("out of memory");
         for (; npre < w->prefetch; npre++)
-            if (get_captcha(&c, &pre[npre]) != 201) die("prefetching captchas failed: %s", c.body ? c.body : "");
+            if (get_captcha(&c, &pre[npre]) != 201)
+                die("prefetching captchas failed: %s", c.body ? c.body : "");
     }
     size_t cap_l = 0, cap_c = 0, cap_f = 0;
     pthread_barrier_wait(w->ready); /* main sets the window now */
@@ -432,10 +440,13 @@ static void *worker_run(void *p)
     return NULL;
 }
 
-static int cmd_login(const char *base, const char *accounts, const char *pw, int clients, double warmup, double secs,
-                     const char *mode, int prefetch)
+static int cmd_login(const char *base, const char *accounts, const char *pw, int clients, double warmup,
+                     double secs, const char *mode, int prefetch)
 {
-    enum mode m = !strcmp(mode, "full") ? M_FULL : !strcmp(mode, "login") ? M_LOGIN : !strcmp(mode, "captcha") ? M_CAPTCHA : -1;
+    enum mode m = !strcmp(mode, "full")      ? M_FULL
+                  : !strcmp(mode, "login")   ? M_LOGIN
+                  : !strcmp(mode, "captcha") ? M_CAPTCHA
+                                             : -1;
     if ((int)m < 0) die("unknown mode %s", mode);
     FILE *f = fopen(accounts, "r");
     if (!f) die("cannot read %s", accounts);
@@ -486,10 +497,12 @@ static int cmd_login(const char *base, const char *accounts, const char *pw, int
             snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%ld", bad[0] ? "," : "", w[i].bad[k]);
         free(w[i].lat_login), free(w[i].lat_captcha), free(w[i].lat_flow);
     }
-    printf("mode=%s clients=%d seconds=%.1f ok=%ld rate=%.2f captchas=%ld captcha_rate=%.2f fail=%ld ran_out=%ld "
-           "login_p50_ms=%.1f login_p99_ms=%.1f captcha_p50_ms=%.2f captcha_p99_ms=%.2f flow_p50_ms=%.1f bad=%s\n",
-           mode, clients, secs, ok, ok / secs, caps, caps / secs, fail, ran_out, pct(L, nl, 50), pct(L, nl, 99),
-           pct(C, nc, 50), pct(C, nc, 99), pct(F, nf, 50), bad[0] ? bad : "-");
+    printf("mode=%s clients=%d seconds=%.1f ok=%ld rate=%.2f captchas=%ld captcha_rate=%.2f fail=%ld "
+           "ran_out=%ld "
+           "login_p50_ms=%.1f login_p99_ms=%.1f captcha_p50_ms=%.2f captcha_p99_ms=%.2f flow_p50_ms=%.1f "
+           "bad=%s\n",
+           mode, clients, secs, ok, ok / secs, caps, caps / secs, fail, ran_out, pct(L, nl, 50),
+           pct(L, nl, 99), pct(C, nc, 50), pct(C, nc, 99), pct(F, nf, 50), bad[0] ? bad : "-");
     free(L), free(C), free(F), free(w);
     pthread_barrier_destroy(&ready);
     pthread_barrier_destroy(&go);
@@ -505,7 +518,8 @@ static int cmd_session(const char *base, const char *login, const char *pw)
     long st = get_captcha(&c, &cp);
     if (st != 201) die("POST /api/v1/captcha: status %ld", st);
     st = do_login(&c, login, pw, &cp);
-    if (st != 200 || strlen(c.sid) != 64) die("log-in of %s: status %ld: %s", login, st, c.body ? c.body : "");
+    if (st != 200 || strlen(c.sid) != 64)
+        die("log-in of %s: status %ld: %s", login, st, c.body ? c.body : "");
     printf("%s\n", c.sid);
     conn_free(&c);
     return 0;
@@ -517,18 +531,20 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "";
     int rc;
     if (!strcmp(cmd, "kdf") && argc == 5)
-        rc = cmd_kdf(atoi(argv[2]), atoi(argv[3]) > 0 ? atoi(argv[3]) : 1, atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
+        rc = cmd_kdf(atoi(argv[2]), atoi(argv[3]) > 0 ? atoi(argv[3]) : 1,
+                     atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
     else if (!strcmp(cmd, "setup") && argc == 6)
         rc = cmd_setup(argv[2], atoi(argv[3]), argv[4], argv[5]);
     else if (!strcmp(cmd, "login") && (argc == 9 || argc == 10))
-        rc = cmd_login(argv[2], argv[3], argv[4], atoi(argv[5]) > 0 ? atoi(argv[5]) : 1, atof(argv[6]), atof(argv[7]),
-                       argv[8], argc == 10 ? atoi(argv[9]) : 0);
+        rc = cmd_login(argv[2], argv[3], argv[4], atoi(argv[5]) > 0 ? atoi(argv[5]) : 1, atof(argv[6]),
+                       atof(argv[7]), argv[8], argc == 10 ? atoi(argv[9]) : 0);
     else if (!strcmp(cmd, "session") && argc == 5)
         rc = cmd_session(argv[2], argv[3], argv[4]);
     else {
         fprintf(stderr, "usage: auth_load kdf ITERATIONS RUNS THREADS\n"
                         "       auth_load setup URL N PASSWORD OUTFILE\n"
-                        "       auth_load login URL ACCOUNTS PASSWORD CLIENTS WARMUP SECONDS full|login|captcha [PREFETCH]\n"
+                        "       auth_load login URL ACCOUNTS PASSWORD CLIENTS WARMUP SECONDS "
+                        "full|login|captcha [PREFETCH]\n"
                         "       auth_load session URL LOGIN PASSWORD\n");
         rc = 2;
     }
