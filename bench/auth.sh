@@ -132,7 +132,8 @@ EHALL="$BUILD/ehall"
 LOADGEN="$BUILD/auth_load"
 [[ -x $EHALL && -f $BUILD/libehallcore.a ]] || die "$EHALL or libehallcore.a was not built"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
-cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/auth_load.c" "$BUILD/libehallcore.a" \
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -DLOADLIB_CURL -I"$REPO/src" \
+    "$REPO/bench/auth_load.c" "$REPO/bench/loadlib.c" "$BUILD/libehallcore.a" \
     $(pkg-config --libs libcurl libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
     -o "$LOADGEN" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building auth_load failed"; }
 

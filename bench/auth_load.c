@@ -1,9 +1,10 @@
 /*
  * auth_load.c — the load generator behind bench/auth.sh (identity benchmarks).
  *
- * Built by bench/auth.sh against build-bench/libehallcore.a (for auth_password_hash,
- * the server's own password hash), libcurl, jansson and pthreads.  Loopback only: every
- * URL it is given comes from auth.sh, which starts the server on 127.0.0.1.
+ * Built by bench/auth.sh with bench/loadlib.c (-DLOADLIB_CURL: its libcurl client)
+ * against build-bench/libehallcore.a (for auth_password_hash, the server's own password
+ * hash), libcurl, jansson and pthreads.  Loopback only: every URL it is given comes from
+ * auth.sh, which starts the server on 127.0.0.1.
  *
  *   auth_load kdf ITERATIONS RUNS THREADS
  *       times auth_password_hash: RUNS hashes one after another on one thread
@@ -24,52 +25,16 @@
  *
  * Results are printed as key=value pairs on one line, for auth.sh to read.
  */
-#include <curl/curl.h>
-#include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "auth/auth.h"
+#include "loadlib.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("auth_load: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* p-th percentile (0..100) of v[0..n-1], sorted in place; nearest rank. */
-static double pct(double *v, size_t n, double p)
-{
-    if (n == 0) return 0;
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)(p / 100.0 * (double)n + 0.5);
-    if (i > 0) i--;
-    if (i >= n) i = n - 1;
-    return v[i];
-}
+const char load_prog[] = "auth_load";
 
 /* ---------- kdf ---------- */
 
@@ -100,6 +65,7 @@ static int cmd_kdf(int iterations, int runs, int threads)
             die("auth_password_hash failed");
         t[i] = (now_s() - t0) * 1000;
     }
+    sort_doubles(t, (size_t)runs);
     double med = pct(t, (size_t)runs, 50), lo = t[0], hi = t[runs - 1];
     /* all threads at once: does the hash scale across the cores? */
     int per = runs < 4 ? 4 : runs;
@@ -119,118 +85,14 @@ static int cmd_kdf(int iterations, int runs, int threads)
 
 /* ---------- HTTP ---------- */
 
-struct conn {
-    CURL *h;
-    const char *base;
-    char csrf[65];
-    char sid[80]; /* from the last Set-Cookie: ehall_session=… */
-    char *body;
-    size_t len, cap;
-    char err[CURL_ERROR_SIZE];
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+/* A connection that goes as a fresh visitor to every request: the CSRF cookie and
+ * header once get_csrf has the token, never the session cookie; c->sid is what the
+ * latest answer set.  30 s timeout. */
+static void visitor_init(struct conn *c, const char *base)
 {
-    struct conn *c = arg;
-    size_t k = sz * n;
-    if (c->len + k + 1 > c->cap) {
-        size_t cap = (c->len + k + 1) * 2;
-        char *b = realloc(c->body, cap);
-        if (!b) return 0;
-        c->body = b;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, p, k);
-    c->len += k;
-    c->body[c->len] = 0;
-    return k;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-    struct conn *c = arg;
-    size_t k = sz * n;
-    static const char want[] = "set-cookie: ehall_session=";
-    if (k > sizeof want && strncasecmp(p, want, sizeof want - 1) == 0) {
-        const char *v = p + sizeof want - 1;
-        size_t m = strcspn(v, ";\r\n");
-        if (m < sizeof c->sid) {
-            memcpy(c->sid, v, m);
-            c->sid[m] = 0;
-        }
-    }
-    return k;
-}
-
-static void conn_init(struct conn *c, const char *base)
-{
-    memset(c, 0, sizeof *c);
-    c->base = base;
-    c->h = curl_easy_init();
-    if (!c->h) die("curl_easy_init failed");
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
+    conn_init(c, base);
+    c->visitor = 1;
     curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_USERAGENT, "ehall-bench/auth_load");
-}
-
-static void conn_free(struct conn *c)
-{
-    curl_easy_cleanup(c->h);
-    free(c->body);
-}
-
-/* One request; sends the CSRF cookie and header once c->csrf is known (never the
- * session cookie: every log-in starts as a fresh visitor would).  Returns the HTTP
- * status, 0 on a transport error; *out gets the parsed JSON body if out is not NULL. */
-static long req(struct conn *c, const char *method, const char *path, const char *json, json_t **out)
-{
-    char url[512], cookie[128], token[128];
-    snprintf(url, sizeof url, "%s%s", c->base, path);
-    struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, "Expect:");
-    if (json) hd = curl_slist_append(hd, "Content-Type: application/json");
-    if (c->csrf[0]) {
-        snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s", c->csrf);
-        snprintf(token, sizeof token, "X-CSRF-Token: %s", c->csrf);
-        hd = curl_slist_append(hd, cookie);
-        hd = curl_slist_append(hd, token);
-    }
-    c->len = 0;
-    if (c->body) c->body[0] = 0;
-    c->sid[0] = 0;
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
-    if (json) {
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-        if (strcmp(method, "POST") != 0) curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-    } else {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    curl_slist_free_all(hd);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "auth_load: %s %s: %s\n", method, path, c->err[0] ? c->err : curl_easy_strerror(rc));
-        return 0;
-    }
-    long st = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
-    if (out) *out = c->len ? json_loads(c->body, 0, NULL) : NULL;
-    return st;
-}
-
-static const char *jstr(json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-    return s ? s : "";
 }
 
 /* GET /api/v1/session for the CSRF token (double-submit: cookie and header). */
@@ -240,7 +102,7 @@ static void get_csrf(struct conn *c)
     long st = req(c, "GET", "/api/v1/session", NULL, &j);
     if (st != 200 || strlen(jstr(j, "csrf")) != 64)
         die("GET /api/v1/session: status %ld: %s", st, c->body ? c->body : "");
-    snprintf(c->csrf, sizeof c->csrf, "%s", jstr(j, "csrf"));
+    snprintf(c->csrf_cookie, sizeof c->csrf_cookie, "%s", jstr(j, "csrf"));
     json_decref(j);
 }
 
@@ -279,28 +141,18 @@ static long do_login(struct conn *c, const char *login, const char *pw, const st
 
 /* ---------- setup ---------- */
 
-static void make_id(int seq, char out[19])
-{
-    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    snprintf(out, 19, "11010519900307%03d", seq % 1000);
-    int sum = 0;
-    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
-    out[17] = "10X98765432"[sum % 11];
-    out[18] = 0;
-}
-
 static int cmd_setup(const char *base, int n, const char *pw, const char *outfile)
 {
     FILE *f = fopen(outfile, "w");
     if (!f) die("cannot write %s", outfile);
     struct conn c;
-    conn_init(&c, base);
+    visitor_init(&c, base);
     get_csrf(&c);
     for (int i = 0; i < n; i++) {
         char login[32], mobile[24], idn[19], body[1024], path[96];
         snprintf(login, sizeof login, "bench%03d", i + 1);
         snprintf(mobile, sizeof mobile, "1390000%04d", i + 1);
-        make_id(i + 1, idn);
+        make_id("19900307", i + 1, idn);
         const char *why = NULL;
         if (auth_id_number_check(idn, &why) != 0) die("made a bad ID number %s: %s", idn, why);
         struct captcha cp;
@@ -356,35 +208,21 @@ struct worker {
     pthread_barrier_t *ready, *go;
     /* results */
     long ok, captchas, fail, ran_out;
-    long bad[8]; /* statuses other than the expected, first few */
-    int nbad;
-    double *lat_login, *lat_captcha, *lat_flow;
-    size_t n_login, n_captcha, n_flow, cap;
+    struct statuses bad; /* statuses other than the expected */
+    struct lat lat_login, lat_captcha, lat_flow;
 };
 
 static void note_bad(struct worker *w, long st)
 {
     w->fail++;
-    if (w->nbad < 8) w->bad[w->nbad++] = st;
-}
-
-static void push(double **v, size_t *n, size_t *cap, double x)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        double *p = realloc(*v, c * sizeof *p);
-        if (!p) die("out of memory");
-        *v = p;
-        *cap = c;
-    }
-    (*v)[(*n)++] = x;
+    statuses_add(&w->bad, st);
 }
 
 static void *worker_run(void *p)
 {
     struct worker *w = p;
     struct conn c;
-    conn_init(&c, w->base);
+    visitor_init(&c, w->base);
     get_csrf(&c);
     struct captcha *pre = NULL;
     int npre = 0;
@@ -395,7 +233,6 @@ static void *worker_run(void *p)
             if (get_captcha(&c, &pre[npre]) != 201)
                 die("prefetching captchas failed: %s", c.body ? c.body : "");
     }
-    size_t cap_l = 0, cap_c = 0, cap_f = 0;
     pthread_barrier_wait(w->ready); /* main sets the window now */
     pthread_barrier_wait(w->go);
     int used = 0;
@@ -416,7 +253,7 @@ static void *worker_run(void *p)
             if (tc >= w->t_start && tc <= w->t_end) {
                 if (st == 201) {
                     w->captchas++;
-                    push(&w->lat_captcha, &w->n_captcha, &cap_c, (tc - t0) * 1000);
+                    lat_add(&w->lat_captcha, (tc - t0) * 1000);
                 } else {
                     note_bad(w, st);
                 }
@@ -429,8 +266,8 @@ static void *worker_run(void *p)
         if (t1 < w->t_start || t1 > w->t_end) continue;
         if (st == 200) {
             w->ok++;
-            push(&w->lat_login, &w->n_login, &cap_l, (t1 - tc) * 1000);
-            push(&w->lat_flow, &w->n_flow, &cap_f, (t1 - t0) * 1000);
+            lat_add(&w->lat_login, (t1 - tc) * 1000);
+            lat_add(&w->lat_flow, (t1 - t0) * 1000);
         } else {
             note_bad(w, st);
         }
@@ -483,27 +320,24 @@ static int cmd_login(const char *base, const char *accounts, const char *pw, int
     pthread_barrier_wait(&go);
     for (int i = 0; i < clients; i++) pthread_join(w[i].th, NULL);
     long ok = 0, caps = 0, fail = 0, ran_out = 0;
-    size_t nl = 0, nc = 0, nf = 0;
-    for (int i = 0; i < clients; i++) nl += w[i].n_login, nc += w[i].n_captcha, nf += w[i].n_flow;
-    double *L = calloc(nl + 1, sizeof *L), *C = calloc(nc + 1, sizeof *C), *F = calloc(nf + 1, sizeof *F);
-    nl = nc = nf = 0;
-    char bad[256] = "";
+    struct lat L = {0}, C = {0}, F = {0};
+    struct statuses bad = {0};
     for (int i = 0; i < clients; i++) {
         ok += w[i].ok, caps += w[i].captchas, fail += w[i].fail, ran_out += w[i].ran_out;
-        memcpy(L + nl, w[i].lat_login, w[i].n_login * sizeof *L), nl += w[i].n_login;
-        memcpy(C + nc, w[i].lat_captcha, w[i].n_captcha * sizeof *C), nc += w[i].n_captcha;
-        memcpy(F + nf, w[i].lat_flow, w[i].n_flow * sizeof *F), nf += w[i].n_flow;
-        for (int k = 0; k < w[i].nbad && strlen(bad) < 200; k++)
-            snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%ld", bad[0] ? "," : "", w[i].bad[k]);
-        free(w[i].lat_login), free(w[i].lat_captcha), free(w[i].lat_flow);
+        lat_append(&L, &w[i].lat_login), lat_append(&C, &w[i].lat_captcha), lat_append(&F, &w[i].lat_flow);
+        statuses_merge(&bad, &w[i].bad);
+        free(w[i].lat_login.v), free(w[i].lat_captcha.v), free(w[i].lat_flow.v);
     }
+    sort_doubles(L.v, L.n), sort_doubles(C.v, C.n), sort_doubles(F.v, F.n);
+    char bads[256];
     printf("mode=%s clients=%d seconds=%.1f ok=%ld rate=%.2f captchas=%ld captcha_rate=%.2f fail=%ld "
            "ran_out=%ld "
            "login_p50_ms=%.1f login_p99_ms=%.1f captcha_p50_ms=%.2f captcha_p99_ms=%.2f flow_p50_ms=%.1f "
            "bad=%s\n",
-           mode, clients, secs, ok, ok / secs, caps, caps / secs, fail, ran_out, pct(L, nl, 50),
-           pct(L, nl, 99), pct(C, nc, 50), pct(C, nc, 99), pct(F, nf, 50), bad[0] ? bad : "-");
-    free(L), free(C), free(F), free(w);
+           mode, clients, secs, ok, ok / secs, caps, caps / secs, fail, ran_out, pct(L.v, L.n, 50),
+           pct(L.v, L.n, 99), pct(C.v, C.n, 50), pct(C.v, C.n, 99), pct(F.v, F.n, 50),
+           statuses_text(&bad, bads, sizeof bads));
+    free(L.v), free(C.v), free(F.v), free(w);
     pthread_barrier_destroy(&ready);
     pthread_barrier_destroy(&go);
     return 0;
@@ -512,7 +346,7 @@ static int cmd_login(const char *base, const char *accounts, const char *pw, int
 static int cmd_session(const char *base, const char *login, const char *pw)
 {
     struct conn c;
-    conn_init(&c, base);
+    visitor_init(&c, base);
     get_csrf(&c);
     struct captcha cp;
     long st = get_captcha(&c, &cp);

@@ -1,9 +1,10 @@
 /*
  * cases_load.c — the load generator behind bench/cases.sh (case engine benchmarks).
  *
- * Built by bench/cases.sh against build-bench/libehallcore.a (for the TOTP code staff
- * need to log in, and SQLite for generating data), libcurl, jansson and pthreads.
- * Loopback only: every URL it is given comes from cases.sh, which starts the server on
+ * Built by bench/cases.sh (and licence.sh, tax.sh, for persons and staff) with
+ * bench/loadlib.c (-DLOADLIB_CURL) against build-bench/libehallcore.a (for the TOTP code
+ * staff need to log in, and SQLite for generating data), libcurl, jansson and pthreads.
+ * Loopback only: every URL it is given comes from the scripts, which start the server on
  * 127.0.0.1 in test mode (captcha answers and SMS codes readable through the API).
  *
  *   cases_load persons URL N PASSWORD PREFIX OUTFILE
@@ -26,190 +27,17 @@
  *
  * Results are printed as key=value pairs on one line, for cases.sh to read.
  */
-#include <curl/curl.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "loadlib.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("cases_load: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* p-th percentile (0..100) of v[0..n-1], which must be sorted; nearest rank. */
-static double pct(const double *v, size_t n, double p)
-{
-    if (n == 0) return 0;
-    size_t i = (size_t)(p / 100.0 * (double)n + 0.5);
-    if (i > 0) i--;
-    if (i >= n) i = n - 1;
-    return v[i];
-}
-
-/* ---------- HTTP ---------- */
-
-struct conn {
-    CURL *h;
-    const char *base;
-    char sid[80], csrf_cookie[80], csrf[80];
-    char *body;
-    size_t len, cap;
-    char err[CURL_ERROR_SIZE];
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    struct conn *c = arg;
-    size_t k = sz * n;
-    if (c->len + k + 1 > c->cap) {
-        size_t cap = (c->len + k + 1) * 2;
-        char *b = realloc(c->body, cap);
-        if (!b) return 0;
-        c->body = b;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, p, k);
-    c->len += k;
-    c->body[c->len] = 0;
-    return k;
-}
-
-static void take_cookie(const char *p, size_t k, const char *name, char *dst, size_t n)
-{
-    char want[64];
-    int w = snprintf(want, sizeof want, "set-cookie: %s=", name);
-    if (k > (size_t)w && strncasecmp(p, want, (size_t)w) == 0) {
-        const char *v = p + w;
-        size_t m = strcspn(v, ";\r\n");
-        if (m < n) {
-            memcpy(dst, v, m);
-            dst[m] = 0;
-        }
-    }
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-    struct conn *c = arg;
-    size_t k = sz * n;
-    take_cookie(p, k, "ehall_session", c->sid, sizeof c->sid);
-    take_cookie(p, k, "ehall_csrf", c->csrf_cookie, sizeof c->csrf_cookie);
-    return k;
-}
-
-static void conn_init(struct conn *c, const char *base)
-{
-    memset(c, 0, sizeof *c);
-    c->base = base;
-    c->h = curl_easy_init();
-    if (!c->h) die("curl_easy_init failed");
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_USERAGENT, "ehall-bench/cases_load");
-}
-
-static void conn_free(struct conn *c)
-{
-    curl_easy_cleanup(c->h);
-    free(c->body);
-}
-
-/* One request with the connection's cookies and CSRF token.  Returns the HTTP status,
- * 0 on a transport error; *out gets the parsed JSON body when out is not NULL, and a
- * "csrf" in it becomes the token for later requests. */
-static long req(struct conn *c, const char *method, const char *path, const char *json, json_t **out)
-{
-    char url[512], cookie[256], token[128];
-    snprintf(url, sizeof url, "%s%s", c->base, path);
-    struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, "Expect:");
-    if (json) hd = curl_slist_append(hd, "Content-Type: application/json");
-    if (c->csrf_cookie[0] || c->sid[0]) {
-        snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
-                 c->sid[0] ? "; ehall_session=" : "", c->sid);
-        hd = curl_slist_append(hd, cookie);
-    }
-    if (c->csrf[0] || c->csrf_cookie[0]) {
-        snprintf(token, sizeof token, "X-CSRF-Token: %s", c->sid[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
-        hd = curl_slist_append(hd, token);
-    }
-    c->len = 0;
-    if (c->body) c->body[0] = 0;
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
-    if (json) {
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-        if (strcmp(method, "POST") != 0) curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-    } else {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    curl_slist_free_all(hd);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "cases_load: %s %s: %s\n", method, path, c->err[0] ? c->err : curl_easy_strerror(rc));
-        return 0;
-    }
-    long st = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
-    if (out) {
-        *out = c->len ? json_loads(c->body, 0, NULL) : NULL;
-        const char *t = json_string_value(json_object_get(*out, "csrf"));
-        if (t && strlen(t) < sizeof c->csrf) snprintf(c->csrf, sizeof c->csrf, "%s", t);
-    }
-    return st;
-}
-
-static const char *jstr(json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-    return s ? s : "";
-}
-
-/* A request that must answer `want`; the parsed body is returned (or NULL). */
-static json_t *must(struct conn *c, long want, const char *method, const char *path, const char *body)
-{
-    json_t *j = NULL;
-    long st = req(c, method, path, body, &j);
-    if (st != want)
-        die("%s %s: status %ld (wanted %ld): %.300s", method, path, st, want, c->body ? c->body : "");
-    return j;
-}
+const char load_prog[] = "cases_load";
 
 static void start_session(struct conn *c) { json_decref(must(c, 200, "GET", "/api/v1/session", NULL)); }
 
@@ -263,17 +91,6 @@ static void write_session(FILE *f, const char *login, long long id, const struct
 
 /* ---------- persons ---------- */
 
-static void make_id(int seq, char out[19])
-{
-    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    /* region 110105, born 1979-12-30 (as items/testdata's applicants), sequence 000-999 */
-    snprintf(out, 19, "11010519791230%03d", seq % 1000);
-    int sum = 0;
-    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
-    out[17] = "10X98765432"[sum % 11];
-    out[18] = 0;
-}
-
 struct reg {
     pthread_t th;
     const char *base, *pw, *prefix;
@@ -291,7 +108,7 @@ static void *reg_run(void *p)
         char login[40], mobile[24], idn[19], id[64], ans[16], code[8], stage[16];
         snprintf(login, sizeof login, "%s%05d", g->prefix, i + 1);
         snprintf(mobile, sizeof mobile, "1380%07d", i + 1);
-        make_id(i + 1, idn);
+        make_id(PERSON_BORN, i + 1, idn);
         captcha(&c, id, ans);
         json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "purpose", "register", "mobile", mobile, "captcha_id",
                               id, "captcha", ans);
@@ -443,35 +260,6 @@ static int cmd_staff(const char *base, const char *bootfile, const char *dept, c
 
 /* ---------- load ---------- */
 
-struct session {
-    char login[40], sid[80], csrf_cookie[80], csrf[80];
-    long long id;
-};
-
-static struct session *read_sessions(const char *file, int *n)
-{
-    FILE *f = fopen(file, "r");
-    if (!f) die("cannot read %s", file);
-    int cap = 64;
-    struct session *s = calloc((size_t)cap, sizeof *s);
-    *n = 0;
-    char line[512];
-    while (s && fgets(line, sizeof line, f)) {
-        if (*n == cap) {
-            cap *= 2;
-            s = realloc(s, (size_t)cap * sizeof *s);
-            if (!s) break;
-        }
-        struct session *x = &s[*n];
-        if (sscanf(line, "%39s %lld %79s %79s %79s", x->login, &x->id, x->sid, x->csrf_cookie, x->csrf) == 5)
-            (*n)++;
-    }
-    fclose(f);
-    if (!s) die("out of memory");
-    if (*n == 0) die("no sessions in %s", file);
-    return s;
-}
-
 struct worker {
     pthread_t th;
     const char *base, *method, *path, *body;
@@ -479,10 +267,8 @@ struct worker {
     double t_start, t_end;
     pthread_barrier_t *ready, *go;
     long ok, fail, acked_total;
-    long bad[8];
-    int nbad;
-    double *lat;
-    size_t n, cap;
+    struct statuses bad;
+    struct lat lat;
 };
 
 static void *worker_run(void *p)
@@ -490,9 +276,7 @@ static void *worker_run(void *p)
     struct worker *w = p;
     struct conn c;
     conn_init(&c, w->base);
-    snprintf(c.sid, sizeof c.sid, "%s", w->sess->sid);
-    snprintf(c.csrf_cookie, sizeof c.csrf_cookie, "%s", w->sess->csrf_cookie);
-    snprintf(c.csrf, sizeof c.csrf, "%s", w->sess->csrf);
+    use_session(&c, w->sess);
     int post = !strcmp(w->method, "POST");
     pthread_barrier_wait(w->ready);
     pthread_barrier_wait(w->go);
@@ -508,15 +292,10 @@ static void *worker_run(void *p)
         if (t1 < w->t_start || t1 > w->t_end) continue;
         if (good) {
             w->ok++;
-            if (w->n == w->cap) {
-                w->cap = w->cap ? w->cap * 2 : 4096;
-                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-                if (!w->lat) die("out of memory");
-            }
-            w->lat[w->n++] = (t1 - t0) * 1000;
+            lat_add(&w->lat, (t1 - t0) * 1000);
         } else {
             w->fail++;
-            if (w->nbad < 8) w->bad[w->nbad++] = st;
+            statuses_add(&w->bad, st);
             if (w->fail == 1)
                 fprintf(stderr, "cases_load: %s %s: status %ld: %.200s\n", w->method, w->path, st,
                         c.body ? c.body : "");
@@ -553,31 +332,24 @@ static int cmd_load(const char *method, const char *base, const char *sessfile, 
         w[i].t_end = t0 + warmup + secs;
     }
     pthread_barrier_wait(&go);
-    size_t n = 0;
+    struct lat L = {0};
+    struct statuses bad = {0};
+    long ok = 0, fail = 0, acked = 0;
     for (int i = 0; i < conns; i++) {
         pthread_join(w[i].th, NULL);
-        n += w[i].n;
-    }
-    double *L = calloc(n + 1, sizeof *L);
-    if (!L) die("out of memory");
-    long ok = 0, fail = 0, acked = 0;
-    char bad[256] = "";
-    n = 0;
-    for (int i = 0; i < conns; i++) {
         ok += w[i].ok, fail += w[i].fail, acked += w[i].acked_total;
-        memcpy(L + n, w[i].lat, w[i].n * sizeof *L);
-        n += w[i].n;
-        for (int k = 0; k < w[i].nbad && strlen(bad) < 200; k++)
-            snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%ld", bad[0] ? "," : "", w[i].bad[k]);
-        free(w[i].lat);
+        lat_append(&L, &w[i].lat);
+        statuses_merge(&bad, &w[i].bad);
+        free(w[i].lat.v);
     }
-    qsort(L, n, sizeof *L, cmp_double);
+    sort_doubles(L.v, L.n);
+    char bads[256];
     printf(
         "conns=%d seconds=%.1f ok=%ld rate=%.1f fail=%ld acked_total=%ld p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
         "max_ms=%.3f bad=%s\n",
-        conns, secs, ok, ok / secs, fail, acked, pct(L, n, 50), pct(L, n, 90), pct(L, n, 99),
-        n ? L[n - 1] : 0.0, bad[0] ? bad : "-");
-    free(L);
+        conns, secs, ok, ok / secs, fail, acked, pct(L.v, L.n, 50), pct(L.v, L.n, 90), pct(L.v, L.n, 99),
+        L.n ? L.v[L.n - 1] : 0.0, statuses_text(&bad, bads, sizeof bads));
+    free(L.v);
     free(w);
     free(sess);
     pthread_barrier_destroy(&ready);

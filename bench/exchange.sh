@@ -93,7 +93,8 @@ build_release
 EHALL="$BUILD/ehall"
 LOADER="$BUILD/exchange_load"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
-cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/exchange_load.c" "$BUILD/libehallcore.a" \
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" \
+    "$REPO/bench/exchange_load.c" "$REPO/bench/loadlib.c" "$BUILD/libehallcore.a" \
     $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
     -o "$LOADER" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building exchange_load failed"; }
 

@@ -1,8 +1,9 @@
 /*
  * exchange_load.c — the helper behind bench/exchange.sh (the exchange's drain rate).
  *
- * Built by bench/exchange.sh against build-bench/libehallcore.a, so it queues through
- * the same exchange_enqueue the server uses.
+ * Built by bench/exchange.sh with bench/loadlib.c (without its libcurl client) against
+ * build-bench/libehallcore.a, so it queues through the same exchange_enqueue the server
+ * uses.
  *
  *   exchange_load enqueue DB_URL N CHUNK PREFIX
  *       queues N test.echo messages for the simulated back-end ("sim"), CHUNK per
@@ -22,24 +23,17 @@
 
 #include "core/core.h"
 #include "exchange/exchange.h"
+#include "loadlib.h"
 #include "store/store.h"
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+const char load_prog[] = "exchange_load";
 
 static store *open_store(const char *url)
 {
     struct store_options o = {2, 5000, 0};
     store *s = NULL;
     char err[256];
-    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "exchange_load: %s\n", err);
-        exit(1);
-    }
+    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die("%s", err);
     return s;
 }
 
@@ -76,15 +70,12 @@ int main(int argc, char **argv)
     if (argc == 6 && !strcmp(argv[1], "enqueue")) {
         store *s = open_store(argv[2]);
         long long n = atoll(argv[3]), chunk = atoll(argv[4]);
-        double t0 = mono();
+        double t0 = now_s();
         for (long long from = 1; from <= n; from += chunk) {
             struct chunk k = {from, from + chunk - 1 < n ? from + chunk - 1 : n, argv[5]};
-            if (store_tx(s, 1, chunk_tx, &k) != STORE_OK) {
-                fprintf(stderr, "exchange_load: enqueue failed at %lld\n", from);
-                return 1;
-            }
+            if (store_tx(s, 1, chunk_tx, &k) != STORE_OK) die("enqueue failed at %lld", from);
         }
-        double t = mono() - t0;
+        double t = now_s() - t0;
         printf("enqueued=%lld seconds=%.3f rate=%.0f\n", n, t, (double)n / t);
         store_close(s);
         return 0;
@@ -92,17 +83,17 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "watch")) {
         store *s = open_store(argv[2]);
         long long n = atoll(argv[3]);
-        double t0 = mono(), limit = atof(argv[4]), t;
+        double t0 = now_s(), limit = atof(argv[4]), t;
         long long pending;
         /* a cheap probe (the first row of the index), so watching costs the server nothing */
         while ((pending = q(
                     s, "SELECT COUNT(*) FROM (SELECT 1 FROM exchange_msg WHERE state IN ('queued', 'leased')"
                        " LIMIT 1) AS x")) != 0 &&
-               mono() - t0 < limit) {
+               now_s() - t0 < limit) {
             struct timespec ts = {0, 50 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        t = mono() - t0;
+        t = now_s() - t0;
         long long done = q(s, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'done'");
         long long dead = q(s, "SELECT COUNT(*) FROM exchange_msg WHERE state = 'dead'");
         long long effects = q(s, "SELECT COUNT(*) FROM exchange_test_effect");

@@ -118,13 +118,15 @@ build_release
 EHALL="$BUILD/ehall"
 LOADER="$BUILD/licence_load"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
-cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/licence_load.c" "$BUILD/libehallcore.a" \
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" \
+    "$REPO/bench/licence_load.c" "$REPO/bench/loadlib.c" "$BUILD/libehallcore.a" \
     $(pkg-config --libs libmicrohttpd jansson sqlite3 libpq libcrypto zlib libqrencode) -lhpdf -pthread -lm \
     -o "$LOADER" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building licence_load failed"; }
 if has_part wallet; then
     pkg-config --exists libcurl 2>/dev/null || die "missing libcurl4-openssl-dev (for bench/cases_load.c)"
     # shellcheck disable=SC2046
-    cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/cases_load.c" "$BUILD/libehallcore.a" \
+    cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -DLOADLIB_CURL -I"$REPO/src" \
+        "$REPO/bench/cases_load.c" "$REPO/bench/loadlib.c" "$BUILD/libehallcore.a" \
         $(pkg-config --libs libcurl libmicrohttpd jansson sqlite3 libpq libcrypto zlib libqrencode) -lhpdf -pthread -lm \
         -o "$BUILD/cases_load" >>"$TMP/build.log" 2>&1 || { tail -n 20 "$TMP/build.log" >&2; die "building cases_load failed"; }
 fi

@@ -1,8 +1,9 @@
 /*
  * licence_load.c — the helper behind bench/licence.sh (the public status check).
  *
- * Built by bench/licence.sh against build-bench/libehallcore.a (for the store and
- * licence_id_format, so the identifiers carry real check characters).  Loopback only.
+ * Built by bench/licence.sh with bench/loadlib.c (without its libcurl client) against
+ * build-bench/libehallcore.a (for the store and licence_id_format, so the identifiers
+ * carry real check characters).  Loopback only.
  *
  *   licence_load seed DB_URL N OUTFILE
  *       inserts N licence rows (10,000 per transaction) with what the status check reads
@@ -10,9 +11,10 @@
  *       one in 50 revoked, one in 50 past valid_to.  Writes the identifiers to OUTFILE.
  *   licence_load status HOST:PORT IDFILE CLIENTS WARMUP SECONDS
  *       CLIENTS threads, each with its own keep-alive HTTP/1.1 connection (plain
- *       sockets, so the client costs little CPU next to the server), GET
- *       /api/v1/public/licences/<id>/status over and over, ids round robin from a random
- *       start; only requests completing within the last SECONDS count.  Prints
+ *       sockets, loadlib's raw_run, so the client costs little CPU next to the server),
+ *       GET /api/v1/public/licences/<id>/status over and over, ids round robin from a
+ *       random start; only requests completing within the last SECONDS count (every
+ *       answer's latency, 200 or not; errors: connections that broke, whole run).  Prints
  *       "requests=N rate=R p50_ms=… p90_ms=… p99_ms=… max_ms=… errors=E non200=K".
  *   licence_load sign DATA_DIR ID OUTFILE
  *       signs a licence with identifier ID (a seeded one) as department PSB-YZ-HJ with the
@@ -21,9 +23,9 @@
  *   licence_load wallet-seed DATA_DIR DB_URL ROWS PERSONS
  *       the wallet's store: ROWS licences in all — ROWS - 10 × PERSONS filler rows made by
  *       SQL in chunks of a million (one holder per 10 rows), then 10 licences for each
- *       of the first PERSONS persons bench/cases_load registered (ID numbers as its
- *       make_id gives them), stored under the blind index of their ID number with the
- *       installation's keys (DATA_DIR/keys), as issuance stores them.
+ *       of the first PERSONS persons bench/cases_load registered (ID numbers as
+ *       loadlib's make_id gives them), stored under the blind index of their ID number
+ *       with the installation's keys (DATA_DIR/keys), as issuance stores them.
  *   licence_load wallet HOST:PORT SESSIONS CLIENTS WARMUP SECONDS
  *       the same load as status, each request GET /api/v1/licences (the card wallet) with
  *       the session of the next person of SESSIONS (cases_load's output); an answer
@@ -33,35 +35,18 @@
  *       DOCFILE as the body (one SM2 verification per request); an answer other than
  *       200 with "result":"valid" counts as non200.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "auth/keys.h"
 #include "core/config.h"
 #include "licence/licence.h"
+#include "loadlib.h"
 #include "store/store.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *m)
-{
-    fprintf(stderr, "licence_load: %s\n", m);
-    exit(1);
-}
+const char load_prog[] = "licence_load";
 
 /* ---------- seed ---------- */
 
@@ -118,7 +103,7 @@ static int cmd_seed(const char *url, long long n, const char *outfile)
     struct store_options o = {2, 5000, 0};
     store *s = NULL;
     char err[256];
-    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die(err);
+    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die("%s", err);
     FILE *f = fopen(outfile, "w");
     if (!f) die("cannot write the id file");
     double t0 = now_s();
@@ -132,65 +117,15 @@ static int cmd_seed(const char *url, long long n, const char *outfile)
     return 0;
 }
 
-/* ---------- status load ---------- */
+/* ---------- the loads: status, wallet, verify ---------- */
 
-static char **g_ids;
+static char **g_ids; /* status: the identifiers */
 static size_t g_nids;
 static char *g_post; /* verify: the whole request (headers and body), sent as it is */
 static size_t g_post_len;
-static char **g_sessions; /* wallet: one session cookie per person */
-static size_t g_nsessions;
-static struct sockaddr_in g_addr;
-static double g_t_start, g_t_count, g_t_end;
-
-struct worker {
-    unsigned seed;
-    double *lat;
-    size_t nlat, cap;
-    long long errors, non200;
-};
-
-static int connect_one(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* one response on fd: status code, or -1 when the connection broke */
-static int read_response(int fd, char *buf, size_t cap)
-{
-    size_t have = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + have, cap - 1 - have);
-        if (r <= 0) return -1;
-        have += (size_t)r;
-        buf[have] = 0;
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end) {
-            if (have >= cap - 1) return -1;
-            continue;
-        }
-        size_t head = (size_t)(end - buf) + 4;
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        long len = cl && cl < end ? strtol(cl + 17, NULL, 10) : 0;
-        while (have < head + (size_t)len) {
-            if (head + (size_t)len >= cap) return -1;
-            r = read(fd, buf + have, cap - 1 - have);
-            if (r <= 0) return -1;
-            have += (size_t)r;
-        }
-        int status = 0;
-        if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
-        return status;
-    }
-}
+static struct session *g_sessions; /* wallet: one session per person */
+static int g_nsessions;
+static size_t *g_first; /* each connection's first id or session */
 
 /* a wallet answer with the person's 10 licences */
 static int ten_licences(const char *buf)
@@ -200,64 +135,33 @@ static int ten_licences(const char *buf)
     return n == 10;
 }
 
-static void *work(void *arg)
+static size_t load_request(void *arg, int conn, long iter, char *buf, size_t cap, const char **out)
 {
-    struct worker *w = arg;
-    char req[256], buf[16384];
-    int fd = connect_one();
-    size_t k = (size_t)rand_r(&w->seed) % (g_nids ? g_nids : g_nsessions ? g_nsessions : 1);
-    while (now_s() < g_t_end) {
-        if (fd < 0) {
-            w->errors++;
-            fd = connect_one();
-            if (fd < 0) continue;
-        }
-        const char *out = req;
-        int n;
-        if (g_post) {
-            out = g_post;
-            n = (int)g_post_len;
-        } else if (g_nsessions) {
-            n = snprintf(req, sizeof req,
-                         "GET /api/v1/licences HTTP/1.1\r\nHost: bench\r\nCookie: ehall_session=%s\r\n\r\n",
-                         g_sessions[k++ % g_nsessions]);
-        } else {
-            n = snprintf(req, sizeof req,
-                         "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
-                         g_ids[k++ % g_nids]);
-        }
-        double t0 = now_s();
-        if (write(fd, out, (size_t)n) != n) {
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        int st = read_response(fd, buf, sizeof buf);
-        double t1 = now_s();
-        if (st < 0) {
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        if (t1 < g_t_count) continue;
-        if (st != 200 || (g_post && !strstr(buf, "\"result\":\"valid\"")) ||
-            (g_nsessions && !ten_licences(buf)))
-            w->non200++;
-        if (w->nlat == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 65536;
-            w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-            if (!w->lat) die("out of memory");
-        }
-        w->lat[w->nlat++] = (t1 - t0) * 1000.0;
+    (void)arg;
+    if (g_post) {
+        *out = g_post;
+        return g_post_len;
     }
-    if (fd >= 0) close(fd);
-    return NULL;
+    size_t k = g_first[conn] + (size_t)iter;
+    int n = g_nsessions
+                ? snprintf(buf, cap,
+                           "GET /api/v1/licences HTTP/1.1\r\nHost: bench\r\nCookie: ehall_session=%s\r\n\r\n",
+                           g_sessions[k % (size_t)g_nsessions].sid)
+                : snprintf(buf, cap, "GET /api/v1/public/licences/%s/status HTTP/1.1\r\nHost: bench\r\n\r\n",
+                           g_ids[k % g_nids]);
+    if (n < 0 || (size_t)n >= cap) die("request too long");
+    return (size_t)n;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* 200, and for verify "result":"valid", for the wallet the 10 licences */
+static int load_good(void *arg, int conn, int status, const char *body, size_t len)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    static const char valid[] = "\"result\":\"valid\"";
+    (void)arg, (void)conn;
+    if (status != 200) return 0;
+    if (g_post) return memmem(body, len, valid, sizeof valid - 1) != NULL;
+    if (g_nsessions) return ten_licences(body);
+    return 1;
 }
 
 static int run_load(const char *hostport, int clients, double warmup, double seconds);
@@ -287,7 +191,7 @@ static int cmd_sign(const char *data_dir, const char *id, const char *outfile)
 {
     char dir[1024], *priv = NULL, *pub = NULL, kid[65], err[256];
     snprintf(dir, sizeof dir, "%s/keys/seal", data_dir);
-    if (licence_key_load(dir, "PSB-YZ-HJ", 1, &priv, &pub, kid, err, sizeof err) != 0) die(err);
+    if (licence_key_load(dir, "PSB-YZ-HJ", 1, &priv, &pub, kid, err, sizeof err) != 0) die("%s", err);
     json_t *lic =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type",
                   "temporary_id_certificate", "type_name", "临时身份证明", "holder_name", "王小明",
@@ -302,16 +206,6 @@ static int cmd_sign(const char *data_dir, const char *id, const char *outfile)
     free(pub);
     printf("signed=%s key_id=%s\n", id, kid);
     return 0;
-}
-
-static void make_person_id(int seq, char out[19]) /* as bench/cases_load.c's make_id */
-{
-    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    snprintf(out, 19, "11010519791230%03d", seq % 1000);
-    int sum = 0;
-    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
-    out[17] = "10X98765432"[sum % 11];
-    out[18] = 0;
 }
 
 struct fill {
@@ -353,7 +247,7 @@ static int mine_tx(store_conn *c, void *arg)
     const struct mine *m = arg;
     for (int p = 0; p < m->persons; p++) {
         char idn[19], bidx[KEYS_TAG_MAX];
-        make_person_id(p + 1, idn);
+        make_id(PERSON_BORN, p + 1, idn);
         if (keys_blind_index("licence_holder", idn, bidx) != 0) return STORE_ERROR;
         for (int j = 0; j < 10; j++) {
             char id[LICENCE_ID_MAX], pub[400];
@@ -387,10 +281,10 @@ static int cmd_wallet_seed(const char *data_dir, const char *url, long long rows
     config_defaults(&cfg);
     snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data_dir);
     char err[256];
-    if (keys_init(&cfg, err, sizeof err) != 0) die(err);
+    if (keys_init(&cfg, err, sizeof err) != 0) die("%s", err);
     struct store_options o = {2, 600000, 0};
     store *s = NULL;
-    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die(err);
+    if (store_open(url, &o, &s, err, sizeof err) != STORE_OK) die("%s", err);
     double t0 = now_s();
     long long filler = rows - 10LL * persons;
     for (long long from = 1; from <= filler; from += 1000000) {
@@ -408,22 +302,7 @@ static int cmd_wallet_seed(const char *data_dir, const char *url, long long rows
 
 static int cmd_wallet(const char *hostport, const char *sessfile, int clients, double warmup, double seconds)
 {
-    FILE *f = fopen(sessfile, "r");
-    if (!f) die("cannot read the sessions");
-    char line[512], login[64], sid[128];
-    long long acc;
-    size_t cap = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "%63s %lld %127s", login, &acc, sid) != 3) continue;
-        if (g_nsessions == cap) {
-            cap = cap ? cap * 2 : 64;
-            g_sessions = realloc(g_sessions, cap * sizeof *g_sessions);
-            if (!g_sessions) die("out of memory");
-        }
-        g_sessions[g_nsessions++] = strdup(sid);
-    }
-    fclose(f);
-    if (!g_nsessions) die("no sessions");
+    g_sessions = read_sessions(sessfile, &g_nsessions);
     return run_load(hostport, clients, warmup, seconds);
 }
 
@@ -453,44 +332,34 @@ static int cmd_verify(const char *hostport, const char *docfile, int clients, do
 static int run_load(const char *hostport, int clients, double warmup, double seconds)
 {
     char host[64];
-    int port = 0;
-    if (sscanf(hostport, "%63[^:]:%d", host, &port) != 2) die("HOST:PORT");
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((unsigned short)port);
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1) die("HOST must be an IPv4 address");
-    g_t_start = now_s();
-    g_t_count = g_t_start + warmup;
-    g_t_end = g_t_count + seconds;
-    pthread_t *th = calloc((size_t)clients, sizeof *th);
-    struct worker *w = calloc((size_t)clients, sizeof *w);
-    if (!th || !w) die("out of memory");
-    for (int i = 0; i < clients; i++) {
-        w[i].seed = (unsigned)(i * 7919 + 17);
-        if (pthread_create(&th[i], NULL, work, &w[i]) != 0) die("pthread_create");
+    int port;
+    parse_host_port(hostport, host, sizeof host, &port);
+    size_t n = g_nids ? g_nids : g_nsessions ? (size_t)g_nsessions : 1;
+    g_first = calloc(clients > 0 ? (size_t)clients : 1, sizeof *g_first);
+    if (!g_first) die("out of memory");
+    for (int i = 0; i < clients; i++) { /* round robin from a random start */
+        unsigned seed = (unsigned)(i * 7919 + 17);
+        g_first[i] = (size_t)rand_r(&seed) % n;
     }
-    size_t total = 0;
-    long long errors = 0, non200 = 0;
-    for (int i = 0; i < clients; i++) {
-        pthread_join(th[i], NULL);
-        total += w[i].nlat;
-        errors += w[i].errors;
-        non200 += w[i].non200;
-    }
-    double *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all) die("out of memory");
-    size_t o = 0;
-    for (int i = 0; i < clients; i++) {
-        memcpy(all + o, w[i].lat, w[i].nlat * sizeof *all);
-        o += w[i].nlat;
-        free(w[i].lat);
-    }
-    qsort(all, total, sizeof *all, cmp_double);
+    struct raw_load l = {.host = host,
+                         .port = port,
+                         .conns = clients,
+                         .warmup = warmup,
+                         .seconds = seconds,
+                         .request = load_request,
+                         .good = load_good,
+                         .keep_all_latencies = 1};
+    struct raw_result r;
+    raw_run(&l, &r);
+    size_t total = r.nlat; /* every answer in the window: good and not */
+    const double *all = r.lat;
 #define P(p) (total ? all[(size_t)((p) / 100.0 * (double)(total - 1))] : 0.0)
     printf("requests=%zu rate=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%lld non200=%lld\n",
-           total, (double)total / seconds, P(50), P(90), P(99), P(100), errors, non200);
-    free(all);
-    free(th);
-    free(w);
+           total, (double)total / seconds, P(50), P(90), P(99), P(100), (long long)r.errors,
+           (long long)r.bad);
+#undef P
+    raw_result_free(&r);
+    free(g_first);
     return 0;
 }
 

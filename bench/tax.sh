@@ -122,13 +122,14 @@ say "building release ehall, bench/cases_load.c and bench/tax_load.c into $BUILD
 build_release
 EHALL="$BUILD/ehall"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
-cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/cases_load.c" "$BUILD/libehallcore.a" \
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -DLOADLIB_CURL -I"$REPO/src" \
+    "$REPO/bench/cases_load.c" "$REPO/bench/loadlib.c" "$BUILD/libehallcore.a" \
     $(pkg-config --libs libcurl libmicrohttpd jansson sqlite3 libpq libcrypto zlib) -pthread -lm \
     -o "$BUILD/cases_load" >>"$TMP/build.log" 2>&1 || die "building cases_load failed"
 # shellcheck disable=SC2046
-cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -I"$REPO/src" "$REPO/bench/tax_load.c" \
-    $(pkg-config --libs libcurl jansson) -pthread -lm -o "$BUILD/tax_load" >>"$TMP/build.log" 2>&1 ||
-    die "building tax_load failed"
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE -DLOADLIB_CURL -I"$REPO/src" \
+    "$REPO/bench/tax_load.c" "$REPO/bench/loadlib.c" $(pkg-config --libs libcurl jansson) -pthread -lm \
+    -o "$BUILD/tax_load" >>"$TMP/build.log" 2>&1 || die "building tax_load failed"
 
 # the items with one more role: tax staff who register taxpayers
 mkdir -p "$TMP/items"

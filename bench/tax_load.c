@@ -2,7 +2,8 @@
  * tax_load.c — the load generator behind bench/tax.sh: issue 6's zero declaration
  * (1,000/s end to end on SQLite) and the tax-period peak (70/25/5 at 3× seed 003's peak).
  *
- * Built by bench/tax.sh with libcurl, jansson and pthreads.  Loopback only.
+ * Built by bench/tax.sh with bench/loadlib.c (-DLOADLIB_CURL: its libcurl client),
+ * libcurl, jansson and pthreads.  Loopback only.
  * Persons and the tax staff account come from bench/cases_load (persons, staff).
  *
  *   tax_load taxpayers URL STAFF_SESSION PERSONS OUTFILE
@@ -33,235 +34,32 @@
  *
  * Results are printed as key=value pairs on one line, for tax.sh to read.
  */
-#include <curl/curl.h>
-#include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "loadlib.h"
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("tax_load: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* p-th percentile (0..100) of v[0..n-1], which must be sorted; nearest rank. */
-static double pct(const double *v, size_t n, double p)
-{
-    if (n == 0) return 0;
-    size_t i = (size_t)(p / 100.0 * (double)n + 0.5);
-    if (i > 0) i--;
-    if (i >= n) i = n - 1;
-    return v[i];
-}
-
-/* ---------- HTTP ---------- */
-
-struct conn {
-    CURL *h;
-    const char *base;
-    char sid[80], csrf_cookie[80], csrf[80];
-    char *body;
-    size_t len, cap;
-    char err[CURL_ERROR_SIZE];
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    struct conn *c = arg;
-    size_t k = sz * n;
-    if (c->len + k + 1 > c->cap) {
-        size_t cap = (c->len + k + 1) * 2;
-        char *b = realloc(c->body, cap);
-        if (!b) return 0;
-        c->body = b;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, p, k);
-    c->len += k;
-    c->body[c->len] = 0;
-    return k;
-}
-
-static void take_cookie(const char *p, size_t k, const char *name, char *dst, size_t n)
-{
-    char want[64];
-    int w = snprintf(want, sizeof want, "set-cookie: %s=", name);
-    if (k > (size_t)w && strncasecmp(p, want, (size_t)w) == 0) {
-        const char *v = p + w;
-        size_t m = strcspn(v, ";\r\n");
-        if (m < n) {
-            memcpy(dst, v, m);
-            dst[m] = 0;
-        }
-    }
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-    struct conn *c = arg;
-    size_t k = sz * n;
-    take_cookie(p, k, "ehall_session", c->sid, sizeof c->sid);
-    take_cookie(p, k, "ehall_csrf", c->csrf_cookie, sizeof c->csrf_cookie);
-    return k;
-}
-
-static void conn_init(struct conn *c, const char *base)
-{
-    memset(c, 0, sizeof *c);
-    c->base = base;
-    c->h = curl_easy_init();
-    if (!c->h) die("curl_easy_init failed");
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_USERAGENT, "ehall-bench/tax_load");
-}
-
-static void conn_free(struct conn *c)
-{
-    curl_easy_cleanup(c->h);
-    free(c->body);
-}
-
-/* One request with the connection's cookies and CSRF token.  Returns the HTTP status,
- * 0 on a transport error; *out gets the parsed JSON body when out is not NULL, and a
- * "csrf" in it becomes the token for later requests. */
-static long req(struct conn *c, const char *method, const char *path, const char *json, json_t **out)
-{
-    char url[512], cookie[256], token[128];
-    snprintf(url, sizeof url, "%s%s", c->base, path);
-    struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, "Expect:");
-    if (json) hd = curl_slist_append(hd, "Content-Type: application/json");
-    if (c->csrf_cookie[0] || c->sid[0]) {
-        snprintf(cookie, sizeof cookie, "Cookie: ehall_csrf=%s%s%s", c->csrf_cookie[0] ? c->csrf_cookie : "x",
-                 c->sid[0] ? "; ehall_session=" : "", c->sid);
-        hd = curl_slist_append(hd, cookie);
-    }
-    if (c->csrf[0] || c->csrf_cookie[0]) {
-        snprintf(token, sizeof token, "X-CSRF-Token: %s", c->sid[0] && c->csrf[0] ? c->csrf : c->csrf_cookie);
-        hd = curl_slist_append(hd, token);
-    }
-    c->len = 0;
-    if (c->body) c->body[0] = 0;
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
-    if (json) {
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-        if (strcmp(method, "POST") != 0) curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-    } else {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    curl_slist_free_all(hd);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "tax_load: %s %s: %s\n", method, path, c->err[0] ? c->err : curl_easy_strerror(rc));
-        return 0;
-    }
-    long st = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
-    if (out) {
-        *out = c->len ? json_loads(c->body, 0, NULL) : NULL;
-        const char *t = json_string_value(json_object_get(*out, "csrf"));
-        if (t && strlen(t) < sizeof c->csrf) snprintf(c->csrf, sizeof c->csrf, "%s", t);
-    }
-    return st;
-}
-
-static const char *jstr(json_t *j, const char *key)
-{
-    const char *s = json_string_value(json_object_get(j, key));
-    return s ? s : "";
-}
-
-/* A request that must answer `want`; the parsed body is returned (or NULL). */
-static json_t *must(struct conn *c, long want, const char *method, const char *path, const char *body)
-{
-    json_t *j = NULL;
-    long st = req(c, method, path, body, &j);
-    if (st != want)
-        die("%s %s: status %ld (wanted %ld): %.300s", method, path, st, want, c->body ? c->body : "");
-    return j;
-}
+const char load_prog[] = "tax_load";
 
 /* ---------- the persons (as cases_load registered them) ---------- */
 
-static void make_id(int seq, char out[19])
+/* The taxpayer ids of the persons (TAXPAYERS: one a line, in the persons' order); FROM..TO-1
+ * must lie within them. */
+static long long *read_taxpayers(const char *tpfile, int np, int from, int to)
 {
-    static const int W[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    snprintf(out, 19, "11010519791230%03d", seq % 1000);
-    int sum = 0;
-    for (int i = 0; i < 17; i++) sum += (out[i] - '0') * W[i];
-    out[17] = "10X98765432"[sum % 11];
-    out[18] = 0;
-}
-
-struct session {
-    char login[40], sid[80], csrf_cookie[80], csrf[80];
-    long long id;
-};
-
-static struct session *read_sessions(const char *file, int *n)
-{
-    FILE *f = fopen(file, "r");
-    if (!f) die("cannot read %s", file);
-    int cap = 64;
-    struct session *s = calloc((size_t)cap, sizeof *s);
-    *n = 0;
-    char line[512];
-    while (s && fgets(line, sizeof line, f)) {
-        if (*n == cap) {
-            cap *= 2;
-            s = realloc(s, (size_t)cap * sizeof *s);
-            if (!s) break;
-        }
-        struct session *x = &s[*n];
-        if (sscanf(line, "%39s %lld %79s %79s %79s", x->login, &x->id, x->sid, x->csrf_cookie, x->csrf) == 5)
-            (*n)++;
-    }
-    fclose(f);
-    if (!s) die("out of memory");
-    if (*n == 0) die("no sessions in %s", file);
-    return s;
-}
-
-static void use_session(struct conn *c, const struct session *s)
-{
-    snprintf(c->sid, sizeof c->sid, "%s", s->sid);
-    snprintf(c->csrf_cookie, sizeof c->csrf_cookie, "%s", s->csrf_cookie);
-    snprintf(c->csrf, sizeof c->csrf, "%s", s->csrf);
+    FILE *tf = fopen(tpfile, "r");
+    if (!tf) die("cannot read %s", tpfile);
+    long long *tp = calloc((size_t)np, sizeof *tp);
+    if (!tp) die("out of memory");
+    for (int i = 0; i < np; i++)
+        if (fscanf(tf, "%lld", &tp[i]) != 1) die("%s: fewer taxpayers than persons", tpfile);
+    fclose(tf);
+    if (from < 0 || to > np || from >= to) die("persons %d..%d: there are %d", from, to, np);
+    return tp;
 }
 
 static int cmd_taxpayers(const char *base, const char *stafffile, const char *personsfile,
@@ -277,7 +75,7 @@ static int cmd_taxpayers(const char *base, const char *stafffile, const char *pe
     if (!f) die("cannot write %s", outfile);
     for (int i = 0; i < np; i++) {
         char idn[19];
-        make_id(i + 1, idn);
+        make_id(PERSON_BORN, i + 1, idn);
         json_t *b =
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "kind",
                       "person", "id_number", idn, "name", "张三", "vat_status", "small", "office", "TAX-YZ",
@@ -336,8 +134,7 @@ struct worker {
     double t_start, t_end;
     pthread_barrier_t *ready, *go;
     long ok, fail, acked_total, exhausted;
-    double *lat;
-    size_t n, cap;
+    struct lat lat;
 };
 
 static void *worker_run(void *p)
@@ -368,12 +165,7 @@ static void *worker_run(void *p)
         if (t1 < w->t_start || t1 > w->t_end) continue;
         if (good) {
             w->ok++;
-            if (w->n == w->cap) {
-                w->cap = w->cap ? w->cap * 2 : 4096;
-                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-                if (!w->lat) die("out of memory");
-            }
-            w->lat[w->n++] = (t1 - t0) * 1000;
+            lat_add(&w->lat, (t1 - t0) * 1000);
         } else {
             w->fail++;
             if (w->fail == 1)
@@ -390,13 +182,7 @@ static int cmd_zero(const char *base, const char *personsfile, const char *tpfil
 {
     int np;
     struct session *sess = read_sessions(personsfile, &np);
-    FILE *tf = fopen(tpfile, "r");
-    if (!tf) die("cannot read %s", tpfile);
-    long long *tp = calloc((size_t)np, sizeof *tp);
-    for (int i = 0; tp && i < np; i++)
-        if (fscanf(tf, "%lld", &tp[i]) != 1) die("%s: fewer taxpayers than persons", tpfile);
-    fclose(tf);
-    if (from < 0 || to > np || from >= to) die("persons %d..%d: there are %d", from, to, np);
+    long long *tp = read_taxpayers(tpfile, np, from, to);
     if (conns > to - from) conns = to - from;
     make_slots();
     struct filer *fl = calloc((size_t)(to - from), sizeof *fl);
@@ -420,27 +206,20 @@ static int cmd_zero(const char *base, const char *personsfile, const char *tpfil
         w[t].t_end = t0 + warmup + secs;
     }
     pthread_barrier_wait(&go);
-    size_t n = 0;
+    struct lat L = {0};
+    long ok = 0, fail = 0, acked = 0, exhausted = 0;
     for (int t = 0; t < conns; t++) {
         pthread_join(w[t].th, NULL);
-        n += w[t].n;
-    }
-    double *L = calloc(n + 1, sizeof *L);
-    if (!L) die("out of memory");
-    long ok = 0, fail = 0, acked = 0, exhausted = 0;
-    n = 0;
-    for (int t = 0; t < conns; t++) {
         ok += w[t].ok, fail += w[t].fail, acked += w[t].acked_total, exhausted += w[t].exhausted;
-        memcpy(L + n, w[t].lat, w[t].n * sizeof *L);
-        n += w[t].n;
-        free(w[t].lat);
+        lat_append(&L, &w[t].lat);
+        free(w[t].lat.v);
     }
-    qsort(L, n, sizeof *L, cmp_double);
+    sort_doubles(L.v, L.n);
     printf("conns=%d seconds=%.1f ok=%ld rate=%.1f fail=%ld acked_total=%ld exhausted=%ld p50_ms=%.3f "
            "p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-           conns, secs, ok, ok / secs, fail, acked, exhausted, pct(L, n, 50), pct(L, n, 90), pct(L, n, 99),
-           n ? L[n - 1] : 0.0);
-    free(L);
+           conns, secs, ok, ok / secs, fail, acked, exhausted, pct(L.v, L.n, 50), pct(L.v, L.n, 90),
+           pct(L.v, L.n, 99), L.n ? L.v[L.n - 1] : 0.0);
+    free(L.v);
     free(w);
     free(fl);
     free(tp);
@@ -464,21 +243,6 @@ struct payer {
 
 enum { OP_QUERY, OP_DECLARE, OP_PAY, OP_KINDS };
 static const char *const op_name[OP_KINDS] = {"query", "declare", "pay"};
-
-struct lat {
-    double *v;
-    size_t n, cap;
-};
-
-static void lat_add(struct lat *l, double ms)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 4096;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        if (!l->v) die("out of memory");
-    }
-    l->v[l->n++] = ms;
-}
 
 struct pworker {
     pthread_t th;
@@ -657,13 +421,7 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
 {
     int np;
     struct session *sess = read_sessions(personsfile, &np);
-    FILE *tf = fopen(tpfile, "r");
-    if (!tf) die("cannot read %s", tpfile);
-    long long *tp = calloc((size_t)np, sizeof *tp);
-    for (int i = 0; tp && i < np; i++)
-        if (fscanf(tf, "%lld", &tp[i]) != 1) die("%s: fewer taxpayers than persons", tpfile);
-    fclose(tf);
-    if (from < 0 || to > np || from >= to) die("persons %d..%d: there are %d", from, to, np);
+    long long *tp = read_taxpayers(tpfile, np, from, to);
     if (conns > to - from) conns = to - from;
     int total = to - from;
     struct payer *pp = calloc((size_t)total, sizeof *pp);
@@ -709,49 +467,38 @@ static int cmd_peak(const char *base, const char *personsfile, const char *tpfil
         pthread_barrier_wait(&done);
         double c1 = cpu_seconds(ehall_pid), wall = now_s() - t0;
         long ok = 0, fail = 0, sent = 0, exh = 0, kok[OP_KINDS] = {0}, kfail[OP_KINDS] = {0};
-        size_t n = 0;
         /* served: the requests scheduled in the window over the time until the last of them
          * was answered — a server that falls behind answers them late, not more of them */
         double span = secs;
         for (int t = 0; t < conns; t++) {
             if (w[t].last_done - w[t].t_start > span) span = w[t].last_done - w[t].t_start;
             sent += w[t].sent, exh += w[t].exhausted;
-            for (int o = 0; o < OP_KINDS; o++)
-                kok[o] += w[t].ok[o], kfail[o] += w[t].fail[o], n += w[t].lat[o].n;
+            for (int o = 0; o < OP_KINDS; o++) kok[o] += w[t].ok[o], kfail[o] += w[t].fail[o];
             if (w[t].first_err[0]) {
                 fprintf(stderr, "tax_load: %s\n", w[t].first_err);
                 w[t].first_err[0] = 0;
             }
         }
-        double *all = calloc(n + 1, sizeof *all);
-        if (!all) die("out of memory");
+        struct lat all = {0};
         printf("rate=%.0f seconds=%.1f", rate, secs);
-        size_t m = 0;
         for (int o = 0; o < OP_KINDS; o++) {
-            size_t ko = 0;
-            for (int t = 0; t < conns; t++) ko += w[t].lat[o].n;
-            double *v = calloc(ko + 1, sizeof *v);
-            if (!v) die("out of memory");
-            ko = 0;
-            for (int t = 0; t < conns; t++) {
-                memcpy(v + ko, w[t].lat[o].v, w[t].lat[o].n * sizeof *v);
-                ko += w[t].lat[o].n;
-            }
-            memcpy(all + m, v, ko * sizeof *v);
-            m += ko;
-            qsort(v, ko, sizeof *v, cmp_double);
+            struct lat v = {0};
+            for (int t = 0; t < conns; t++) lat_append(&v, &w[t].lat[o]);
+            lat_append(&all, &v);
+            sort_doubles(v.v, v.n);
             printf(" %s_ok=%ld %s_fail=%ld %s_p99_ms=%.1f", op_name[o], kok[o], op_name[o], kfail[o],
-                   op_name[o], pct(v, ko, 99));
+                   op_name[o], pct(v.v, v.n, 99));
             ok += kok[o], fail += kfail[o];
-            free(v);
+            free(v.v);
         }
-        qsort(all, m, sizeof *all, cmp_double);
+        sort_doubles(all.v, all.n);
         printf(" sent=%ld ok=%ld fail=%ld throughput=%.1f error_pct=%.3f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f"
                " exhausted=%ld ehall_cpu_pct=%.0f\n",
-               sent, ok, fail, ok / span, sent ? 100.0 * (double)fail / (double)sent : 0.0, pct(all, m, 50),
-               pct(all, m, 99), m ? all[m - 1] : 0.0, exh, 100.0 * (c1 - c0) / wall);
+               sent, ok, fail, ok / span, sent ? 100.0 * (double)fail / (double)sent : 0.0,
+               pct(all.v, all.n, 50), pct(all.v, all.n, 99), all.n ? all.v[all.n - 1] : 0.0, exh,
+               100.0 * (c1 - c0) / wall);
         fflush(stdout);
-        free(all);
+        free(all.v);
         if (fail) rc = 3;
     }
     for (int t = 0; t < conns; t++) w[t].quit = 1;
