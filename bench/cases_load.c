@@ -19,7 +19,10 @@
  *       CONNS threads, each on its own keep-alive connection with a session from
  *       SESSIONS (round robin), POST /api/v1/cases BODY over and over; only answers
  *       that arrive within the last SECONDS count.  201 with state "submitted" is a
- *       success.
+ *       success.  Plain sockets (loadlib's raw_run, each connection's request built
+ *       once), so the generator costs little CPU next to the server it shares the CPUs
+ *       with; a transport error counts as a failure with status 0 and the connection is
+ *       opened again.  URL is http://HOST:PORT.
  *   cases_load get URL SESSIONS CONNS WARMUP SECONDS PATH
  *       the same with GET PATH; 200 is a success.
  *   cases_load sqlite DBFILE SQLFILE
@@ -260,100 +263,83 @@ static int cmd_staff(const char *base, const char *bootfile, const char *dept, c
 
 /* ---------- load ---------- */
 
-struct worker {
-    pthread_t th;
-    const char *base, *method, *path, *body;
-    const struct session *sess;
-    double t_start, t_end;
-    pthread_barrier_t *ready, *go;
-    long ok, fail, acked_total;
-    struct statuses bad;
-    struct lat lat;
+/* The request of each connection, built once: its session does not change. */
+struct load {
+    int post; /* submit: POST /api/v1/cases; get: GET PATH */
+    char **req;
+    size_t *len;
 };
 
-static void *worker_run(void *p)
+static size_t load_request(void *arg, int conn, long iter, char *buf, size_t cap, const char **out)
 {
-    struct worker *w = p;
-    struct conn c;
-    conn_init(&c, w->base);
-    use_session(&c, w->sess);
-    int post = !strcmp(w->method, "POST");
-    pthread_barrier_wait(w->ready);
-    pthread_barrier_wait(w->go);
-    for (;;) {
-        double t0 = now_s();
-        if (t0 >= w->t_end) break;
-        json_t *j = NULL;
-        long st = req(&c, w->method, w->path, w->body, post ? &j : NULL);
-        int good = post ? st == 201 && !strcmp(jstr(j, "state"), "submitted") : st == 200;
-        json_decref(j);
-        if (good && post) w->acked_total++;
-        double t1 = now_s();
-        if (t1 < w->t_start || t1 > w->t_end) continue;
-        if (good) {
-            w->ok++;
-            lat_add(&w->lat, (t1 - t0) * 1000);
-        } else {
-            w->fail++;
-            statuses_add(&w->bad, st);
-            if (w->fail == 1)
-                fprintf(stderr, "cases_load: %s %s: status %ld: %.200s\n", w->method, w->path, st,
-                        c.body ? c.body : "");
-        }
-    }
-    conn_free(&c);
-    return NULL;
+    (void)iter, (void)buf, (void)cap;
+    const struct load *l = arg;
+    *out = l->req[conn];
+    return l->len[conn];
 }
 
-static int cmd_load(const char *method, const char *base, const char *sessfile, int conns, double warmup,
+/* submit: 201 and the state the server writes (jansson's compact form); get: 200 */
+static int load_good(void *arg, int conn, int status, const char *body, size_t len)
+{
+    static const char submitted[] = "\"state\":\"submitted\"";
+    const struct load *l = arg;
+    (void)conn;
+    if (!l->post) return status == 200;
+    return status == 201 && memmem(body, len, submitted, sizeof submitted - 1) != NULL;
+}
+
+static int cmd_load(const char *method, const char *url, const char *sessfile, int conns, double warmup,
                     double secs, const char *path, const char *body)
 {
     int ns;
     struct session *sess = read_sessions(sessfile, &ns);
-    struct worker *w = calloc((size_t)conns, sizeof *w);
-    if (!w) die("out of memory");
-    pthread_barrier_t ready, go;
-    pthread_barrier_init(&ready, NULL, (unsigned)conns + 1);
-    pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
+    char host[256];
+    int port;
+    parse_host_port(url, host, sizeof host, &port);
+    struct load l = {.post = body != NULL,
+                     .req = calloc((size_t)conns, sizeof *l.req),
+                     .len = calloc((size_t)conns, sizeof *l.len)};
+    if (!l.req || !l.len) die("out of memory");
     for (int i = 0; i < conns; i++) {
-        w[i] = (struct worker){.base = base,
-                               .method = method,
-                               .path = path,
-                               .body = body,
-                               .sess = &sess[i % ns],
-                               .ready = &ready,
-                               .go = &go};
-        if (pthread_create(&w[i].th, NULL, worker_run, &w[i]) != 0) die("pthread_create");
+        const struct session *s = &sess[i % ns];
+        int n;
+        if (l.post)
+            n = asprintf(
+                &l.req[i],
+                "POST %s HTTP/1.1\r\nHost: %s:%d\r\nCookie: ehall_csrf=%s; ehall_session=%s\r\n"
+                "X-CSRF-Token: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                path, host, port, s->csrf_cookie, s->sid, s->csrf, strlen(body), body);
+        else
+            n = asprintf(&l.req[i],
+                         "GET %s HTTP/1.1\r\nHost: %s:%d\r\nCookie: ehall_csrf=%s; ehall_session=%s\r\n\r\n",
+                         path, host, port, s->csrf_cookie, s->sid);
+        if (n < 0) die("out of memory");
+        l.len[i] = (size_t)n;
     }
-    pthread_barrier_wait(&ready);
-    double t0 = now_s();
-    for (int i = 0; i < conns; i++) {
-        w[i].t_start = t0 + warmup;
-        w[i].t_end = t0 + warmup + secs;
-    }
-    pthread_barrier_wait(&go);
-    struct lat L = {0};
-    struct statuses bad = {0};
-    long ok = 0, fail = 0, acked = 0;
-    for (int i = 0; i < conns; i++) {
-        pthread_join(w[i].th, NULL);
-        ok += w[i].ok, fail += w[i].fail, acked += w[i].acked_total;
-        lat_append(&L, &w[i].lat);
-        statuses_merge(&bad, &w[i].bad);
-        free(w[i].lat.v);
-    }
-    sort_doubles(L.v, L.n);
-    char bads[256];
+    struct raw_load rl = {.host = host,
+                          .port = port,
+                          .conns = conns,
+                          .warmup = warmup,
+                          .seconds = secs,
+                          .request = load_request,
+                          .good = load_good,
+                          .arg = &l};
+    struct raw_result r;
+    raw_run(&rl, &r);
+    if (r.first_bad[0]) fprintf(stderr, "cases_load: %s %s: %s\n", method, path, r.first_bad);
+    long fail = r.bad + r.broken;
+    char bad[256];
     printf(
         "conns=%d seconds=%.1f ok=%ld rate=%.1f fail=%ld acked_total=%ld p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
         "max_ms=%.3f bad=%s\n",
-        conns, secs, ok, ok / secs, fail, acked, pct(L.v, L.n, 50), pct(L.v, L.n, 90), pct(L.v, L.n, 99),
-        L.n ? L.v[L.n - 1] : 0.0, statuses_text(&bad, bads, sizeof bads));
-    free(L.v);
-    free(w);
+        conns, secs, r.good, r.good / secs, fail, l.post ? r.good_total : 0, pct(r.lat, r.nlat, 50),
+        pct(r.lat, r.nlat, 90), pct(r.lat, r.nlat, 99), r.nlat ? r.lat[r.nlat - 1] : 0.0,
+        statuses_text(&r.statuses, bad, sizeof bad));
+    raw_result_free(&r);
+    for (int i = 0; i < conns; i++) free(l.req[i]);
+    free(l.req);
+    free(l.len);
     free(sess);
-    pthread_barrier_destroy(&ready);
-    pthread_barrier_destroy(&go);
     return fail ? 3 : 0;
 }
 
