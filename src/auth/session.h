@@ -27,17 +27,18 @@
 struct principal {
     long long account;
     const char *login;
-    const char *kind;       /* person, enterprise, agent, staff, admin */
-    const char *admin_role; /* sysadmin, secadmin, auditor — or NULL */
-    const char *stage;      /* full, password, mfa, enroll */
-    long long dept;         /* staff: department id, 0 when none */
-    const char *dept_path;  /* "/1/4/9/" — for data scope, "" when none */
-    long long enterprise;   /* enterprise the account belongs to or acts for, 0 when none */
-    long long on_behalf;    /* agents: the enterprise they act for now, 0 when none */
-    long long grant_id;     /* agents: the authorisation used, 0 when none */
-    const char *perms;      /* ",perm,perm," */
-    const char *scope;      /* own, dept, subtree, all */
-    char sid_hash[65];      /* SM3 of the session id, hex */
+    const char *kind;          /* person, enterprise, agent, staff, admin */
+    const char *admin_role;    /* sysadmin, secadmin, auditor — or NULL */
+    const char *stage;         /* full, password, mfa, enroll */
+    long long dept;            /* staff: department id, 0 when none */
+    const char *dept_path;     /* "/1/4/9/" — for data scope, "" when none */
+    long long enterprise;      /* enterprise the account belongs to or acts for, 0 when none */
+    long long on_behalf;       /* agents: the enterprise they act for now, 0 when none */
+    long long grant_id;        /* agents: the authorisation used, 0 when none */
+    const char *perms;         /* ",perm,perm," */
+    const char *scope;         /* own, dept, subtree, all */
+    const char *id_number_enc; /* the account's sealed ID number as stored (keys_open), or NULL */
+    char sid_hash[65];         /* SM3 of the session id, hex */
     char csrf[65];
 };
 

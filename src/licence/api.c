@@ -96,26 +96,22 @@ int licence_api_types(http_req *r)
 /* ---------- the wallet ---------- */
 
 /* The blind indexes of the caller's holder number (ID number, or the enterprise's
- * USCC): how many (0 when the caller has none), or < 0 on a store error. */
+ * USCC): how many (0 when the caller has none), or < 0 on a store error.  A person's
+ * sealed ID number came with the session check (no round trip of its own). */
 int licence_holder_indexes(store_conn *c, const struct principal *p, char idx[][KEYS_TAG_MAX], int max)
 {
-    store_stmt *st;
-    int ent = p->enterprise != 0;
-    if (ent) {
-        st = store_prepare(c, "SELECT uscc FROM enterprise WHERE id = $1");
+    char *num = NULL;
+    if (p->enterprise) {
+        store_stmt *st = store_prepare(c, "SELECT uscc FROM enterprise WHERE id = $1");
         if (!st) return STORE_ERROR;
         store_bind_int64(st, 1, p->enterprise);
-    } else {
-        st = store_prepare(c, "SELECT id_number_enc FROM account WHERE id = $1");
-        if (!st) return STORE_ERROR;
-        store_bind_int64(st, 1, p->account);
+        int rc = store_step(st);
+        if (rc == STORE_ROW && store_column_text(st, 0)) num = strdup(store_column_text(st, 0));
+        store_finalize(st);
+        if (rc != STORE_ROW && rc != STORE_DONE) return rc;
+    } else if (p->id_number_enc) {
+        num = keys_open(p->id_number_enc);
     }
-    int rc = store_step(st);
-    char *num = NULL;
-    if (rc == STORE_ROW && store_column_text(st, 0))
-        num = ent ? strdup(store_column_text(st, 0)) : keys_open(store_column_text(st, 0));
-    store_finalize(st);
-    if (rc != STORE_ROW && rc != STORE_DONE) return rc;
     if (!num) return 0;
     int n = keys_blind_indexes("licence_holder", num, idx, max);
     crypto_wipe(num, strlen(num));
@@ -133,16 +129,16 @@ int licence_api_mine(http_req *r)
     int n = licence_holder_indexes(c, p, idx, 4);
     json_t *list = json_array();
     int rc = n < 0 ? n : STORE_DONE;
-    for (int i = 0; i < n && rc == STORE_DONE; i++) {
-        store_stmt *st =
-            store_prepare(c, "SELECT licence_no, state, valid_to_day, public_json, issued_ms, revoked_ms"
-                             " FROM licence WHERE holder_bidx = $1 ORDER BY id DESC LIMIT 500");
-        if (!st) {
-            rc = STORE_ERROR;
-            break;
-        }
-        store_bind_text(st, 1, idx[i]);
-        while ((rc = store_step(st)) == STORE_ROW) {
+    if (n > 0) {
+        /* one query for every blind index of the number (one per index key in use) */
+        char sql[256] = "SELECT licence_no, state, valid_to_day, public_json, issued_ms, revoked_ms"
+                        " FROM licence WHERE holder_bidx IN ($1";
+        for (int i = 2; i <= n; i++) snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ",$%d", i);
+        snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ") ORDER BY id DESC LIMIT 500");
+        store_stmt *st = store_prepare(c, sql);
+        if (!st) rc = STORE_ERROR;
+        for (int i = 0; st && i < n; i++) store_bind_text(st, i + 1, idx[i]);
+        while (st && (rc = store_step(st)) == STORE_ROW) {
             json_t *pub = json_loads(store_column_text(st, 3), 0, NULL);
             if (!pub) continue;
             json_object_del(pub, "holder_name");
