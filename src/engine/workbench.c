@@ -274,7 +274,6 @@ static const char *const QUEUES[Q_N] = {"to_sign", "in_progress", "near_due", "o
 
 struct qctx {
     const struct principal *p;
-    char dept_code[65];
     char roles[16][65];
     int nroles;
     int today, near;
@@ -377,9 +376,9 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
         qb_int(b, p->account);
         qb_add(b, " AND state IN ('submitted','in_review','supplement') AND step_due < ");
         qb_int(b, q->today);
-        qb_add(b, ") OR (escalated_dept = ");
-        qb_text(b, q->dept_code);
-        qb_add(b, " AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
+        qb_add(b, ") OR (escalated_dept = (SELECT code FROM department WHERE id = ");
+        qb_int(b, p->dept);
+        qb_add(b, ") AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
         qb_int(b, q->today);
         qb_add(b, "))");
         break;
@@ -403,7 +402,7 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
     }
 }
 
-static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
+static void qctx_init(const struct principal *p, struct qctx *q)
 {
     memset(q, 0, sizeof *q);
     q->p = p;
@@ -414,13 +413,6 @@ static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
     }
     q->today = case_today();
     if (calendar_add_working_days(case_engine.cal, q->today, 1, &q->near) != 0) q->near = q->today;
-    store_stmt *st = store_prepare(c, "SELECT code FROM department WHERE id = $1");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, p->dept);
-    if (store_step(st) == STORE_ROW)
-        snprintf(q->dept_code, sizeof q->dept_code, "%s", store_column_text(st, 0));
-    store_finalize(st);
-    return STORE_OK;
 }
 
 /* GET /api/v1/workbench/counts — the five counts in one statement (one round trip on
@@ -428,10 +420,8 @@ static int qctx_init(store_conn *c, const struct principal *p, struct qctx *q)
 int workbench_counts(http_req *r)
 {
     const struct principal *p = auth_principal(r);
-    store_conn *c = store_acquire(db_of(r));
-    if (!c) return case_reply_unavailable(r);
     struct qctx q;
-    int rc = qctx_init(c, p, &q);
+    qctx_init(p, &q);
     struct qb b = {.sql = "SELECT "};
     char like[300];
     for (int i = 0; i < Q_DONE; i++) {
@@ -442,16 +432,16 @@ int workbench_counts(http_req *r)
     qb_add(&b, "(SELECT COUNT(*) FROM (SELECT 1 FROM case_done WHERE actor = ");
     qb_int(&b, p->account);
     qb_add(&b, " LIMIT " DONE_WINDOW_SQL ") d)");
+    store_conn *c = store_acquire(db_of(r));
+    if (!c) return case_reply_unavailable(r);
+    store_stmt *st = qb_prepare(c, &b);
+    int ok = st && store_step(st) == STORE_ROW;
     json_t *o = json_object();
-    store_stmt *st = rc == STORE_OK ? qb_prepare(c, &b) : NULL;
-    if (st && store_step(st) == STORE_ROW)
-        for (int i = 0; i < Q_N; i++)
-            json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, i)));
-    else
-        rc = STORE_ERROR;
+    for (int i = 0; ok && i < Q_N; i++)
+        json_object_set_new(o, QUEUES[i], json_integer(store_column_int64(st, i)));
     store_finalize(st);
     store_release(c);
-    if (rc != STORE_OK) {
+    if (!ok) {
         json_decref(o);
         return case_reply_unavailable(r);
     }
@@ -484,10 +474,7 @@ int workbench_queue(http_req *r)
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
     struct qctx q;
-    if (qctx_init(c, p, &q) != STORE_OK) {
-        store_release(c);
-        return case_reply_unavailable(r);
-    }
+    qctx_init(p, &q);
     q.before = before;
     q.size = size;
     q.filtered = item != NULL;
