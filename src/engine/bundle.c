@@ -238,9 +238,7 @@ int bundle_case_get(http_req *r)
         closed += s == CS_CLOSED;
         refused += s == CS_REFUSED || s == CS_NOT_ACCEPTED || (s == CS_CLOSED && row.result == NULL);
         withdrawn += s == CS_WITHDRAWN;
-        json_t *o = case_json(c, &row, 0);
-        json_object_del(o, "form");
-        json_array_append_new(list, o);
+        json_array_append_new(list, case_json(c, &row, 0));
         case_row_free(&row);
     }
     store_release(c);

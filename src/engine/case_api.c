@@ -59,7 +59,7 @@ static json_t *day_json(int day)
     return json_string(b);
 }
 
-json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
+json_t *case_json(store_conn *c, const struct case_row *row, int full)
 {
     json_t *def = NULL;
     case_item(c, row->item_code, row->item_version, &def, NULL, NULL);
@@ -81,8 +81,10 @@ json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
     json_object_set_new(o, "applicant", json_integer(row->applicant));
     json_object_set_new(o, "enterprise", row->enterprise ? json_integer(row->enterprise) : json_null());
     json_object_set_new(o, "bundle", row->bundle_id ? json_integer(row->bundle_id) : json_null());
-    json_object_set_new(o, "form", json_loads(row->form, 0, NULL));
-    json_object_set_new(o, "materials", json_loads(row->materials, 0, NULL));
+    if (full) {
+        json_object_set_new(o, "form", json_loads(row->form, 0, NULL));
+        json_object_set_new(o, "materials", json_loads(row->materials, 0, NULL));
+    }
     json_object_set_new(o, "digest", row->digest ? json_string(row->digest) : json_null());
     case_time_text(row->created_ms, t);
     json_object_set_new(o, "created_at", json_string(t));
@@ -114,7 +116,7 @@ json_t *case_json(store_conn *c, const struct case_row *row, int with_log)
                             json_pack("{s:i, s:s?}", "score", row->score, "comment", row->comment));
     else
         json_object_set_new(o, "evaluation", json_null());
-    if (with_log) {
+    if (full) {
         json_t *log = json_array();
         store_stmt *st = store_prepare(c, "SELECT seq, at, actor, actor_login, step_name, action, from_state,"
                                           " to_state, opinion, time_limit, time_used, details, assignee"

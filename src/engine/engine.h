@@ -37,7 +37,9 @@ int bundle_case_get(http_req *r);
 int case_reply_unavailable(http_req *r);
 int case_owner(const struct principal *p, const struct case_row *row);
 int case_staff_reads(const struct principal *p, const struct case_row *row);
-json_t *case_json(store_conn *c, const struct case_row *row, int with_log);
+/* A case as the API shows it: in full (form, materials, supervision log) for one case,
+ * or as a list entry (full = 0: without those three). */
+json_t *case_json(store_conn *c, const struct case_row *row, int full);
 json_t *case_staff_actions(store_conn *c, const struct principal *p, const struct case_row *row);
 /* Freeze and submit a draft row inside the caller's transaction: every problem is
  * appended to errs (field paths), *conflict set when another live case holds the item's

@@ -507,10 +507,7 @@ int workbench_queue(http_req *r)
     long long last = n ? rows[n - 1].id : 0;
     json_t *list = json_array();
     for (int i = 0; i < n; i++) {
-        json_t *o = case_json(c, &rows[i], 0);
-        json_object_del(o, "form");
-        json_object_del(o, "materials");
-        json_array_append_new(list, o);
+        json_array_append_new(list, case_json(c, &rows[i], 0));
         case_row_free(&rows[i]);
     }
     free(rows);

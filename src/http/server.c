@@ -178,7 +178,7 @@ int http_reply_json(http_req *r, unsigned status, json_t *body)
         json_decref(body);
         return -1;
     }
-    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (!s) return -1;
     size_t len = strlen(s);
