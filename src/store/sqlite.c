@@ -71,18 +71,6 @@ static void malloc_keep(void)
 #endif
 }
 
-/* Once per process, before the first connection: the above, and statement journals kept
- * in memory up to 4 MiB (SQLite's default is 64 KiB).  Every job of a group-commit batch
- * runs in its own SAVEPOINT, whose journal holds the pages the job changes; past the
- * default they went to a temporary file, a third of the WAL-sized writes of a batch of
- * submissions.  Bigger journals (a large import) still go to a file.  sqlite3_config
- * fails harmlessly when SQLite was already initialised by the embedding program. */
-static void process_setup(void)
-{
-    malloc_keep();
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 * 1024 * 1024);
-}
-
 static void *sq_connect(const char *url, const struct store_options *opt, char *err, size_t errlen)
 {
     const char *path = url + strlen("sqlite:");
@@ -97,7 +85,7 @@ static void *sq_connect(const char *url, const struct store_options *opt, char *
     }
     c->timeout_ms = opt->statement_timeout_ms;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, process_setup);
+    pthread_once(&once, malloc_keep);
     int rc =
         sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
