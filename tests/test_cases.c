@@ -244,6 +244,15 @@ static json_t *submit(struct hclient *c, long long id, long *status)
     return hc_json(c, "POST", path, "{}", status);
 }
 
+/* Submit draft id as c, expect 201, and wait for the back-end's pre-check. */
+static void submit_ok(struct hclient *c, long long id)
+{
+    long st;
+    json_decref(submit(c, id, &st));
+    assert_int_equal(st, 201);
+    json_decref(wait_case(c, id, NULL));
+}
+
 static int has_field(json_t *err, const char *field)
 {
     size_t i;
@@ -426,10 +435,7 @@ static void supplement_loop(void **state)
     struct hclient c;
     p_person(&s, &c, "suppl01", "1988-03-03");
     long long id = hj2_case(&c, "sup");
-    long st;
-    json_decref(submit(&c, id, &st));
-    assert_int_equal(st, 201);
-    json_decref(wait_case(&c, id, NULL));
+    submit_ok(&c, id);
     struct staff *clerk = staff_for(&s, &a, "hj_clerk", "PSB-YZ-HJ");
     /* before signing nothing but signing is open */
     assert_int_equal(act(&clerk->c, id, "{\"action\":\"accept\"}"), 409);
@@ -532,9 +538,7 @@ static void roles_scope_and_refusals(void **state)
     p_person(&s, &other, "scope02", "1986-06-06");
     long long id = hj2_case(&c, "scope");
     long st;
-    json_decref(submit(&c, id, &st));
-    assert_int_equal(st, 201);
-    json_decref(wait_case(&c, id, NULL));
+    submit_ok(&c, id);
     char path[80];
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     /* another person: the case does not exist for them */
@@ -808,14 +812,11 @@ static void done_queue(void **state)
     p_person(&s, &c, "done0001", "1984-04-04");
     json_t *item = load_json("items/GA-HJ-0002.json");
     long long ids[3];
-    long st;
     for (int i = 0; i < 3; i++) {
         char tag[16];
         snprintf(tag, sizeof tag, "done%d", i);
         ids[i] = hj2_case(&c, tag);
-        json_decref(submit(&c, ids[i], &st));
-        assert_int_equal(st, 201);
-        json_decref(wait_case(&c, ids[i], NULL));
+        submit_ok(&c, ids[i]);
         through_workflow(&s, &a, item, ids[i], &c);
     }
     json_decref(item);
@@ -823,8 +824,7 @@ static void done_queue(void **state)
     struct staff *leader = staff_for(&s, &a, "hj_leader", "PSB-YZ");
     /* a fourth case, accepted by the same clerk but still in review, is not done */
     long long live = hj2_case(&c, "done-live");
-    json_decref(submit(&c, live, &st));
-    json_decref(wait_case(&c, live, NULL));
+    submit_ok(&c, live);
     act_ok(&clerk->c, live, "sign");
     act_ok(&clerk->c, live, "accept");
     for (int pass = 0; pass < 2; pass++) {
@@ -865,10 +865,7 @@ static void overdue_cases_escalate(void **state)
     struct hclient c;
     p_person(&s, &c, "late0001", "1979-09-09");
     long long id = hj2_case(&c, "late");
-    long st;
-    json_decref(submit(&c, id, &st));
-    assert_int_equal(st, 201);
-    json_decref(wait_case(&c, id, NULL));
+    submit_ok(&c, id);
     struct staff *clerk = staff_for(&s, &a, "hj_clerk", "PSB-YZ-HJ");
     act_ok(&clerk->c, id, "sign");
     /* near-due: one reminder to whoever holds it */
