@@ -850,6 +850,14 @@ static void done_queue(void **state)
         db_exec("DELETE FROM ehall_schema WHERE version = 17");
         serve(&s);
     }
+    /* answers are UTF-8 as it is, and list entries leave out form and materials */
+    struct resp r;
+    assert_int_equal(hc_call(&c, "GET", "/api/v1/cases", NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"item_name\":\"\xE6")); /* 未…: the name's first byte, not an escape */
+    assert_null(strstr(r.body, "\\u"));
+    assert_null(strstr(r.body, "\"form\""));
+    assert_null(strstr(r.body, "\"materials\""));
+    h_resp_free(&r);
     /* the applicant has no workbench */
     json_decref(p_want(&c, 403, "GET", "/api/v1/workbench/counts", NULL));
     assert_int_equal(h_stop(&s), 0);
