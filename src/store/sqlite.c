@@ -23,12 +23,17 @@
 
 #define CACHE_MAX 128
 
+#define PMAP_MAX 64
+
 struct sq_stmt {
     struct store_stmt base;
     sqlite3_stmt *st;
     char *sql;
     int in_use;
     struct sq_conn *owner;
+    /* pmap[N]: SQLite's index of the parameter named $N (0: none), filled at prepare so
+     * that binding does not format and look the name up each time */
+    unsigned char pmap[PMAP_MAX];
 };
 
 struct sq_conn {
@@ -177,12 +182,20 @@ static struct store_stmt *sq_prepare(void *dc, const char *sql)
     }
     s->in_use = 1;
     s->owner = c;
+    int np = sqlite3_bind_parameter_count(s->st);
+    for (int i = 1; i <= np && i < 256; i++) {
+        const char *name = sqlite3_bind_parameter_name(s->st, i);
+        long long n;
+        if (name && name[0] == '$' && parse_int64(name + 1, &n) == 0 && n > 0 && n < PMAP_MAX)
+            s->pmap[n] = (unsigned char)i;
+    }
     if (slot == c->ncache) c->ncache++;
     return &s->base;
 }
 
 static int param_index(struct sq_stmt *s, int idx)
 {
+    if (idx > 0 && idx < PMAP_MAX) return s->pmap[idx] ? s->pmap[idx] : -1;
     char name[16];
     snprintf(name, sizeof name, "$%d", idx);
     int i = sqlite3_bind_parameter_index(s->st, name);

@@ -19,6 +19,14 @@
  * functions run one after another, in queue order, on the leader's thread: the same
  * serial order a single writer gives, with one fsync per batch instead of one per
  * transaction.  PostgreSQL groups concurrent commits' WAL flushes itself.
+ *
+ * A batch of several keeps its statement journals in memory (temp_store=MEMORY for the
+ * batch alone; SQLite decides where they go at BEGIN).  Each SAVEPOINT journals the
+ * pages its job changes that earlier jobs of the batch had changed too (the tails of
+ * the same tables and indexes), and past 64 KiB SQLite spills that journal to a
+ * temporary file: those pwrite()s were a third of the leader's time under concurrent
+ * submissions (docs/performance.md, "Case engine").  The setting goes back to the
+ * default afterwards, so the connection's big sorts still spill to disk.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -277,6 +285,8 @@ static void gc_run(store *s, struct gc_job *batch)
             return;
         }
         pthread_mutex_lock(&s->write_mu);
+        /* statement journals in memory for the batch (see the top of the file) */
+        if (!single) store_exec(c, "PRAGMA temp_store=MEMORY");
         int rc = store_exec(c, s->drv->begin_sql(1)), any = 0;
         if (rc == STORE_OK) {
             c->in_tx = 1;
@@ -299,6 +309,7 @@ static void gc_run(store *s, struct gc_job *batch)
             }
             c->in_tx = 0;
         }
+        if (!single) store_exec(c, "PRAGMA temp_store=DEFAULT");
         pthread_mutex_unlock(&s->write_mu);
         store_release(c);
         if (rc == STORE_BUSY) continue;
