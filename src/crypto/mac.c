@@ -1,5 +1,5 @@
 /*
- * mac.c — HMAC over any OpenSSL digest (EVP_MAC "HMAC"), HMAC-SM3, PBKDF2-HMAC-SM3,
+ * mac.c — HMAC over any OpenSSL digest (EVP_MAC "HMAC"), PBKDF2-HMAC-SM3,
  * and constant-time comparison.
  */
 #include <limits.h>
@@ -9,6 +9,7 @@
 #include <openssl/params.h>
 
 #include "crypto/crypto.h"
+#include "crypto/internal.h"
 
 int crypto_hmac(const char *digest, const void *key, size_t keylen, const void *data, size_t len,
                 unsigned char *out, size_t outsize, size_t *outlen)
@@ -19,7 +20,7 @@ int crypto_hmac(const char *digest, const void *key, size_t keylen, const void *
     if (!key) key = empty;
     if (!data) data = empty;
 
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC *mac = crypto_mac_hmac();
     if (!mac) return -1;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
     int rc = -1;
@@ -36,16 +37,7 @@ int crypto_hmac(const char *digest, const void *key, size_t keylen, const void *
         }
     }
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return rc;
-}
-
-int crypto_hmac_sm3(const void *key, size_t keylen, const void *data, size_t len,
-                    unsigned char out[SM3_DIGEST_LEN])
-{
-    size_t n = 0;
-    if (crypto_hmac("SM3", key, keylen, data, len, out, SM3_DIGEST_LEN, &n) != 0) return -1;
-    return n == SM3_DIGEST_LEN ? 0 : -1;
 }
 
 int crypto_equal(const void *a, const void *b, size_t len)

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "crypto/crypto.h"
+#include "crypto/internal.h"
 
 #define SEAL_VERSION  1
 #define SEAL_PREFIX   "v1."
@@ -104,17 +105,35 @@ static int b64url_decode(const char *in, size_t n, unsigned char *out, size_t *o
 
 /* ---- sealing ---- */
 
+/* The keys derived from the master key last used on this thread: opening a person's
+ * sealed profile opens several fields under one key, and the two derivations were two
+ * thirds of each opening.  Kept per thread, compared in constant time; the process
+ * holds the master keys themselves anyway. */
+static _Thread_local struct {
+    int ok;
+    unsigned char master[CRYPTO_MASTER_KEY_LEN], enc[SM4_KEY_LEN], mac[SM3_DIGEST_LEN];
+} derived;
+
 static int derive_keys(const unsigned char master[CRYPTO_MASTER_KEY_LEN], unsigned char enc[SM4_KEY_LEN],
                        unsigned char mac[SM3_DIGEST_LEN])
 {
-    unsigned char full[SM3_DIGEST_LEN];
-    int rc = crypto_hmac_sm3(master, CRYPTO_MASTER_KEY_LEN, enc_label, strlen(enc_label), full) == 0 &&
-                     crypto_hmac_sm3(master, CRYPTO_MASTER_KEY_LEN, mac_label, strlen(mac_label), mac) == 0
-                 ? 0
-                 : -1;
-    memcpy(enc, full, SM4_KEY_LEN);
-    crypto_wipe(full, sizeof full);
-    return rc;
+    if (!derived.ok || CRYPTO_memcmp(derived.master, master, CRYPTO_MASTER_KEY_LEN) != 0) {
+        unsigned char full[SM3_DIGEST_LEN];
+        derived.ok = 0;
+        int rc = crypto_hmac_sm3(master, CRYPTO_MASTER_KEY_LEN, enc_label, strlen(enc_label), full) == 0 &&
+                         crypto_hmac_sm3(master, CRYPTO_MASTER_KEY_LEN, mac_label, strlen(mac_label),
+                                         derived.mac) == 0
+                     ? 0
+                     : -1;
+        memcpy(derived.enc, full, SM4_KEY_LEN);
+        crypto_wipe(full, sizeof full);
+        if (rc != 0) return -1;
+        memcpy(derived.master, master, CRYPTO_MASTER_KEY_LEN);
+        derived.ok = 1;
+    }
+    memcpy(enc, derived.enc, SM4_KEY_LEN);
+    memcpy(mac, derived.mac, SM3_DIGEST_LEN);
+    return 0;
 }
 
 static void put_header(unsigned char *h, int keyver)
@@ -134,7 +153,8 @@ static int sm4_cbc(int enc, const unsigned char key[SM4_KEY_LEN], const unsigned
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return -1;
     int a = 0, b = 0, rc = -1;
-    if (EVP_CipherInit_ex2(ctx, EVP_sm4_cbc(), key, iv, enc, NULL) == 1 &&
+    const EVP_CIPHER *cbc = crypto_cipher_sm4_cbc();
+    if (cbc && EVP_CipherInit_ex2(ctx, cbc, key, iv, enc, NULL) == 1 &&
         EVP_CipherUpdate(ctx, out, &a, in, (int)n) == 1 && EVP_CipherFinal_ex(ctx, out + a, &b) == 1) {
         *outlen = (size_t)a + (size_t)b;
         rc = 0;
