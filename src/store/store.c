@@ -51,7 +51,6 @@ struct store {
     pthread_mutex_t write_mu; /* SQLite: the one writer */
     /* SQLite group commit: the queue of write transactions, and whether a leader runs */
     pthread_mutex_t gc_mu;
-    pthread_cond_t gc_cv;
     struct gc_job *gc_head, **gc_tail;
     int gc_leader;
     struct histogram query_seconds;
@@ -95,7 +94,6 @@ int store_open(const char *url, const struct store_options *opt, store **out, ch
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
-    pthread_cond_init(&s->gc_cv, NULL);
     s->gc_tail = &s->gc_head;
     for (int i = 0; i < s->opt.pool_size; i++) {
         s->conns[i].s = s;
@@ -121,7 +119,6 @@ void store_close(store *s)
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->write_mu);
         pthread_mutex_destroy(&s->gc_mu);
-        pthread_cond_destroy(&s->gc_cv);
     }
     free(s->conns);
     free(s->free_stack);
@@ -260,11 +257,14 @@ static void backoff(int attempt)
 
 enum { MAX_ATTEMPTS = 12 };
 
+enum gc_state { GC_QUEUED, GC_TAKEN, GC_DONE };
+
 struct gc_job {
     store_tx_fn fn;
     void *arg;
     int rc;
-    int done;
+    enum gc_state state;
+    pthread_cond_t cv; /* its caller waits on it, under gc_mu */
     struct gc_job *next;
 };
 
@@ -323,32 +323,38 @@ static void gc_run(store *s, struct gc_job *batch)
     for (struct gc_job *j = batch; j; j = j->next) j->rc = STORE_BUSY;
 }
 
+/* Queue fn, and either wait for the batch that runs it or lead one.  Each caller waits
+ * on a condition of its own, so ending a batch wakes its members and the next leader
+ * rather than every queued thread. */
 static int gc_tx(store *s, store_tx_fn fn, void *arg)
 {
-    struct gc_job me = {fn, arg, STORE_BUSY, 0, NULL};
+    struct gc_job me = {.fn = fn, .arg = arg, .rc = STORE_BUSY, .state = GC_QUEUED};
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&s->gc_mu);
     *s->gc_tail = &me;
     s->gc_tail = &me.next;
-    while (!me.done && s->gc_leader) pthread_cond_wait(&s->gc_cv, &s->gc_mu);
-    if (me.done) {
+    while (me.state == GC_TAKEN || (me.state == GC_QUEUED && s->gc_leader))
+        pthread_cond_wait(&me.cv, &s->gc_mu);
+    if (me.state == GC_QUEUED) {
+        /* no batch is running and ours is still queued: lead the next one */
+        s->gc_leader = 1;
+        struct gc_job *batch = s->gc_head;
+        for (struct gc_job *j = batch; j; j = j->next) j->state = GC_TAKEN;
+        s->gc_head = NULL;
+        s->gc_tail = &s->gc_head;
         pthread_mutex_unlock(&s->gc_mu);
-        return me.rc;
+        gc_run(s, batch);
+        pthread_mutex_lock(&s->gc_mu);
+        for (struct gc_job *j = batch; j; j = j->next) {
+            j->state = GC_DONE;
+            if (j != &me) pthread_cond_signal(&j->cv);
+        }
+        s->gc_leader = 0;
+        /* the first of those queued meanwhile leads the next batch */
+        if (s->gc_head) pthread_cond_signal(&s->gc_head->cv);
     }
-    /* no batch is running and ours is still queued: lead the next one */
-    s->gc_leader = 1;
-    struct gc_job *batch = s->gc_head;
-    s->gc_head = NULL;
-    s->gc_tail = &s->gc_head;
     pthread_mutex_unlock(&s->gc_mu);
-    gc_run(s, batch);
-    pthread_mutex_lock(&s->gc_mu);
-    for (struct gc_job *j = batch, *next; j; j = next) {
-        next = j->next;
-        j->done = 1;
-    }
-    s->gc_leader = 0;
-    pthread_cond_broadcast(&s->gc_cv);
-    pthread_mutex_unlock(&s->gc_mu);
+    pthread_cond_destroy(&me.cv);
     return me.rc;
 }
 
