@@ -6,6 +6,7 @@
 
 #include <microhttpd.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "http/http.h"
 
@@ -55,6 +56,13 @@ enum { DEFER_NONE, DEFER_QUEUED, DEFER_DONE };
 int defer_start(void);
 void defer_submit(http_req *r);
 void defer_stop(void); /* runs what is queued, then joins the workers */
+
+/* accept.c — ehall's listening socket: accept_open binds and listens (*port gets the
+ * port, for ":0"), accept_start hands each connection to d, accept_stop stops accepting
+ * and closes the socket. */
+int accept_open(const struct sockaddr_storage *ss, socklen_t len, int backlog, unsigned *port);
+int accept_start(struct MHD_Daemon *d);
+void accept_stop(void);
 
 /* Attach ehall's standard headers (request id, security headers, extras). */
 void http_decorate(http_req *r, struct MHD_Response *resp);

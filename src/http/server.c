@@ -12,6 +12,8 @@
  *   5. complete  metrics, one JSON access-log line, limiter slot released, arena freed
  *
  * MHD runs an epoll loop in a pool of internal threads; a handler runs on one of them.
+ * ehall accepts connections on its own thread and spreads them over the pool
+ * (accept.c).
  * On SIGTERM/SIGINT, /readyz first answers 503 for shutdown_delay seconds while
  * requests are still served (so a load balancer stops sending); then new requests are
  * answered 503, in-flight requests get shutdown_grace seconds to finish, and the daemon
@@ -777,14 +779,18 @@ int http_serve(const struct http_server_options *opt)
          * docs/performance.md); a pool of two does not. */
         threads = 2;
     }
+    /* ehall accepts, MHD serves (accept.c says why) */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+    unsigned port = 0;
+    if (accept_open(&ss, sslen, 1024, &port) != 0) {
+        log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
+        return 1;
+    }
     /* Open connections per address; behind a load balancer every client shares one. */
     unsigned per_ip =
         cfg->http_trust_proxy || cfg->http_client_rate == 0 ? 0 : (unsigned)cfg->http_client_concurrency * 2;
     struct MHD_OptionItem options[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, cfg->http_max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, NULL},
@@ -792,25 +798,26 @@ int http_serve(const struct http_server_options *opt)
         /* MHD's own limit is a backstop (it answers in HTML); ehall checks http.max_header
          * itself in phase 1 so that callers get the JSON error. */
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->http_max_header * 2 + 32768, NULL},
-        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     if (defer_start() != 0) {
+        accept_stop();
         log_error("cannot start the worker threads");
         return 1;
     }
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, options,
                                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-    if (!d) {
+    if (!d || accept_start(d) != 0) {
+        if (d) MHD_stop_daemon(d);
+        accept_stop();
         defer_stop();
-        log_error("cannot listen on %s (address in use, or not permitted)", cfg->listen);
+        log_error("cannot start the HTTP server threads");
         return 1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION, cfg->listen,
-             di ? di->port : 0, threads, g.web_root);
+    log_info("ehall %s listening on %s (port %u), %ld threads, web root %s", EHALL_VERSION, cfg->listen, port,
+             threads, g.web_root);
 
     if (opt->on_listening) opt->on_listening(opt->app);
     log_buffered(1);
@@ -828,11 +835,8 @@ int http_serve(const struct http_server_options *opt)
     }
     /* phase 2: no new connections or requests; in-flight ones get the grace period */
     atomic_store(&g.draining, 2);
-    /* Not MHD_quiesce_daemon: with a thread pool on epoll, libmicrohttpd 0.9.75 can race
-     * a worker that has just taken the listening socket out of its epoll set and then
-     * panics ("Failed to remove listen FD from epoll set", daemon.c:5531) — the rare
-     * SIGABRT at shutdown seen in the test suite.  New connections are still accepted
-     * until the daemon stops, and answered 503 shutting_down in phase 1 of the pipeline. */
+    /* New connections are still accepted until the daemon stops, and answered 503
+     * shutting_down in phase 1 of the pipeline. */
     double deadline = now_monotonic() + (double)cfg->shutdown_grace;
     while (atomic_load(&g.inflight) > 0 && now_monotonic() < deadline) {
         struct timespec ts = {0, 10 * 1000000L};
@@ -847,6 +851,7 @@ int http_serve(const struct http_server_options *opt)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    accept_stop();
     MHD_stop_daemon(d);
     log_buffered(0);
     if (g.web_root_fd >= 0) close(g.web_root_fd);
