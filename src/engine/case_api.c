@@ -823,22 +823,17 @@ static int submission_freeze(struct submission *s, struct case_row *row)
     return rc;
 }
 
-/* After the submitted row is written: its materials on record, the audit record with
- * the submission's SM3, and the pre-check message to the back-end. */
+/* After the submitted row is written: its materials on record, the pre-check message to
+ * the back-end, and last the audit record with the submission's SM3.  Last, because on
+ * PostgreSQL appending to the audit chain locks its head row until COMMIT: every other
+ * submission waits for that lock, so it is taken as late as the transaction allows. */
 static int submission_record(store_conn *c, http_req *r, struct case_row *row, struct submission *s,
                              long long now)
 {
     /* each material, for staff access by content address */
     int rc = record_materials(c, row->id, s->snap, now);
     if (rc != STORE_OK) return rc;
-    /* the submission's SM3 in the audit chain */
-    char details[256], object[48];
-    snprintf(details, sizeof details, "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}",
-             row->case_no, row->item_code, s->version, s->hex);
-    snprintf(object, sizeof object, "case:%lld", row->id);
-    rc = auth_audit(r, c, "case.submit", object, "ok", details);
-    if (rc != STORE_OK) return rc;
-    /* and to the back-end for its pre-check, through the exchange */
+    /* to the back-end for its pre-check, through the exchange */
     json_t *payload = json_pack("{s:s, s:i, s:s, s:O}", "item", row->item_code, "version", s->version,
                                 "case_no", row->case_no, "form", s->form);
     char *ptext = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
@@ -850,7 +845,13 @@ static int submission_record(store_conn *c, http_req *r, struct case_row *row, s
                : STORE_ERROR;
     free(ptext);
     json_decref(payload);
-    return rc;
+    if (rc != STORE_OK) return rc;
+    /* the submission's SM3 in the audit chain */
+    char details[256], object[48];
+    snprintf(details, sizeof details, "{\"case_no\":\"%s\",\"item\":\"%s\",\"version\":%d,\"sm3\":\"%s\"}",
+             row->case_no, row->item_code, s->version, s->hex);
+    snprintf(object, sizeof object, "case:%lld", row->id);
+    return auth_audit(r, c, "case.submit", object, "ok", details);
 }
 
 static struct case_move submit_move(http_req *r)
