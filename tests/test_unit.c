@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,56 @@ static void time_is_rfc3339_with_offset(void **state)
     assert_string_equal(buf, "1970-01-01T08:00:00.250+08:00");
 }
 
+/* Against localtime_r and strftime, at every 20 minutes around each zone's changes and at
+ * random times over 1900-2100: each zone on a thread of its own, since a thread keeps the
+ * offsets it has seen (the server's zone does not change while it runs). */
+static void *rfc3339_zone(void *arg)
+{
+    const char *zone = arg;
+    setenv("TZ", zone, 1);
+    tzset();
+    long mismatches = 0;
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        time_t t;
+        if (i < 100000) {
+            t = (time_t)(1700000000LL - 50000LL * 1200 + (long long)i * 1200); /* 2022-2025, dense */
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;                     /* xorshift */
+            t = (time_t)((long long)(x % 6311390400ULL) - 2208988800LL); /* 1900-2100 */
+        }
+        char got[48], want[64], base[32];
+        time_rfc3339((double)t + 0.5, got, sizeof got);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        long off = tm.tm_gmtoff / 60, a = off < 0 ? -off : off;
+        snprintf(want, sizeof want, "%s.500%c%02ld:%02ld", base, off < 0 ? '-' : '+', a / 60, a % 60);
+        if (strcmp(got, want) != 0 && mismatches++ < 3) fprintf(stderr, "%s: %s != %s\n", zone, got, want);
+    }
+    return (void *)(long)mismatches;
+}
+
+static void time_rfc3339_matches_localtime(void **state)
+{
+    (void)state;
+    const char *zones[] = {"Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe",
+                           "UTC"};
+    for (size_t i = 0; i < sizeof zones / sizeof *zones; i++) {
+        pthread_t th;
+        void *bad = NULL;
+        assert_int_equal(pthread_create(&th, NULL, rfc3339_zone, (void *)zones[i]), 0);
+        assert_int_equal(pthread_join(th, &bad), 0);
+        assert_int_equal((long)bad, 0);
+    }
+    setenv("TZ", "Asia/Shanghai", 1);
+    tzset();
+    /* a short buffer gets a truncated, terminated string */
+    char small[8];
+    time_rfc3339(0.25, small, sizeof small);
+    assert_string_equal(small, "1970-01");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +242,7 @@ int main(void)
         cmocka_unit_test(arena_allocates_aligned_and_large),
         cmocka_unit_test(histogram_renders_cumulative_buckets),
         cmocka_unit_test(time_is_rfc3339_with_offset),
+        cmocka_unit_test(time_rfc3339_matches_localtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
