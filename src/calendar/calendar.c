@@ -75,7 +75,23 @@ void calendar_date_format(int date, char out[11])
 {
     int y, m, d;
     calendar_date_ymd(date, &y, &m, &d);
-    snprintf(out, 11, "%04d-%02d-%02d", y % 10000, m, d);
+    y %= 10000;
+    if (y < 0) {
+        snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
+        return;
+    }
+    /* by hand: lists format several dates per row, and snprintf was most of it */
+    out[0] = (char)('0' + y / 1000);
+    out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10);
+    out[3] = (char)('0' + y % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + m / 10);
+    out[6] = (char)('0' + m % 10);
+    out[7] = '-';
+    out[8] = (char)('0' + d / 10);
+    out[9] = (char)('0' + d % 10);
+    out[10] = '\0';
 }
 
 int calendar_weekday(int date)

@@ -388,4 +388,12 @@ int parse_int64(const char *s, long long *out)
     return 0;
 }
 
+void str_copy(char *dst, size_t n, const char *src)
+{
+    if (!dst || n == 0) return;
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    if (len) memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 int str_has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }

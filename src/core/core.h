@@ -57,5 +57,8 @@ void arena_free(arena *a);
 /* strtoll with full-string check; returns 0 on success */
 int parse_int64(const char *s, long long *out);
 int str_has_prefix(const char *s, const char *prefix);
+/* Copy src (NULL: "") into dst of size n (> 0), cut to fit and always terminated; what
+ * snprintf(dst, n, "%s", src) does, without formatting. */
+void str_copy(char *dst, size_t n, const char *src);
 
 #endif

@@ -23,8 +23,6 @@
 /* Unsubmitted drafts one applicant may keep. */
 #define CASE_MAX_DRAFTS 100
 
-static void copy_name(char *d, size_t n, const char *s) { snprintf(d, n, "%s", s ? s : ""); }
-
 static store *db_of(http_req *r) { return ((struct app *)http_req_app(r))->db; }
 
 int case_reply_unavailable(http_req *r)
@@ -1203,7 +1201,7 @@ int case_material_content(http_req *r)
         store_bind_int64(st, 1, row.id);
         store_bind_text(st, 2, sm3 ? sm3 : "");
         rc = store_step(st);
-        if (rc == STORE_ROW) copy_name(name, sizeof name, store_column_text(st, 0));
+        if (rc == STORE_ROW) str_copy(name, sizeof name, store_column_text(st, 0));
         store_finalize(st);
     }
     case_row_free(&row);

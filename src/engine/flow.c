@@ -33,8 +33,7 @@ static char *dup_col(store_stmt *st, int col)
 
 static void copy_col(char *dst, size_t n, store_stmt *st, int col)
 {
-    const char *t = store_column_text(st, col);
-    snprintf(dst, n, "%s", t ? t : "");
+    str_copy(dst, n, store_column_text(st, col));
 }
 
 void case_row_free(struct case_row *r)
@@ -140,10 +139,10 @@ int case_item_workflow(store_conn *c, const char *code, int version, struct case
     for (size_t i = 0; i < it->nsteps && i < CASE_MAX_STEPS; i++) {
         const struct item_step *is = &it->steps[i];
         struct case_step *st = &wf->steps[i];
-        snprintf(st->id, sizeof st->id, "%s", is->id);
-        snprintf(st->name, sizeof st->name, "%s", is->name ? is->name : is->id);
-        snprintf(st->role, sizeof st->role, "%s", is->role);
-        snprintf(st->dept, sizeof st->dept, "%s", is->department);
+        str_copy(st->id, sizeof st->id, is->id);
+        str_copy(st->name, sizeof st->name, is->name ? is->name : is->id);
+        str_copy(st->role, sizeof st->role, is->role);
+        str_copy(st->dept, sizeof st->dept, is->department);
         st->time_limit = is->time_limit;
         for (unsigned bit = 1; bit && bit <= is->actions; bit <<= 1) {
             if (!(is->actions & bit)) continue;
