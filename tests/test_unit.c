@@ -233,6 +233,41 @@ static void time_rfc3339_matches_localtime(void **state)
     assert_string_equal(small, "1970-01");
 }
 
+/* http_json_text writes what json_dumps(v, JSON_COMPACT) writes. */
+static void json_text_matches_jansson(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{}",
+        "[]",
+        "{\"a\":1,\"b\":[true,false,null],\"c\":{\"d\":\"e\"}}",
+        "[0,-1,9223372036854775807,-9223372036854775808,42]",
+        "[1.5,-0.25,1e300,3.0,0.1]",
+        "{\"quote\\\"key\":\"back\\\\slash \\\"quoted\\\" \\/ \\b\\f\\n\\r\\t \\u0001\\u001f \\u007f\"}",
+        "[\"户籍证明 申请\",\"😀 emoji\",\"\\u2028\\u2029\",\"\\u0000nul\"]",
+        "{\"z\":1,\"a\":2,\"m\":{\"y\":[[],[{}]],\"b\":\"\"}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        json_error_t je;
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        assert_non_null(v);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        size_t len = 0;
+        char *got = http_json_text(v, &len);
+        assert_non_null(got);
+        assert_non_null(want);
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(got, want, len);
+        free(got);
+        free(want);
+        json_decref(v);
+    }
+    /* a string that is not UTF-8 (made without jansson's check) is refused, as jansson does */
+    json_t *bad = json_pack("[o]", json_stringn_nocheck("a\xff", 2));
+    assert_null(http_json_text(bad, NULL));
+    json_decref(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +278,7 @@ int main(void)
         cmocka_unit_test(histogram_renders_cumulative_buckets),
         cmocka_unit_test(time_is_rfc3339_with_offset),
         cmocka_unit_test(time_rfc3339_matches_localtime),
+        cmocka_unit_test(json_text_matches_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,9 @@ void *http_req_defer_arg(http_req *r);
 
 /* ---- replies (exactly one per request) ---- */
 int http_reply_json(http_req *r, unsigned status, json_t *body /* reference stolen */);
+/* The compact JSON text of v, as json_dumps(v, JSON_COMPACT) gives it (json_out.c); NULL on
+ * invalid UTF-8 or no memory.  *len (may be NULL) gets its length.  Free it. */
+char *http_json_text(const json_t *v, size_t *len);
 int http_reply_text(http_req *r, unsigned status, const char *content_type, const char *body, size_t len);
 /* Like http_reply_text for a large malloc'd body, without a copy: the reply owns body and
  * frees it (with free()) once sent, or at once when the reply cannot be made. */

@@ -180,10 +180,10 @@ int http_reply_json(http_req *r, unsigned status, json_t *body)
         json_decref(body);
         return -1;
     }
-    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t len = 0;
+    char *s = http_json_text(body, &len);
     json_decref(body);
     if (!s) return -1;
-    size_t len = strlen(s);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(s);
