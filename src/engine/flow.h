@@ -34,6 +34,14 @@ int case_load(store_conn *c, long long id, struct case_row *r);
     " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"           \
     " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"        \
     " limit_key"
+/* The same for lists, whose entries leave out the form and the materials: '{}' in their
+ * place, so a page neither reads nor copies them. */
+#define CASE_LIST_COLUMNS                                                                                    \
+    "id, case_no, item_code, item_version, applicant, enterprise, agent, state, prev_state, step,"           \
+    " dept_code, dept_path, step_role, assignee, precheck, '{}', '{}', digest, bundle_id, idem_key,"         \
+    " created_ms, updated_ms, submitted_ms, closed_ms, accepted_day, due_day, step_day, step_due,"           \
+    " supplement_due, paused_day, escalated, escalated_dept, reminded, score, comment, result, nlog,"        \
+    " limit_key"
 int case_row_read(store_stmt *st, struct case_row *r);
 
 /* An item definition by code and version (0 = the current one) from the catalog

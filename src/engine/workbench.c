@@ -479,7 +479,7 @@ int workbench_queue(http_req *r)
     q.size = size;
     q.filtered = item != NULL;
     /* the page's cases in one query, not one case_load each */
-    struct qb b = {.sql = "SELECT " CASE_COLUMNS " FROM ecase WHERE "};
+    struct qb b = {.sql = "SELECT " CASE_LIST_COLUMNS " FROM ecase WHERE "};
     char like[300];
     queue_where(&q, which, &b, like);
     if (before) {
