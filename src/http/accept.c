@@ -75,8 +75,12 @@ static void *accept_loop(void *arg)
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* out of descriptors or memory: the queue stays readable, so wait a
-                 * little rather than spin */
-                log_warn("accept: %s", strerror(errno));
+                 * little rather than spin, and say so at most every 10 s */
+                static double said;
+                if (now_monotonic() - said >= 10.0) {
+                    log_warn("accept: %s", strerror(errno));
+                    said = now_monotonic();
+                }
                 struct timespec ts = {0, 10 * 1000000L};
                 nanosleep(&ts, NULL);
             }
