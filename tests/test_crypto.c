@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
 #include "core/core.h"
 #include "crypto/crypto.h"
@@ -443,6 +446,36 @@ static void seal_refuses_tampering(void **state)
 
 /* ---- SM2 ---- */
 
+/*
+ * Every verification in these tests runs twice and must give the same answer: through
+ * EVP (crypto_sm2_verify), and with a key prepared for fixed-base tables
+ * (crypto_sm2_pub_prepare, sm2_table.c), which the licence verification endpoint uses.
+ * Prepared keys are kept by PEM, as building a table takes tens of milliseconds.
+ */
+static int sm2_verify_both(const char *pem, const char *id, const void *data, size_t len,
+                           const unsigned char *sig, size_t siglen)
+{
+    static struct {
+        char pem[1024];
+        crypto_sm2_pub *k;
+    } kept[8];
+    static int nkept;
+    int evp = crypto_sm2_verify(pem, id, data, len, sig, siglen);
+    crypto_sm2_pub *k = NULL;
+    for (int i = 0; i < nkept && !k; i++)
+        if (!strcmp(kept[i].pem, pem)) k = kept[i].k;
+    if (!k && (k = crypto_sm2_pub_load(pem))) {
+        assert_int_equal(crypto_sm2_pub_prepare(k), 0);
+        assert_true(nkept < 8 && strlen(pem) < sizeof kept[0].pem);
+        strcpy(kept[nkept].pem, pem);
+        kept[nkept++].k = k;
+    }
+    int fast = crypto_sm2_verify_with(k, id, data, len, sig, siglen);
+    assert_int_equal(fast, evp);
+    return evp;
+}
+#define crypto_sm2_verify sm2_verify_both
+
 static void sm2_sign_verify(void **state)
 {
     (void)state;
@@ -661,6 +694,95 @@ static void sm2_interoperates_with_openssl_cli(void **state)
     remove_dir(dir);
 }
 
+/* The prepared key against EVP on signatures that must fail for each of GB/T 32918.2's
+ * checks: r or s outside [1, n-1], r + s = n, a non-minimal DER encoding, and random
+ * damage to many signatures of random messages. */
+static void sm2_prepared_key_agrees_with_evp(void **state)
+{
+    (void)state;
+    char *priv = NULL, *pub = NULL;
+    assert_int_equal(crypto_sm2_keygen(&priv, &pub), 0);
+    unsigned char msg[300], *sig = NULL;
+    size_t sl = 0;
+    srand(20261207);
+    for (int round = 0; round < 60; round++) {
+        size_t len = (size_t)rand() % sizeof msg;
+        for (size_t i = 0; i < len; i++) msg[i] = (unsigned char)rand();
+        assert_int_equal(crypto_sm2_sign(priv, NULL, msg, len, &sig, &sl), 0);
+        assert_int_equal(crypto_sm2_verify(pub, NULL, msg, len, sig, sl), 0);
+        for (int k = 0; k < 8; k++) {
+            size_t at = (size_t)rand() % sl;
+            unsigned char was = sig[at];
+            sig[at] = (unsigned char)rand();
+            crypto_sm2_verify(pub, NULL, msg, len, sig, sl); /* the helper compares */
+            sig[at] = was;
+        }
+        if (len) {
+            msg[rand() % len] ^= (unsigned char)(1 + rand() % 255);
+            assert_int_equal(crypto_sm2_verify(pub, NULL, msg, len, sig, sl), -1);
+        }
+        free(sig);
+        sig = NULL;
+    }
+
+    /* r and s of a good signature, then the same numbers bent */
+    const char *m = "licence 4403-0001: valid";
+    assert_int_equal(crypto_sm2_sign(priv, NULL, m, strlen(m), &sig, &sl), 0);
+    const unsigned char *p = sig;
+    ECDSA_SIG *good = d2i_ECDSA_SIG(NULL, &p, (long)sl);
+    assert_non_null(good);
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_sm2);
+    const BIGNUM *n = EC_GROUP_get0_order(g), *r = ECDSA_SIG_get0_r(good), *s = ECDSA_SIG_get0_s(good);
+    BIGNUM *zero = BN_new(), *one = BN_new(), *n1 = BN_dup(n), *nr = BN_new(), *rn = BN_new();
+    assert_true(zero && one && n1 && nr && rn);
+    BN_zero(zero);
+    BN_one(one);
+    BN_sub_word(n1, 1);
+    BN_sub(nr, n, r);
+    BN_add(rn, r, n);
+    const BIGNUM *cases[][2] = {{r, s},  {zero, s}, {r, zero}, {n, s}, {r, n},
+                                {rn, s}, {n1, one}, {r, nr},   {s, r}, {r, n1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ECDSA_SIG *e = ECDSA_SIG_new();
+        assert_int_equal(ECDSA_SIG_set0(e, BN_dup(cases[c][0]), BN_dup(cases[c][1])), 1);
+        unsigned char *der = NULL;
+        int dl = i2d_ECDSA_SIG(e, &der);
+        assert_true(dl > 0);
+        assert_int_equal(crypto_sm2_verify(pub, NULL, m, strlen(m), der, (size_t)dl), c == 0 ? 0 : -1);
+        OPENSSL_free(der);
+        ECDSA_SIG_free(e);
+    }
+    /* the good signature with r's length in long form (81 xx): not DER, refused */
+    unsigned char ber[80];
+    size_t rl = sig[3];
+    assert_true(sig[0] == 0x30 && sig[1] < 0x80 && sig[2] == 0x02 && sl + 1 <= sizeof ber);
+    ber[0] = 0x30;
+    ber[1] = (unsigned char)(sig[1] + 1);
+    ber[2] = 0x02;
+    ber[3] = 0x81;
+    memcpy(ber + 4, sig + 3, sl - 3);
+    assert_int_equal(ber[4], rl);
+    assert_int_equal(crypto_sm2_verify(pub, NULL, m, strlen(m), ber, sl + 1), -1);
+    /* trailing bytes after the SEQUENCE */
+    memcpy(ber, sig, sl);
+    ber[sl] = 0;
+    assert_int_equal(crypto_sm2_verify(pub, NULL, m, strlen(m), ber, sl + 1), -1);
+
+    BN_free(zero);
+    BN_free(one);
+    BN_free(n1);
+    BN_free(nr);
+    BN_free(rn);
+    EC_GROUP_free(g);
+    ECDSA_SIG_free(good);
+    free(sig);
+    crypto_wipe(priv, strlen(priv));
+    free(priv);
+    free(pub);
+}
+
+#undef crypto_sm2_verify
+
 /* ---- TOTP and base32 ---- */
 
 static void totp_rfc_vectors(void **state)
@@ -844,6 +966,7 @@ int main(void)
         cmocka_unit_test(sm2_sign_verify),
         cmocka_unit_test(sm2_standard_vector),
         cmocka_unit_test(sm2_interoperates_with_openssl_cli),
+        cmocka_unit_test(sm2_prepared_key_agrees_with_evp),
         cmocka_unit_test(totp_rfc_vectors),
         cmocka_unit_test(totp_sm3_and_windows),
         cmocka_unit_test(totp_sm3_matches_openssl_cli),

@@ -534,8 +534,10 @@ static void case_gives_one_sealed_licence(void **state)
     json_decref(present(&s, rr.body, rr.len / 2, NULL));
     json_decref(present(&s, "hello", 5, NULL));
     {
+        /* past KEYSET_PREPARE_AT checks the key verifies with its tables (sm2_table.c):
+         * the answers stay the same, here and in the tampering checks below */
         char *dj = json_dumps(doc, JSON_COMPACT);
-        json_decref(present(&s, dj, strlen(dj), "valid"));
+        for (int i = 0; i < KEYSET_PREPARE_AT + 4; i++) json_decref(present(&s, dj, strlen(dj), "valid"));
         free(dj);
     }
     /* a cut-off copy is refused, never believed */
@@ -630,6 +632,11 @@ static void case_gives_one_sealed_licence(void **state)
     json_object_set_new(json_object_get(t1, "seal"), "digest", json_string(dhex));
     write_json(tp, t1);
     expect_reason(tp, kpath, 1, "bad_signature");
+    {
+        char *tj = json_dumps(t1, JSON_COMPACT);
+        json_decref(present(&s, tj, strlen(tj), "bad_signature"));
+        free(tj);
+    }
     free(t1c);
     json_decref(t1);
     /* a signature by another key under the issuer's key id */

@@ -3,13 +3,17 @@
  * EVP: keys travel as PEM, signatures as DER SEQUENCE { r INTEGER, s INTEGER }.
  */
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "crypto/internal.h"
 
 /* A malloc'd, NUL-terminated copy of a memory BIO's contents. */
 static char *bio_to_string(BIO *bio)
@@ -124,8 +128,17 @@ int crypto_sm2_sign(const char *priv_pem, const char *id, const void *data, size
     return rc;
 }
 
+/* What a prepared key verifies with (sm2_table.c): published once, then read-only. */
+struct sm2_fast {
+    sm2_table *tab;
+    unsigned char xy[64], zdef[SM3_DIGEST_LEN]; /* the point, and Z_A under the default ID */
+};
+
 struct crypto_sm2_pub {
     EVP_PKEY *pkey;
+    _Atomic(struct sm2_fast *) fast;
+    atomic_uint uses;    /* verifications so far, while not prepared */
+    unsigned prepare_at; /* 0: only crypto_sm2_pub_prepare prepares */
 };
 
 crypto_sm2_pub *crypto_sm2_pub_load(const char *pub_pem)
@@ -138,12 +151,50 @@ crypto_sm2_pub *crypto_sm2_pub_load(const char *pub_pem)
         return NULL;
     }
     k->pkey = pkey;
+    atomic_init(&k->fast, NULL);
+    atomic_init(&k->uses, 0);
+    k->prepare_at = 0;
     return k;
+}
+
+static void fast_free(struct sm2_fast *f)
+{
+    if (!f) return;
+    sm2_table_free(f->tab);
+    free(f);
+}
+
+/* Build k's tables and publish them; a thread that loses the race frees its own. */
+static int prepare(const crypto_sm2_pub *k)
+{
+    if (atomic_load_explicit(&k->fast, memory_order_acquire)) return 0;
+    struct sm2_fast *f = calloc(1, sizeof *f);
+    BIGNUM *x = NULL, *y = NULL;
+    int ok = f && EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
+             EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1 &&
+             BN_bn2binpad(x, f->xy, 32) == 32 && BN_bn2binpad(y, f->xy + 32, 32) == 32 &&
+             sm2_z(f->xy, CRYPTO_SM2_DEFAULT_ID, f->zdef) == 0 && (f->tab = sm2_table_for(f->xy)) != NULL;
+    BN_free(x);
+    BN_free(y);
+    ERR_clear_error();
+    struct sm2_fast *none = NULL;
+    if (!ok || !atomic_compare_exchange_strong_explicit((_Atomic(struct sm2_fast *) *)&k->fast, &none, f,
+                                                        memory_order_acq_rel, memory_order_acquire))
+        fast_free(f);
+    return ok || none ? 0 : -1;
+}
+
+int crypto_sm2_pub_prepare(crypto_sm2_pub *k) { return k ? prepare(k) : -1; }
+
+void crypto_sm2_pub_prepare_at(crypto_sm2_pub *k, unsigned n)
+{
+    if (k) k->prepare_at = n;
 }
 
 void crypto_sm2_pub_free(crypto_sm2_pub *k)
 {
     if (!k) return;
+    fast_free(atomic_load(&k->fast));
     EVP_PKEY_free(k->pkey);
     free(k);
 }
@@ -154,6 +205,17 @@ int crypto_sm2_verify_with(const crypto_sm2_pub *k, const char *id, const void *
     static const unsigned char empty[1] = {0};
     if (!k || (!data && len) || !sig || siglen == 0) return -1;
     if (!data) data = empty;
+    struct sm2_fast *f = atomic_load_explicit(&k->fast, memory_order_acquire);
+    if (!f && k->prepare_at &&
+        atomic_fetch_add_explicit((atomic_uint *)&k->uses, 1, memory_order_relaxed) + 1 == k->prepare_at &&
+        prepare(k) == 0)
+        f = atomic_load_explicit(&k->fast, memory_order_acquire);
+    if (f) {
+        int other = id && strcmp(id, CRYPTO_SM2_DEFAULT_ID) != 0;
+        unsigned char z[SM3_DIGEST_LEN];
+        if (other && sm2_z(f->xy, id, z) != 0) return -1;
+        return sm2_table_verify(f->tab, other ? z : f->zdef, data, len, sig, siglen);
+    }
     EVP_PKEY_CTX *pctx = NULL;
     EVP_MD_CTX *md = sm2_md_ctx(k->pkey, id, 0, &pctx);
     int rc = md && EVP_DigestVerify(md, sig, siglen, data, len) == 1 ? 0 : -1;

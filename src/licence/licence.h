@@ -98,6 +98,12 @@ int licence_verify(const json_t *doc, const json_t *keys, int today, char reason
 typedef struct licence_keyset licence_keyset;
 licence_keyset *licence_keyset_new(const json_t *keys); /* NULL: out of memory */
 void licence_keyset_free(licence_keyset *ks);
+/* Ready ks for a server's many verifications: a key verifies with fixed-base tables
+ * (crypto_sm2_pub_prepare) from its KEYSET_PREPARE_AT-th verification, and keys also in
+ * prev, the set ks replaces, are taken over from it with their tables.  Neither set may
+ * be in use by another thread meanwhile. */
+#define KEYSET_PREPARE_AT 16
+void licence_keyset_serve(licence_keyset *ks, licence_keyset *prev);
 int licence_verify_with(const json_t *doc, const licence_keyset *ks, int today, char reason[32], char *detail,
                         size_t detlen);
 /* The file a holder presents, as the signed JSON text (malloc'd): today a JSON file;

@@ -387,6 +387,21 @@ licence_keyset *licence_keyset_new(const json_t *keys)
     return ks;
 }
 
+void licence_keyset_serve(licence_keyset *ks, licence_keyset *prev)
+{
+    for (size_t i = 0; ks && i < ks->n; i++) {
+        crypto_sm2_pub_prepare_at(ks->k[i].pub, KEYSET_PREPARE_AT);
+        for (size_t j = 0; prev && j < prev->n; j++)
+            if (prev->k[j].pub && !strcmp(prev->k[j].kid, ks->k[i].kid)) {
+                /* the same key (kid is its fingerprint): keep the one with the tables */
+                crypto_sm2_pub *t = ks->k[i].pub;
+                ks->k[i].pub = prev->k[j].pub;
+                prev->k[j].pub = t;
+                break;
+            }
+    }
+}
+
 void licence_keyset_free(licence_keyset *ks)
 {
     if (!ks) return;
