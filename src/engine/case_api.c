@@ -560,7 +560,7 @@ int case_list_mine(http_req *r)
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT " CASE_LIST_COLUMNS " FROM ecase WHERE %s = $1 AND id < $2%s ORDER BY id DESC LIMIT $3",
-             ent ? "enterprise" : "applicant", state ? " AND state = $4" : "");
+             ent ? "enterprise <> 0 AND enterprise" : "applicant", state ? " AND state = $4" : "");
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
     store_stmt *st = store_prepare(c, sql);

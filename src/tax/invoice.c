@@ -71,10 +71,10 @@ static json_t *inv_json(store_stmt *st, int with_check)
  * STORE_OK (*quota set), STORE_DONE when there is none. */
 static int quota_of(store_conn *c, long long enterprise, long long *quota)
 {
-    store_stmt *st =
-        store_prepare(c, "SELECT form FROM ecase WHERE item_code = $1 AND enterprise = $2 AND"
-                         " (state IN ('approved','result_issued') OR (state = 'closed' AND prev_state IN"
-                         " ('approved','result_issued'))) ORDER BY closed_ms DESC, id DESC LIMIT 1");
+    store_stmt *st = store_prepare(
+        c, "SELECT form FROM ecase WHERE item_code = $1 AND enterprise <> 0 AND enterprise = $2 AND"
+           " (state IN ('approved','result_issued') OR (state = 'closed' AND prev_state IN"
+           " ('approved','result_issued'))) ORDER BY closed_ms DESC, id DESC LIMIT 1");
     if (!st) return STORE_ERROR;
     store_bind_text(st, 1, QUOTA_ITEM);
     store_bind_int64(st, 2, enterprise);
