@@ -4,6 +4,7 @@
  * as the engine reads it, the exchange's answers, and the housekeeping sweep that
  * reminds and escalates.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +131,21 @@ int case_item(store_conn *c, const char *code, int version, json_t **def, int *v
     return STORE_OK;
 }
 
+/* An item's action bit -> the case engine's action bit, matched by name once. */
+static unsigned action_map[32];
+static pthread_once_t action_map_once = PTHREAD_ONCE_INIT;
+
+static void action_map_init(void)
+{
+    for (unsigned i = 0; i < 32; i++) {
+        int a = case_action_parse(item_action_name(1u << i));
+        action_map[i] = a >= 0 ? 1u << a : 0;
+    }
+}
+
 int case_item_workflow(store_conn *c, const char *code, int version, struct case_workflow *wf)
 {
+    pthread_once(&action_map_once, action_map_init);
     const struct item *it;
     int rc = item_get(c, code, version, &it);
     if (rc != 0) return rc == 1 ? STORE_DONE : rc;
@@ -144,11 +158,8 @@ int case_item_workflow(store_conn *c, const char *code, int version, struct case
         str_copy(st->role, sizeof st->role, is->role);
         str_copy(st->dept, sizeof st->dept, is->department);
         st->time_limit = is->time_limit;
-        for (unsigned bit = 1; bit && bit <= is->actions; bit <<= 1) {
-            if (!(is->actions & bit)) continue;
-            int a = case_action_parse(item_action_name(bit));
-            if (a >= 0) st->actions |= 1u << a;
-        }
+        for (unsigned b = 0; b < 32; b++)
+            if (is->actions & (1u << b)) st->actions |= action_map[b];
     }
     wf->n = it->nsteps < CASE_MAX_STEPS ? (int)it->nsteps : CASE_MAX_STEPS;
     return wf->n > 0 ? STORE_OK : STORE_ERROR;
