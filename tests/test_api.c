@@ -95,6 +95,17 @@ static void health_ready_and_headers(void **state)
     h_header(&r, "X-Request-Id", v, sizeof v);
     assert_null(strchr(v, '<')); /* replaced by a fresh id */
     h_resp_free(&r);
+    /* fresh ids never repeat, whichever thread answers */
+    {
+        static char seen[200][32];
+        for (int i = 0; i < 200; i++) {
+            h_http(&S, "GET", "/healthz", NULL, NULL, 0, &r);
+            assert_non_null(h_header(&r, "X-Request-Id", seen[i], sizeof seen[i]));
+            assert_int_equal(strspn(seen[i], "0123456789abcdef"), 24);
+            h_resp_free(&r);
+            for (int k = 0; k < i; k++) assert_string_not_equal(seen[k], seen[i]);
+        }
+    }
 
     h_http(&S, "GET", "/readyz", NULL, NULL, 0, &r);
     assert_int_equal(r.status, 200);
