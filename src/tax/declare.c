@@ -927,89 +927,31 @@ static json_t *row_json(store_stmt *st)
     "created_at,"                                                                                            \
     " current, supersedes, reference, reason, signature, result, canonical FROM tax_declaration"
 
-struct dget {
-    http_req *r;
-    long long id;
-    int found;
-    json_t *out;
-};
-
-static int dget_tx(store_conn *c, void *arg)
+static int decl_load(store_conn *c, long long id, json_t **out, long long *taxpayer)
 {
-    struct dget *g = arg;
     store_stmt *st = store_prepare(c, DECL_COLS " WHERE id = $1");
     if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, g->id);
+    store_bind_int64(st, 1, id);
     int rc = store_step(st);
-    long long tp = 0;
     if (rc == STORE_ROW) {
-        g->out = row_json(st);
-        json_object_set_new(g->out, "result", json_loads(store_column_text(st, 17), 0, NULL));
-        json_object_set_new(g->out, "canonical", json_string(store_column_text(st, 18)));
-        tp = store_column_int64(st, 1);
+        *out = row_json(st);
+        json_object_set_new(*out, "result", json_loads(store_column_text(st, 17), 0, NULL));
+        json_object_set_new(*out, "canonical", json_string(store_column_text(st, 18)));
+        *taxpayer = store_column_int64(st, 1);
     }
     store_finalize(st);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_ROW) return rc < 0 ? rc : STORE_ERROR;
-    struct tax_taxpayer t;
-    if ((rc = tax_taxpayer_load(c, tp, &t)) != STORE_OK) return rc == STORE_DONE ? STORE_OK : rc;
-    g->found = tax_access(c, auth_principal(g->r), &t) != TAX_NONE;
-    return STORE_OK;
+    return rc == STORE_ROW ? STORE_OK : rc == STORE_DONE ? STORE_DONE : rc < 0 ? rc : STORE_ERROR;
 }
 
-int tax_api_declaration(http_req *r)
-{
-    struct dget g = {.r = r};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0)
-        return http_reply_error(r, 404, "not_found", "no such declaration", NULL);
-    int rc = store_tx(((struct app *)http_req_app(r))->db, 0, dget_tx, &g);
-    if (rc != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such declaration", NULL);
-    }
-    return http_reply_json(r, 200, g.out);
-}
-
-static int dlist_tx(store_conn *c, void *arg)
-{
-    struct dget *g = arg;
-    struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, g->id, &t);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    if (tax_access(c, auth_principal(g->r), &t) == TAX_NONE) return STORE_OK;
-    g->found = 1;
-    store_stmt *st =
-        store_prepare(c, DECL_COLS " WHERE taxpayer_id = $1 ORDER BY period_start DESC, tax, version DESC"
-                                   " LIMIT 200");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, g->id);
-    json_array_clear(g->out);
-    while ((rc = store_step(st)) == STORE_ROW) json_array_append_new(g->out, row_json(st));
-    store_finalize(st);
-    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
-}
+int tax_api_declaration(http_req *r) { return tax_reply_record(r, "declaration", decl_load); }
 
 int tax_api_declarations(http_req *r)
 {
-    struct dget g = {.r = r, .out = json_array()};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    if (store_tx(((struct app *)http_req_app(r))->db, 0, dlist_tx, &g) != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    return http_reply_json(r, 200, json_pack("{s:o}", "declarations", g.out));
+    return tax_reply_taxpayer_list(r, "declarations",
+                                   DECL_COLS
+                                   " WHERE taxpayer_id = $1 ORDER BY period_start DESC, tax, version DESC"
+                                   " LIMIT 200",
+                                   row_json);
 }
 
 /* ---------- the core tax system's answer ---------- */

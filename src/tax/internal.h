@@ -40,6 +40,17 @@ int tax_calendar_params(store_conn *c, int date, int *day, int *near, json_t **o
 
 int tax_reply_unavailable(http_req *r);
 
+/* GET /api/v1/tax/{kind}s/{id}: the record load finds (STORE_OK with *out, a new
+ * reference, and *taxpayer set; STORE_DONE when there is none), when the caller may see
+ * its taxpayer's records; 404 "no such {what}" otherwise — the same answer for a record
+ * that does not exist and one of someone else. */
+int tax_reply_record(http_req *r, const char *what,
+                     int (*load)(store_conn *c, long long id, json_t **out, long long *taxpayer));
+/* GET /api/v1/tax/taxpayers/{id}/{key}: {key: [...]} with the rows of sql (bound $1: the
+ * taxpayer's id; at most 200), each made JSON by row, when the caller may see the
+ * taxpayer's records; 404 "no such taxpayer" otherwise. */
+int tax_reply_taxpayer_list(http_req *r, const char *key, const char *sql, json_t *(*row)(store_stmt *st));
+
 /* Public look-ups: 429 with Retry-After (replied) when the client's address has used its
  * allowance (invoice.c); 0 to go on. */
 int tax_public_limited(http_req *r);

@@ -500,76 +500,21 @@ int tax_api_invoice_reverse(http_req *r)
     return reply_inv(r, &v, rc, 201);
 }
 
-struct iget {
-    http_req *r;
-    long long id;
-    int found;
-    json_t *out;
-};
-
-static int iget_tx(store_conn *c, void *arg)
+static int inv_load(store_conn *c, long long id, json_t **out, long long *taxpayer)
 {
-    struct iget *g = arg;
-    int rc = load_inv(c, g->id, 1, &g->out);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    struct tax_taxpayer t;
-    rc = tax_taxpayer_load(c, json_integer_value(json_object_get(g->out, "seller")), &t);
-    if (rc < 0) return rc;
-    g->found = rc == STORE_OK && tax_access(c, auth_principal(g->r), &t) != TAX_NONE;
-    return STORE_OK;
+    int rc = load_inv(c, id, 1, out);
+    if (rc == STORE_OK) *taxpayer = json_integer_value(json_object_get(*out, "seller"));
+    return rc;
 }
 
-int tax_api_invoice_get(http_req *r)
-{
-    struct iget g = {.r = r};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0)
-        return http_reply_error(r, 404, "not_found", "no such invoice", NULL);
-    if (store_tx(((struct app *)http_req_app(r))->db, 0, iget_tx, &g) != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such invoice", NULL);
-    }
-    return http_reply_json(r, 200, g.out);
-}
+static json_t *inv_row(store_stmt *st) { return inv_json(st, 1); }
 
-static int ilist_tx(store_conn *c, void *arg)
-{
-    struct iget *g = arg;
-    struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, g->id, &t);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    if (tax_access(c, auth_principal(g->r), &t) == TAX_NONE) return STORE_OK;
-    g->found = 1;
-    store_stmt *st = store_prepare(c, INV_COLS " WHERE taxpayer_id = $1 ORDER BY id DESC LIMIT 200");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, g->id);
-    json_array_clear(g->out);
-    while ((rc = store_step(st)) == STORE_ROW) json_array_append_new(g->out, inv_json(st, 1));
-    store_finalize(st);
-    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
-}
+int tax_api_invoice_get(http_req *r) { return tax_reply_record(r, "invoice", inv_load); }
 
 int tax_api_invoices(http_req *r)
 {
-    struct iget g = {.r = r, .out = json_array()};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    if (store_tx(((struct app *)http_req_app(r))->db, 0, ilist_tx, &g) != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    return http_reply_json(r, 200, json_pack("{s:o}", "invoices", g.out));
+    return tax_reply_taxpayer_list(r, "invoices",
+                                   INV_COLS " WHERE taxpayer_id = $1 ORDER BY id DESC LIMIT 200", inv_row);
 }
 
 /* ---------- public verification (查验) ---------- */

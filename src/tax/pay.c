@@ -679,76 +679,19 @@ int tax_api_pay(http_req *r)
     return http_reply_json(r, p.replay ? 200 : 202, p.out);
 }
 
-struct pget {
-    http_req *r;
-    long long id;
-    int found;
-    json_t *out;
-};
-
-static int pget_tx(store_conn *c, void *arg)
+static int pay_load(store_conn *c, long long id, json_t **out, long long *taxpayer)
 {
-    struct pget *g = arg;
-    int rc = load_payment(c, "p.id = $1", g->id, NULL, &g->out);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    struct tax_taxpayer t;
-    rc = tax_taxpayer_load(c, json_integer_value(json_object_get(g->out, "taxpayer")), &t);
-    if (rc < 0) return rc;
-    g->found = rc == STORE_OK && tax_access(c, auth_principal(g->r), &t) != TAX_NONE;
-    return STORE_OK;
+    int rc = load_payment(c, "p.id = $1", id, NULL, out);
+    if (rc == STORE_OK) *taxpayer = json_integer_value(json_object_get(*out, "taxpayer"));
+    return rc;
 }
 
-int tax_api_payment(http_req *r)
-{
-    struct pget g = {.r = r};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0)
-        return http_reply_error(r, 404, "not_found", "no such payment", NULL);
-    if (store_tx(((struct app *)http_req_app(r))->db, 0, pget_tx, &g) != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such payment", NULL);
-    }
-    return http_reply_json(r, 200, g.out);
-}
-
-static int plist_tx(store_conn *c, void *arg)
-{
-    struct pget *g = arg;
-    struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, g->id, &t);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    if (tax_access(c, auth_principal(g->r), &t) == TAX_NONE) return STORE_OK;
-    g->found = 1;
-    store_stmt *st = store_prepare(c, PAY_COLS " WHERE p.taxpayer_id = $1 ORDER BY p.id DESC LIMIT 200");
-    if (!st) return STORE_ERROR;
-    store_bind_int64(st, 1, g->id);
-    json_array_clear(g->out);
-    while ((rc = store_step(st)) == STORE_ROW) json_array_append_new(g->out, payment_json(st));
-    store_finalize(st);
-    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
-}
+int tax_api_payment(http_req *r) { return tax_reply_record(r, "payment", pay_load); }
 
 int tax_api_payments(http_req *r)
 {
-    struct pget g = {.r = r, .out = json_array()};
-    if (parse_int64(http_req_param(r, "id"), &g.id) != 0 || g.id <= 0) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    if (store_tx(((struct app *)http_req_app(r))->db, 0, plist_tx, &g) != STORE_OK) {
-        json_decref(g.out);
-        return tax_reply_unavailable(r);
-    }
-    if (!g.found) {
-        json_decref(g.out);
-        return http_reply_error(r, 404, "not_found", "no such taxpayer", NULL);
-    }
-    return http_reply_json(r, 200, json_pack("{s:o}", "payments", g.out));
+    return tax_reply_taxpayer_list(
+        r, "payments", PAY_COLS " WHERE p.taxpayer_id = $1 ORDER BY p.id DESC LIMIT 200", payment_json);
 }
 
 /* ---------- the treasury's answer: the electronic payment voucher ---------- */

@@ -29,6 +29,76 @@ int tax_reply_unavailable(http_req *r)
     return http_reply_error(r, 503, "unavailable", "the database is busy; try again shortly", NULL);
 }
 
+struct owned {
+    http_req *r;
+    long long id;
+    int found;
+    json_t *out;
+    int (*load)(store_conn *c, long long id, json_t **out, long long *taxpayer);
+    const char *sql;
+    json_t *(*row)(store_stmt *st);
+};
+
+static int record_tx(store_conn *c, void *arg)
+{
+    struct owned *g = arg;
+    long long tp = 0;
+    json_decref(g->out); /* a retried transaction starts again */
+    g->out = NULL;
+    int rc = g->load(c, g->id, &g->out, &tp);
+    if (rc == STORE_DONE) return STORE_OK;
+    if (rc != STORE_OK) return rc;
+    struct tax_taxpayer t;
+    if ((rc = tax_taxpayer_load(c, tp, &t)) != STORE_OK) return rc == STORE_DONE ? STORE_OK : rc;
+    g->found = tax_access(c, auth_principal(g->r), &t) != TAX_NONE;
+    return STORE_OK;
+}
+
+static int list_tx(store_conn *c, void *arg)
+{
+    struct owned *g = arg;
+    struct tax_taxpayer t;
+    int rc = tax_taxpayer_load(c, g->id, &t);
+    if (rc == STORE_DONE) return STORE_OK;
+    if (rc != STORE_OK) return rc;
+    if (tax_access(c, auth_principal(g->r), &t) == TAX_NONE) return STORE_OK;
+    g->found = 1;
+    store_stmt *st = store_prepare(c, g->sql);
+    if (!st) return STORE_ERROR;
+    store_bind_int64(st, 1, g->id);
+    json_array_clear(g->out);
+    while ((rc = store_step(st)) == STORE_ROW) json_array_append_new(g->out, g->row(st));
+    store_finalize(st);
+    return rc == STORE_DONE ? STORE_OK : rc < 0 ? rc : STORE_ERROR;
+}
+
+/* Run fn for {id}; reply 404 "no such what" when the caller may not see it. */
+static int reply_owned(http_req *r, struct owned *g, store_tx_fn fn, const char *what, const char *key)
+{
+    char msg[64];
+    snprintf(msg, sizeof msg, "no such %s", what);
+    int rc = STORE_OK;
+    if (parse_int64(http_req_param(r, "id"), &g->id) != 0 || g->id <= 0 ||
+        (rc = store_tx(((struct app *)http_req_app(r))->db, 0, fn, g)) != STORE_OK || !g->found) {
+        json_decref(g->out);
+        return rc != STORE_OK ? tax_reply_unavailable(r) : http_reply_error(r, 404, "not_found", msg, NULL);
+    }
+    return http_reply_json(r, 200, key ? json_pack("{s:o}", key, g->out) : g->out);
+}
+
+int tax_reply_record(http_req *r, const char *what,
+                     int (*load)(store_conn *c, long long id, json_t **out, long long *taxpayer))
+{
+    struct owned g = {.r = r, .load = load};
+    return reply_owned(r, &g, record_tx, what, NULL);
+}
+
+int tax_reply_taxpayer_list(http_req *r, const char *key, const char *sql, json_t *(*row)(store_stmt *st))
+{
+    struct owned g = {.r = r, .out = json_array(), .sql = sql, .row = row};
+    return reply_owned(r, &g, list_tx, "taxpayer", key);
+}
+
 static void cpy(char *d, size_t n, const char *s) { snprintf(d, n, "%s", s ? s : ""); }
 
 int tax_taxpayer_load(store_conn *c, long long id, struct tax_taxpayer *t)
