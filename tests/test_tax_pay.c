@@ -391,6 +391,30 @@ static void payment_round_trip(void **state)
     j = call(&boss1, 200, "GET", path, NULL);
     assert_int_equal(json_array_size(json_object_get(j, "payments")), 3);
     json_decref(j);
+    /* another enterprise sees neither the records nor the lists: the same 404 as for
+     * what does not exist */
+    const char *lists[] = {"payments", "declarations", "invoices"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/api/v1/tax/taxpayers/%lld/%s", tp1, lists[i]);
+        json_decref(call(&boss2, 404, "GET", path, NULL));
+        snprintf(path, sizeof path, "/api/v1/tax/taxpayers/%lld/%s", (long long)999999, lists[i]);
+        json_decref(call(&boss1, 404, "GET", path, NULL));
+    }
+    const struct {
+        const char *kind;
+        long long id;
+    } recs[] = {{"payments", pid}, {"declarations", d1}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/api/v1/tax/%s/%lld", recs[i].kind, recs[i].id);
+        j = call(&boss1, 200, "GET", path, NULL);
+        assert_int_equal(geti(j, "id"), recs[i].id);
+        json_decref(j);
+        json_decref(call(&boss2, 404, "GET", path, NULL));
+        snprintf(path, sizeof path, "/api/v1/tax/%s/%lld", recs[i].kind, (long long)999999);
+        json_decref(call(&boss1, 404, "GET", path, NULL));
+        snprintf(path, sizeof path, "/api/v1/tax/%s/x1", recs[i].kind);
+        json_decref(call(&boss1, 404, "GET", path, NULL));
+    }
 }
 
 /* ---------- the payment certificate ---------- */
@@ -663,6 +687,12 @@ static void invoices(void **state)
     j = call(&boss1, 200, "GET", path, NULL);
     assert_int_equal(json_array_size(json_object_get(j, "invoices")), 2);
     json_decref(j);
+    /* one invoice: its seller's, nobody else's */
+    snprintf(path, sizeof path, "/api/v1/tax/invoices/%lld", red);
+    j = call(&boss1, 200, "GET", path, NULL);
+    assert_int_equal(geti(j, "reverses"), inv);
+    json_decref(j);
+    json_decref(call(&boss2, 404, "GET", path, NULL));
     assert_int_equal(q("SELECT COUNT(*) FROM audit_log WHERE action = 'tax.invoice.reverse'"), 1);
     json_decref(body);
     json_decref(line);
