@@ -195,6 +195,53 @@ static void migrations_are_idempotent_and_refuse_newer(void **state)
     store_close(s);
 }
 
+static int exec_sql(store_conn *c, void *arg) { return store_exec(c, arg); }
+
+/* A migration that rebuilds an index over many rows is not cut off at the statement
+ * timeout, which an ordinary statement of the same size is.  The database is made to
+ * look as it did before migration 18 (the full ecase_enterprise index) with 600,000
+ * cases in it; then a store whose statements may run 30 ms migrates it. */
+static void long_migration_is_not_timed_out(void **state)
+{
+    (void)state;
+    char dir[256], db[512], err[512];
+    h_fresh(dir, db);
+    struct store_options slow = {1, 5000, 120000}, quick = {1, 5000, 30};
+    store *s = NULL;
+    assert_int_equal(store_open(db, &slow, &s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_migrate(s, err, sizeof err), STORE_OK);
+    const char *fill =
+        h_is_postgres()
+            ? "INSERT INTO ecase (item_code, item_version, applicant, enterprise, state, form, created_ms,"
+              " updated_ms) SELECT 'X-0001', 1, i, i % 3, 'draft', '{}', 0, 0 FROM generate_series(1, "
+              "600000) i"
+            : "INSERT INTO ecase (item_code, item_version, applicant, enterprise, state, form, created_ms,"
+              " updated_ms) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)"
+              " SELECT 'X-0001', 1, i, i % 3, 'draft', '{}', 0, 0 FROM n";
+    assert_int_equal(store_tx(s, 1, exec_sql, (void *)fill), STORE_OK);
+    assert_int_equal(
+        store_tx(s, 1, exec_sql,
+                 "DROP INDEX ecase_enterprise; CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"
+                 " DELETE FROM ehall_schema WHERE version >= 18"),
+        STORE_OK);
+    store_close(s);
+
+    assert_int_equal(store_open(db, &quick, &s, err, sizeof err), STORE_OK);
+    /* an index of the same size outside a migration: cut off */
+    assert_int_not_equal(
+        store_tx(s, 1, exec_sql, "CREATE INDEX ecase_scratch ON ecase(applicant, enterprise, id)"), STORE_OK);
+    int cur, latest;
+    assert_int_equal(store_schema_version(s, &cur, &latest), STORE_OK);
+    assert_int_equal(cur, 17);
+    assert_int_equal(store_migrate(s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_schema_version(s, &cur, &latest), STORE_OK);
+    assert_int_equal(cur, latest);
+    /* and afterwards this thread's statements are timed again */
+    assert_int_not_equal(
+        store_tx(s, 1, exec_sql, "CREATE INDEX ecase_scratch ON ecase(applicant, enterprise, id)"), STORE_OK);
+    store_close(s);
+}
+
 static void bad_urls_are_refused(void **state)
 {
     (void)state;
@@ -217,6 +264,7 @@ int main(void)
         cmocka_unit_test(failed_transaction_leaves_nothing),
         cmocka_unit_test(concurrent_writers_lose_nothing),
         cmocka_unit_test(migrations_are_idempotent_and_refuse_newer),
+        cmocka_unit_test(long_migration_is_not_timed_out),
         cmocka_unit_test(bad_urls_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -598,23 +598,27 @@ static int apply_one(store_conn *c, void *arg)
 int store_migrate(store *s, char *err, size_t errlen)
 {
     err[0] = 0;
-    for (size_t i = 0; i < EHALL_ARRAY_LEN(MIGRATIONS); i++) {
+    /* on SQLite no statement deadline: the write transactions run on this thread (ehall
+     * migrates before it serves, so no other writer leads a batch), COMMIT included */
+    store_thread_untimed(1);
+    int rc = STORE_OK;
+    for (size_t i = 0; i < EHALL_ARRAY_LEN(MIGRATIONS) && rc == STORE_OK; i++) {
         struct step_arg a = {&MIGRATIONS[i], 0, 0, err, errlen};
-        int rc = store_tx(s, 1, apply_one, &a);
+        rc = store_tx(s, 1, apply_one, &a);
         if (a.newer) {
             snprintf(err, errlen,
                      "the database schema is version %d but this ehall knows only up to %d; "
                      "run a newer ehall",
                      a.newer, store_migrations_latest());
-            return STORE_ERROR;
-        }
-        if (rc != STORE_OK) {
+            rc = STORE_ERROR;
+        } else if (rc != STORE_OK) {
             if (!err[0]) snprintf(err, errlen, "migration %d failed (%d)", MIGRATIONS[i].version, rc);
-            return rc;
+        } else if (a.applied) {
+            log_info("applied migration %d (%s)", MIGRATIONS[i].version, MIGRATIONS[i].name);
         }
-        if (a.applied) log_info("applied migration %d (%s)", MIGRATIONS[i].version, MIGRATIONS[i].name);
     }
-    return STORE_OK;
+    store_thread_untimed(0);
+    return rc;
 }
 
 int store_schema_version(store *s, int *current, int *latest)

@@ -126,9 +126,14 @@ static int map_rc(int rc)
     }
 }
 
+/* Set by store_thread_untimed: this thread's statements run without a deadline. */
+static _Thread_local int untimed;
+
+void store_thread_untimed(int on) { untimed = on; }
+
 static void arm(struct sq_conn *c)
 {
-    c->deadline = c->timeout_ms > 0 ? now_monotonic() + c->timeout_ms / 1000.0 : 0;
+    c->deadline = c->timeout_ms > 0 && !untimed ? now_monotonic() + c->timeout_ms / 1000.0 : 0;
 }
 
 static int sq_broken(void *dc)

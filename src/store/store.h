@@ -85,6 +85,10 @@ int store_query_int64(store_conn *c, const char *sql, long long *out);
 
 /* Migrations (migrate.c). */
 int store_migrate(store *s, char *err, size_t errlen);
+/* on = 1: SQLite statements this thread runs are not interrupted at the statement
+ * timeout (store_migrate, around its migrations: one may rebuild an index over millions
+ * of rows); 0: they are again.  PostgreSQL's migrations say SET LOCAL statement_timeout. */
+void store_thread_untimed(int on);
 /* current = highest applied (0 when none), latest = highest this binary knows */
 int store_schema_version(store *s, int *current, int *latest);
 int store_migrations_latest(void);
