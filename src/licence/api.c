@@ -373,25 +373,47 @@ int licence_api_status(http_req *r)
     store_bind_text(st, 1, id);
     int rc = store_step(st);
     json_t *out = NULL;
+    char *text = NULL;
+    int len = 0;
     char result[16] = "not_found";
     if (rc == STORE_ROW) {
-        json_t *pub = json_loads(store_column_text(st, 2), 0, NULL);
         const char *status = status_of(store_column_text(st, 0), st, 1);
         snprintf(result, sizeof result, "%s", status);
-        int revoked = !strcmp(status, "revoked");
-        out = json_pack(
-            "{s:s, s:s, s:o, s:o, s:o}", "id", id, "status", status, "licence", pub ? pub : json_null(),
-            "revoked_at", revoked ? ms_time(store_column_int64(st, 3)) : json_null(), "revoke_reason",
-            revoked && store_column_text(st, 4) ? json_string(store_column_text(st, 4)) : json_null());
+        const char *pub = store_column_text(st, 2);
+        if (strcmp(status, "revoked") != 0 && pub) {
+            /* The common answer is written as text: public_json is ehall's own compact
+             * JSON (issue.c) and the identifier passed licence_id_check (0-9, A-Z, '-'),
+             * so neither needs parsing or escaping. */
+            size_t cap = strlen(id) + strlen(pub) + 96;
+            text = malloc(cap);
+            if (text)
+                len = snprintf(text, cap,
+                               "{\"id\":\"%s\",\"status\":\"%s\",\"licence\":%s,\"revoked_at\":null,"
+                               "\"revoke_reason\":null}",
+                               id, status, pub);
+        } else {
+            json_t *pj = pub ? json_loads(pub, 0, NULL) : NULL;
+            int revoked = !strcmp(status, "revoked");
+            out = json_pack(
+                "{s:s, s:s, s:o, s:o, s:o}", "id", id, "status", status, "licence", pj ? pj : json_null(),
+                "revoked_at", revoked ? ms_time(store_column_int64(st, 3)) : json_null(), "revoke_reason",
+                revoked && store_column_text(st, 4) ? json_string(store_column_text(st, 4)) : json_null());
+        }
     }
     store_finalize(st);
     store_release(c);
-    if (rc != STORE_ROW && rc != STORE_DONE) return unavailable(r);
+    if (rc != STORE_ROW && rc != STORE_DONE) {
+        free(text);
+        json_decref(out);
+        return unavailable(r);
+    }
     /* logged through the in-memory buffer (uselog.c): the check stays one read */
     licence_use_served("status");
     licence_use_note(id, "status", "public", http_req_client(r), NULL, result);
-    if (!out) return not_found(r);
+    if (rc == STORE_DONE) return not_found(r);
+    if (!text && !out) return unavailable(r);
     http_add_header(r, "Cache-Control", "no-store");
+    if (text) return http_reply_bytes(r, 200, "application/json; charset=utf-8", text, (size_t)len);
     return http_reply_json(r, 200, out);
 }
 
