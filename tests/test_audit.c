@@ -94,6 +94,71 @@ static void engines_refuse_changes(void **state)
     store_close(s);
 }
 
+static long long count(store *s, const char *sql)
+{
+    long long n = -1;
+    store_conn *c = store_acquire(s);
+    assert_non_null(c);
+    assert_int_equal(store_query_int64(c, sql, &n), STORE_OK);
+    store_release(c);
+    return n;
+}
+
+/* PostgreSQL writes a record pending and links it right after the COMMIT: it is in the
+ * chain when store_tx returns.  Records a crash left pending (committed, not yet linked)
+ * are linked by the next run, in id order, and nothing can update them meanwhile. */
+static void pending_records_are_linked(void **state)
+{
+    (void)state;
+    store *s = fresh();
+    struct audit_event e = {"u1", "clerk", "127.0.0.1", "rid", "case.accept", "case-1", "ok", NULL};
+    assert_int_equal(audit_record(s, &e), STORE_OK);
+    assert_int_equal(count(s, "SELECT COUNT(*) FROM audit_log WHERE object = 'case-1'"), 1);
+    assert_int_equal(count(s, "SELECT seq FROM audit_head WHERE id = 1"), 1);
+    if (!h_is_postgres()) {
+        assert_int_equal(audit_link_pending(s), 0);
+        store_close(s);
+        return;
+    }
+    assert_int_equal(count(s, "SELECT COUNT(*) FROM audit_pending"), 0);
+    /* what a crash between COMMIT and the linking run leaves */
+    assert_int_equal(
+        store_tx(s, 1, exec_sql,
+                 "INSERT INTO audit_pending(at, actor, action, object, result, details) VALUES"
+                 " ('2026-12-07T08:00:00.000+08:00', 'u2', 'case.approve', 'case-2', 'ok',"
+                 " '{\"why\":\"a \\\"quoted\\\" reason, {braces}\"}'),"
+                 " ('2026-12-07T08:00:01.000+08:00', 'u3', 'case.refuse', 'case-3', 'ok', NULL)"),
+        STORE_OK);
+    assert_int_not_equal(store_tx(s, 1, exec_sql, "UPDATE audit_pending SET actor = 'someone else'"),
+                         STORE_OK);
+    assert_int_not_equal(store_tx(s, 1, exec_sql, "TRUNCATE audit_pending"), STORE_OK);
+    assert_int_equal(audit_link_pending(s), 2);
+    assert_int_equal(audit_link_pending(s), 0);
+    assert_int_equal(count(s, "SELECT COUNT(*) FROM audit_pending"), 0);
+    assert_int_equal(count(s, "SELECT seq FROM audit_log WHERE object = 'case-2'"), 2);
+    assert_int_equal(count(s, "SELECT seq FROM audit_log WHERE object = 'case-3'"), 3);
+    /* the next audited transaction links what is pending before its own record */
+    assert_int_equal(store_tx(s, 1, exec_sql,
+                              "INSERT INTO audit_pending(at, actor, action, result)"
+                              " VALUES ('2026-12-07T08:00:02.000+08:00', 'u4', 'auth.login', 'ok')"),
+                     STORE_OK);
+    assert_int_equal(audit_record(s, &e), STORE_OK);
+    assert_int_equal(count(s, "SELECT seq FROM audit_log WHERE actor = 'u4'"), 4);
+    assert_int_equal(count(s, "SELECT MAX(seq) FROM audit_log WHERE object = 'case-1'"), 5);
+    /* and verification links what is pending before it walks the chain */
+    assert_int_equal(store_tx(s, 1, exec_sql,
+                              "INSERT INTO audit_pending(at, actor, action, result)"
+                              " VALUES ('2026-12-07T08:00:03.000+08:00', 'u5', 'auth.logout', 'ok')"),
+                     STORE_OK);
+    struct audit_report rep;
+    assert_int_equal(audit_verify(s, &rep), 0);
+    assert_int_equal(rep.records, 6);
+    store_close(s);
+    const char *verify[] = {"audit", "verify", NULL};
+    assert_int_equal(h_cli(dir, db, verify, out, sizeof out), 0);
+    assert_non_null(strstr(out, "intact: 6 records"));
+}
+
 static void fill(store *s, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -356,6 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(concurrent_appends_form_one_chain),
         cmocka_unit_test(engines_refuse_changes),
+        cmocka_unit_test(pending_records_are_linked),
         cmocka_unit_test(tampering_is_caught),
         cmocka_unit_test(operator_actions_are_recorded),
         cmocka_unit_test(checkpoints_are_signed_and_verified),

@@ -221,8 +221,11 @@ static void long_migration_is_not_timed_out(void **state)
     assert_int_equal(store_tx(s, 1, exec_sql, (void *)fill), STORE_OK);
     assert_int_equal(
         store_tx(s, 1, exec_sql,
-                 "DROP INDEX ecase_enterprise; CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"
-                 " DELETE FROM ehall_schema WHERE version >= 18"),
+                 h_is_postgres()
+                     ? "DROP INDEX ecase_enterprise; CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"
+                       " DROP TABLE audit_pending; DELETE FROM ehall_schema WHERE version >= 18"
+                     : "DROP INDEX ecase_enterprise; CREATE INDEX ecase_enterprise ON ecase(enterprise, id);"
+                       " DELETE FROM ehall_schema WHERE version >= 18"),
         STORE_OK);
     store_close(s);
 

@@ -9,7 +9,8 @@
  * has no code path that changes one.
  *
  * audit_append() runs inside the caller's transaction, so a business action and its
- * audit record commit together or not at all.
+ * audit record commit together or not at all.  On PostgreSQL the record is linked
+ * into the chain just after that COMMIT (see audit.c).
  */
 #ifndef EHALL_AUDIT_H
 #define EHALL_AUDIT_H
@@ -29,8 +30,14 @@ struct audit_event {
     const char *details;    /* JSON text, may be NULL */
 };
 
-/* Append within the caller's (write) transaction.  Returns a STORE_* code. */
+/* Append within the caller's (write) transaction.  Returns a STORE_* code.  On
+ * PostgreSQL the record is written pending and linked into the chain once the
+ * transaction has committed, before store_tx returns (audit.c explains why). */
 int audit_append(store_conn *c, const struct audit_event *e);
+/* PostgreSQL: link every committed pending record into the chain (the housekeeper, and
+ * after each audited COMMIT).  Returns how many, or a STORE_* code < 0; 0 on SQLite. */
+long long audit_link_pending(store *s);
+void audit_link_after_commit(store *s);
 /* Append in a transaction of its own. */
 int audit_record(store *s, const struct audit_event *e);
 

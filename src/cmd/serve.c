@@ -90,7 +90,8 @@ int cmd_lock_sqlite(struct cmd_ctx *ctx, int exclusive)
     return fd; /* held until the process exits */
 }
 
-/* The housekeeper: every few seconds, an SM2-signed audit checkpoint once
+/* The housekeeper: every few seconds, audit records left pending linked (PostgreSQL),
+ * an SM2-signed audit checkpoint once
  * audit.checkpoint_every records have been appended, SMS a failed hand-over left in
  * the outbox, and the sweep of expired sessions, codes and counters.  Several nodes may do this at once: a
  * checkpoint that exists already is not signed twice, and each message is claimed by one node. */
@@ -100,6 +101,7 @@ static int keeper_stop;
 
 static void keeper_round(struct app *app)
 {
+    audit_link_pending(app->db); /* PostgreSQL: records a failed run or a crash left pending */
     if (audit_checkpoint_due(app->db, app->cfg->audit_checkpoint_every) == 1) {
         long long seq = 0;
         if (audit_checkpoint(app->db, keys_audit_private_pem(), keys_audit_key_id(), &seq) == 0)

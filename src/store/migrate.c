@@ -532,6 +532,19 @@ static const struct migration MIGRATIONS[] = {
      "DROP INDEX ecase_enterprise;"
      "CREATE INDEX ecase_enterprise ON ecase(enterprise, id) WHERE enterprise <> 0",
      NULL, NULL},
+    {19, "audit records pending their link",
+     /* PostgreSQL only (src/audit/audit.c): a transaction writes its audit records here,
+      * without touching the chain's head, and the records are linked into audit_log right
+      * after its COMMIT, many transactions' records at a time.  Nothing updates or
+      * truncates a pending record; the linking run deletes those it has linked, in the
+      * transaction that inserts them into audit_log.  SQLite links records in the
+      * writing transaction itself, as before. */
+     NULL, NULL,
+     "CREATE TABLE audit_pending ("
+     " id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, actor TEXT, role TEXT, client TEXT, request_id TEXT,"
+     " action TEXT NOT NULL, object TEXT, result TEXT NOT NULL, details TEXT);"
+     "CREATE TRIGGER audit_pending_no_update BEFORE UPDATE OR TRUNCATE ON audit_pending"
+     " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"},
 };
 
 static const char *SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS ehall_schema ("
@@ -576,7 +589,7 @@ static int apply_one(store_conn *c, void *arg)
     const char *sql = a->m->sql                               ? a->m->sql
                       : store_engine_of(c->s) == STORE_SQLITE ? a->m->sql_sqlite
                                                               : a->m->sql_postgres;
-    if ((rc = store_exec(c, sql)) != STORE_OK) {
+    if (sql && (rc = store_exec(c, sql)) != STORE_OK) { /* NULL: nothing to do on this engine */
         snprintf(a->err, a->errlen, "migration %d (%s): %s", a->m->version, a->m->name, store_errmsg(c));
         return rc;
     }

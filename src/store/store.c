@@ -53,6 +53,11 @@ struct store {
     pthread_mutex_t gc_mu;
     struct gc_job *gc_head, **gc_tail;
     int gc_leader;
+    /* store_after_commit: runs started and finished, and whether one is running */
+    pthread_mutex_t ac_mu;
+    pthread_cond_t ac_cv;
+    unsigned long long ac_started, ac_done;
+    int ac_running;
     struct histogram query_seconds;
     atomic_ullong retries, waits_timed_out, errors;
 };
@@ -94,6 +99,8 @@ int store_open(const char *url, const struct store_options *opt, store **out, ch
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
+    pthread_mutex_init(&s->ac_mu, NULL);
+    pthread_cond_init(&s->ac_cv, NULL);
     s->gc_tail = &s->gc_head;
     for (int i = 0; i < s->opt.pool_size; i++) {
         s->conns[i].s = s;
@@ -119,6 +126,8 @@ void store_close(store *s)
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->write_mu);
         pthread_mutex_destroy(&s->gc_mu);
+        pthread_mutex_destroy(&s->ac_mu);
+        pthread_cond_destroy(&s->ac_cv);
     }
     free(s->conns);
     free(s->free_stack);
@@ -257,6 +266,32 @@ static void backoff(int attempt)
 
 enum { MAX_ATTEMPTS = 12 };
 
+void store_after_commit(store_conn *c, void (*fn)(store *s)) { c->after_commit = fn; }
+
+/* For a caller whose transaction has committed: wait for, or lead, a run of fn that
+ * starts after this moment.  A run already going may have started before the commit,
+ * so it does not count; everyone who arrives while it goes shares the next one. */
+static void after_commit_run(store *s, void (*fn)(store *))
+{
+    pthread_mutex_lock(&s->ac_mu);
+    unsigned long long need = s->ac_started + 1;
+    while (s->ac_done < need) {
+        if (s->ac_running) {
+            pthread_cond_wait(&s->ac_cv, &s->ac_mu);
+            continue;
+        }
+        s->ac_running = 1;
+        unsigned long long mine = ++s->ac_started;
+        pthread_mutex_unlock(&s->ac_mu);
+        fn(s);
+        pthread_mutex_lock(&s->ac_mu);
+        s->ac_running = 0;
+        s->ac_done = mine;
+        pthread_cond_broadcast(&s->ac_cv);
+    }
+    pthread_mutex_unlock(&s->ac_mu);
+}
+
 enum gc_state { GC_QUEUED, GC_TAKEN, GC_DONE };
 
 struct gc_job {
@@ -288,6 +323,7 @@ static void gc_run(store *s, struct gc_job *batch)
         /* statement journals in memory for the batch (see the top of the file) */
         if (!single) store_exec(c, "PRAGMA temp_store=MEMORY");
         int rc = store_exec(c, s->drv->begin_sql(1)), any = 0;
+        c->after_commit = NULL;
         if (rc == STORE_OK) {
             c->in_tx = 1;
             for (struct gc_job *j = batch; j && rc == STORE_OK; j = j->next) {
@@ -311,8 +347,11 @@ static void gc_run(store *s, struct gc_job *batch)
         }
         if (!single) store_exec(c, "PRAGMA temp_store=DEFAULT");
         pthread_mutex_unlock(&s->write_mu);
+        void (*after)(store *) = rc == STORE_OK && any ? c->after_commit : NULL;
+        c->after_commit = NULL;
         store_release(c);
         if (rc == STORE_BUSY) continue;
+        if (after) after_commit_run(s, after); /* before any member of the batch returns */
         /* committed (or nothing to commit): each job keeps its own result; a failed
          * COMMIT or statement outside the jobs fails those that had succeeded */
         for (struct gc_job *j = batch; j; j = j->next)
@@ -372,6 +411,7 @@ int store_tx(store *s, int write, store_tx_fn fn, void *arg)
         rc = store_exec(c, s->drv->begin_sql(write));
         if (rc == STORE_OK) {
             c->in_tx = 1;
+            c->after_commit = NULL;
             rc = fn(c, arg);
             if (rc == STORE_OK) {
                 rc = store_exec(c, "COMMIT");
@@ -381,7 +421,10 @@ int store_tx(store *s, int write, store_tx_fn fn, void *arg)
             }
             c->in_tx = 0;
         }
+        void (*after)(store *) = rc == STORE_OK ? c->after_commit : NULL;
+        c->after_commit = NULL;
         store_release(c);
+        if (after) after_commit_run(s, after);
         if (rc != STORE_BUSY) return rc;
     }
     log_warn("store: transaction gave up after %d conflicting attempts", MAX_ATTEMPTS);

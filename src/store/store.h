@@ -80,6 +80,14 @@ void store_finalize(store_stmt *st);
 typedef int (*store_tx_fn)(store_conn *c, void *arg);
 int store_tx(store *s, int write, store_tx_fn fn, void *arg);
 
+/* Ask for fn(s) to run once the transaction on c has committed, before store_tx
+ * returns to its caller; nothing runs when it rolls back.  Callers that commit at the
+ * same time share runs: each waits for (or leads) a run that starts after its own
+ * commit, so fn must handle everything committed before it starts, not one caller's
+ * work.  One such function per store (audit.c: chaining PostgreSQL's pending audit
+ * records). */
+void store_after_commit(store_conn *c, void (*fn)(store *s));
+
 /* One-shot helpers for the common "one value" query. */
 int store_query_int64(store_conn *c, const char *sql, long long *out);
 

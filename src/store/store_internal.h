@@ -39,6 +39,7 @@ struct store_conn {
     store *s;
     void *dc; /* driver connection */
     int in_tx;
+    void (*after_commit)(store *s); /* store_after_commit: run once this transaction commits */
 };
 
 extern const struct store_driver store_sqlite_driver;
