@@ -2,6 +2,7 @@
  * harness.c — see harness.h.
  */
 #include "harness.h"
+#include "store/store.h"
 
 #include <jansson.h>
 
@@ -424,4 +425,14 @@ json_t *hc_json(struct hclient *c, const char *method, const char *path, const c
     json_t *j = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
     h_resp_free(&r);
     return j;
+}
+
+long long h_store_int(store *s, const char *sql)
+{
+    long long n = -1;
+    store_conn *c = store_acquire(s);
+    if (!c) return -1;
+    if (store_query_int64(c, sql, &n) != STORE_OK) n = -1;
+    store_release(c);
+    return n;
 }

@@ -25,6 +25,10 @@ struct resp {
     char headers[8192];
 };
 
+struct store;
+/* One integer from a query on an open store; -1 when the query fails. */
+long long h_store_int(struct store *s, const char *sql);
+
 /* A temporary directory (created) and a fresh database URL for this engine. */
 void h_fresh(char dir[256], char db[512]);
 int h_is_postgres(void);

@@ -80,16 +80,6 @@ static void import_shipped(store *s, int year)
     free(text);
 }
 
-static long long count(store *s, const char *sql)
-{
-    long long n = -1;
-    store_conn *c = store_acquire(s);
-    assert_non_null(c);
-    assert_int_equal(store_query_int64(c, sql, &n), STORE_OK);
-    store_release(c);
-    return n;
-}
-
 static void dates_are_strict(void **state)
 {
     (void)state;
@@ -344,8 +334,8 @@ static void validation_names_every_problem(void **state)
     assert_int_equal(lines, (int)(sizeof want / sizeof *want));
     sb_free(&p);
     /* nothing was stored */
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day"), 0);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_year"), 0);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day"), 0);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_year"), 0);
 
     const struct {
         const char *text, *want;
@@ -374,7 +364,7 @@ static void validation_names_every_problem(void **state)
     assert_int_equal(calendar_validate_text(empty, strlen(empty), &res, &q), 0);
     assert_int_equal(res.year, 2030);
     assert_null(q.data);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_year"), 0);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_year"), 0);
     store_close(s);
 }
 
@@ -383,7 +373,7 @@ static void reimport_replaces(void **state)
     (void)state;
     store *s = fresh();
     import_shipped(s, 2026);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 39);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 39);
     calendar *cached = calendar_new(s), *fresh_cal = calendar_new(s);
     calendar_set_ttl(cached, 3600);
     calendar_set_ttl(fresh_cal, 0);
@@ -405,9 +395,9 @@ static void reimport_replaces(void **state)
                     " \"days\": [\"2026-01-01\", \"2026-01-02\"]}], \"workdays\": []}",
                     &p),
         0);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 2);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 2);
     assert_int_equal(
-        count(s, "SELECT COUNT(*) FROM calendar_year WHERE year = 2026 AND source = 'corrected'"), 1);
+        h_store_int(s, "SELECT COUNT(*) FROM calendar_year WHERE year = 2026 AND source = 'corrected'"), 1);
     c = store_acquire(s);
     st = store_prepare(c, "SELECT sm3 FROM calendar_year WHERE year = 2026");
     assert_int_equal(store_step(st), STORE_ROW);
@@ -426,13 +416,13 @@ static void reimport_replaces(void **state)
     assert_int_equal(
         import_text(s, "{\"year\": 2026, \"holidays\": [{\"name\": \"x\", \"days\": [\"2026-13-01\"]}]}", &p),
         1);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 2);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 2);
     sb_free(&p);
     /* the other year is untouched by a re-import */
     import_shipped(s, 2025);
     import_shipped(s, 2026);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2025"), 33);
-    assert_int_equal(count(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 39);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2025"), 33);
+    assert_int_equal(h_store_int(s, "SELECT COUNT(*) FROM calendar_day WHERE year = 2026"), 39);
     assert_true(calendar_is_working_day(fresh_cal, D("2026-02-14")));
     calendar_free(cached);
     calendar_free(fresh_cal);
