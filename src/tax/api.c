@@ -22,10 +22,9 @@ static int filings_tx(store_conn *c, void *arg)
 {
     struct filings *f = arg;
     struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, f->id, &t);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    if (tax_access(c, auth_principal(f->r), &t) == TAX_NONE) return STORE_OK;
+    int rc = tax_access_to(c, auth_principal(f->r), f->id, &t);
+    if (rc < 0) return rc;
+    if (rc == TAX_NONE) return STORE_OK;
     f->found = 1;
     json_array_clear(f->out);
     static const char *const TAXES[] = {"vat", "cit", "iit"};

@@ -510,13 +510,8 @@ static int build(store_conn *c, struct decl *d)
     json_array_clear(d->errors);
     d->status = 0;
     struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, d->taxpayer, &t);
-    if (rc == STORE_DONE) {
-        fail(d, 404, "not_found", "no such taxpayer", "taxpayer", "no such taxpayer");
-        return STORE_OK;
-    }
-    if (rc != STORE_OK) return rc;
-    int access = tax_access(c, auth_principal(d->r), &t);
+    int access = tax_access_to(c, auth_principal(d->r), d->taxpayer, &t);
+    if (access < 0) return access;
     if (access != TAX_FILE) {
         if (access == TAX_NONE)
             fail(d, 404, "not_found", "no such taxpayer", "taxpayer", "no such taxpayer");
@@ -531,7 +526,7 @@ static int build(store_conn *c, struct decl *d)
         return STORE_OK;
     }
     int quarterly = 0, since = 0;
-    rc = tax_registration_get(c, t.id, d->tax, &quarterly, &since);
+    int rc = tax_registration_get(c, t.id, d->tax, &quarterly, &since);
     if (rc == STORE_DONE) {
         ferr(d, "tax", "the taxpayer is not registered for %s", d->tax);
         return STORE_OK;

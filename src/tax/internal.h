@@ -30,6 +30,9 @@ json_t *tax_taxpayer_json(store_conn *c, const struct tax_taxpayer *t);
 enum { TAX_NONE = 0, TAX_READ = 1, TAX_FILE = 2 };
 /* What the caller may do with the taxpayer's records. */
 int tax_access(store_conn *c, const struct principal *p, const struct tax_taxpayer *t);
+/* Taxpayer id loaded into t and the caller's access to it: TAX_NONE also when there is no
+ * such taxpayer (callers answer both alike), or a STORE_* error (< 0). */
+int tax_access_to(store_conn *c, const struct principal *p, long long id, struct tax_taxpayer *t);
 
 /* The taxpayer's registration for tax: STORE_OK (*quarterly, *since set), STORE_DONE. */
 int tax_registration_get(store_conn *c, long long taxpayer, const char *tax, int *quarterly, int *since);

@@ -219,9 +219,8 @@ static int issue_tx(store_conn *c, void *arg)
 {
     struct inv *v = arg;
     struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, v->seller, &t);
-    if (rc < 0) return rc;
-    int access = rc == STORE_OK ? tax_access(c, auth_principal(v->r), &t) : TAX_NONE;
+    int access = tax_access_to(c, auth_principal(v->r), v->seller, &t);
+    if (access < 0) return access;
     if (access == TAX_NONE) {
         ierr(v, "seller", "no such taxpayer that you act for");
         return STORE_OK;
@@ -236,6 +235,7 @@ static int issue_tx(store_conn *c, void *arg)
     }
     long long rates[16];
     int nr = 0;
+    int rc;
     if ((rc = seller_rates(c, &t, calendar_today(), rates, &nr)) != STORE_OK) return rc;
     long long amount = 0, tax = 0;
     json_t *norm = json_array();
@@ -417,11 +417,11 @@ static int reverse_tx(store_conn *c, void *arg)
     }
     if (rc != STORE_OK) return rc;
     struct tax_taxpayer t;
-    rc = tax_taxpayer_load(c, json_integer_value(json_object_get(orig, "seller")), &t);
-    int access = rc == STORE_OK ? tax_access(c, auth_principal(v->r), &t) : TAX_NONE;
-    if (rc < 0 || access == TAX_NONE) {
+    int access =
+        tax_access_to(c, auth_principal(v->r), json_integer_value(json_object_get(orig, "seller")), &t);
+    if (access <= TAX_NONE) {
         json_decref(orig);
-        if (rc < 0) return rc;
+        if (access < 0) return access;
         ifail(v, 404, "not_found", "no such invoice", NULL);
         return STORE_OK;
     }

@@ -513,11 +513,8 @@ static int pay_tx(store_conn *c, void *arg)
     store_finalize(st);
     if (rc != STORE_ROW && rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
     struct tax_taxpayer t;
-    int access = TAX_NONE;
-    if (rc == STORE_ROW) {
-        if ((rc = tax_taxpayer_load(c, tp, &t)) < 0) return rc;
-        if (rc == STORE_OK) access = tax_access(c, auth_principal(p->r), &t);
-    }
+    int access = rc == STORE_ROW ? tax_access_to(c, auth_principal(p->r), tp, &t) : TAX_NONE;
+    if (access < 0) return access;
     if (access == TAX_NONE) {
         pfail(p, 404, "not_found", "no such declaration", NULL, NULL);
         return STORE_OK;
@@ -851,11 +848,8 @@ static int cert_tx(store_conn *c, void *arg)
     store_finalize(st);
     if (rc != STORE_ROW && rc != STORE_DONE) return rc < 0 ? rc : STORE_ERROR;
     struct tax_taxpayer t;
-    int access = TAX_NONE;
-    if (rc == STORE_ROW) {
-        if ((rc = tax_taxpayer_load(c, tp, &t)) < 0) return rc;
-        if (rc == STORE_OK) access = tax_access(c, auth_principal(k->r), &t);
-    }
+    int access = rc == STORE_ROW ? tax_access_to(c, auth_principal(k->r), tp, &t) : TAX_NONE;
+    if (access < 0) return access;
     if (access == TAX_NONE) {
         k->status = 404, k->code = "not_found", k->message = "no such payment";
         return STORE_OK;

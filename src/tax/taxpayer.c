@@ -49,8 +49,9 @@ static int record_tx(store_conn *c, void *arg)
     if (rc == STORE_DONE) return STORE_OK;
     if (rc != STORE_OK) return rc;
     struct tax_taxpayer t;
-    if ((rc = tax_taxpayer_load(c, tp, &t)) != STORE_OK) return rc == STORE_DONE ? STORE_OK : rc;
-    g->found = tax_access(c, auth_principal(g->r), &t) != TAX_NONE;
+    int access = tax_access_to(c, auth_principal(g->r), tp, &t);
+    if (access < 0) return access;
+    g->found = access != TAX_NONE;
     return STORE_OK;
 }
 
@@ -58,10 +59,9 @@ static int list_tx(store_conn *c, void *arg)
 {
     struct owned *g = arg;
     struct tax_taxpayer t;
-    int rc = tax_taxpayer_load(c, g->id, &t);
-    if (rc == STORE_DONE) return STORE_OK;
-    if (rc != STORE_OK) return rc;
-    if (tax_access(c, auth_principal(g->r), &t) == TAX_NONE) return STORE_OK;
+    int rc = tax_access_to(c, auth_principal(g->r), g->id, &t);
+    if (rc < 0) return rc;
+    if (rc == TAX_NONE) return STORE_OK;
     g->found = 1;
     store_stmt *st = store_prepare(c, g->sql);
     if (!st) return STORE_ERROR;
@@ -211,6 +211,14 @@ int tax_access(store_conn *c, const struct principal *p, const struct tax_taxpay
         if (b[0] && !strcmp(b, t->id_bidx)) return TAX_FILE;
     }
     return TAX_NONE;
+}
+
+int tax_access_to(store_conn *c, const struct principal *p, long long id, struct tax_taxpayer *t)
+{
+    int rc = tax_taxpayer_load(c, id, t);
+    if (rc == STORE_DONE) return TAX_NONE;
+    if (rc != STORE_OK) return rc < 0 ? rc : STORE_ERROR;
+    return tax_access(c, p, t);
 }
 
 /* ---------- registering a taxpayer ---------- */
