@@ -288,6 +288,8 @@ static int draft_tx(store_conn *c, void *arg)
         if (rc == STORE_ROW) return d->submit ? draft_submit(c, d) : STORE_OK;
         if (rc != STORE_DONE) return rc;
     }
+    /* applied at once, the case is never a draft: no bound to check */
+    if (d->submit) return draft_submit_new(c, d);
     /* drafts are free to keep, but not without bound */
     long long drafts = 0;
     store_stmt *cnt = store_prepare(c, "SELECT COUNT(*) FROM ecase WHERE applicant = $1 AND state = 'draft'");
@@ -301,7 +303,6 @@ static int draft_tx(store_conn *c, void *arg)
         d->too_many = 1;
         return CASE_REFUSED;
     }
-    if (d->submit) return draft_submit_new(c, d);
     char *form = json_dumps(d->form, JSON_COMPACT);
     char *mats = json_dumps(d->materials, JSON_COMPACT);
     long long now = case_now_ms();
