@@ -296,7 +296,7 @@ static int lookup_tx(store_conn *c, void *arg)
     store_stmt *st = store_prepare(
         c, "SELECT s.account_id, s.stage, s.csrf, s.last_seen, s.expires_at, s.on_behalf, s.grant_id,"
            " s.perms, s.scope, s.mac, a.login, a.kind, a.status, a.dept_id, d.path, a.enterprise_id,"
-           " a.id_number_enc"
+           " a.id_number_enc, a.name_enc, a.mobile_enc, a.address_enc"
            " FROM session s JOIN account a ON a.id = s.account_id"
            " LEFT JOIN department d ON d.id = a.dept_id WHERE s.id_hash = $1");
     if (!st) return STORE_ERROR;
@@ -326,6 +326,10 @@ static int lookup_tx(store_conn *c, void *arg)
     p->enterprise = store_column_is_null(st, 15) ? 0 : store_column_int64(st, 15);
     if (p->on_behalf) p->enterprise = p->on_behalf;
     if (!store_column_is_null(st, 16)) p->id_number_enc = arena_strdup(l->a, store_column_text(st, 16));
+    if (!store_column_is_null(st, 17)) p->name_enc = arena_strdup(l->a, store_column_text(st, 17));
+    if (!store_column_is_null(st, 18)) p->mobile_enc = arena_strdup(l->a, store_column_text(st, 18));
+    if (!store_column_is_null(st, 19)) p->address_enc = arena_strdup(l->a, store_column_text(st, 19));
+    p->profile = 1;
     if (session_mac(l->hash, p->account, p->stage, p->perms, p->scope, p->on_behalf, p->grant_id, expires,
                     NULL, mac) != 0)
         l->tampered = 1;

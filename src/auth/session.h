@@ -38,7 +38,11 @@ struct principal {
     const char *perms;         /* ",perm,perm," */
     const char *scope;         /* own, dept, subtree, all */
     const char *id_number_enc; /* the account's sealed ID number as stored (keys_open), or NULL */
-    char sid_hash[65];         /* SM3 of the session id, hex */
+    /* the rest of the sealed profile as stored, when profile is 1 (read with the session,
+     * so that filling a form's defaults needs no query of its own; NULL when not set) */
+    const char *name_enc, *mobile_enc, *address_enc;
+    int profile;
+    char sid_hash[65]; /* SM3 of the session id, hex */
     char csrf[65];
 };
 

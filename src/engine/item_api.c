@@ -179,21 +179,31 @@ static void put_open(json_t *o, const char *key, const char *sealed)
 json_t *item_applicant_json(store_conn *c, const struct principal *p)
 {
     if (!p) return NULL;
-    store_stmt *st = store_prepare(
-        c, "SELECT kind, name_enc, id_number_enc, mobile_enc, address_enc FROM account WHERE id = $1");
-    if (!st) return NULL;
-    store_bind_int64(st, 1, p->account);
     json_t *o = NULL;
-    if (store_step(st) == STORE_ROW) {
-        o = json_pack("{s:s}", "kind", store_column_text(st, 0));
-        if (o) {
-            put_open(o, "name", store_column_text(st, 1));
-            put_open(o, "id_number", store_column_text(st, 2));
-            put_open(o, "mobile", store_column_text(st, 3));
-            put_open(o, "address", store_column_text(st, 4));
+    store_stmt *st;
+    if (p->profile) { /* read with the session */
+        if ((o = json_pack("{s:s}", "kind", p->kind))) {
+            put_open(o, "name", p->name_enc);
+            put_open(o, "id_number", p->id_number_enc);
+            put_open(o, "mobile", p->mobile_enc);
+            put_open(o, "address", p->address_enc);
         }
+    } else {
+        st = store_prepare(
+            c, "SELECT kind, name_enc, id_number_enc, mobile_enc, address_enc FROM account WHERE id = $1");
+        if (!st) return NULL;
+        store_bind_int64(st, 1, p->account);
+        if (store_step(st) == STORE_ROW) {
+            o = json_pack("{s:s}", "kind", store_column_text(st, 0));
+            if (o) {
+                put_open(o, "name", store_column_text(st, 1));
+                put_open(o, "id_number", store_column_text(st, 2));
+                put_open(o, "mobile", store_column_text(st, 3));
+                put_open(o, "address", store_column_text(st, 4));
+            }
+        }
+        store_finalize(st);
     }
-    store_finalize(st);
     if (!o) return NULL;
     const char *idn = json_string_value(json_object_get(o, "id_number"));
     if (idn && auth_id_number_check(idn, NULL) == 0) {
