@@ -746,16 +746,20 @@ static void submission_free(struct submission *s)
 /* Check a submission of form (taken: it becomes s->form) and material refs for the case
  * `id` (not stored yet, or a draft) of row->item_code by the caller: the item online,
  * the form, the materials, the per-item limit.  STORE_OK with problems in errs (and
- * *conflict for the limit), or a STORE_* error. */
-static int submission_check(store_conn *c, http_req *r, const char *item_code, long long applicant,
-                            long long id, json_t *form, json_t *refs, json_t *profile, json_t *errs,
-                            int *conflict, struct submission *s)
+ * *conflict for the limit), or a STORE_* error.  version 0: read the item's current
+ * version and whether it is online; otherwise the version this request found current
+ * and online a moment ago (the one-request apply, which has just checked). */
+static int submission_check(store_conn *c, http_req *r, const char *item_code, int version,
+                            long long applicant, long long id, json_t *form, json_t *refs, json_t *profile,
+                            json_t *errs, int *conflict, struct submission *s)
 {
     const struct principal *p = auth_principal(r);
     memset(s, 0, sizeof *s);
     s->form = form;
-    int online;
-    int rc = case_item(c, item_code, 0, &s->def, &s->version, &online);
+    int online = 1;
+    s->version = version;
+    int rc = version ? case_item(c, item_code, version, &s->def, NULL, NULL)
+                     : case_item(c, item_code, 0, &s->def, &s->version, &online);
     if (rc != STORE_OK) return rc == STORE_DONE ? STORE_ERROR : rc;
     if (!online) {
         json_array_append_new(errs,
@@ -866,8 +870,8 @@ int case_submit_row(store_conn *c, http_req *r, struct case_row *row, json_t *er
 {
     struct submission s;
     json_t *refs = json_loads(row->materials, 0, NULL);
-    int rc = submission_check(c, r, row->item_code, row->applicant, row->id, json_loads(row->form, 0, NULL),
-                              refs, NULL, errs, conflict, &s);
+    int rc = submission_check(c, r, row->item_code, 0, row->applicant, row->id,
+                              json_loads(row->form, 0, NULL), refs, NULL, errs, conflict, &s);
     json_decref(refs);
     if (rc != STORE_OK || json_array_size(errs)) {
         submission_free(&s);
@@ -926,8 +930,8 @@ static int draft_submit_new(store_conn *c, struct draft *d)
     if (rc != STORE_OK) return rc;
     struct submission s;
     /* the form is checked (and completed) in place: a copy, the transaction may run again */
-    rc = submission_check(c, d->r, d->code, row.applicant, row.id, json_deep_copy(d->form), d->materials,
-                          d->profile, d->errs, &d->conflict, &s);
+    rc = submission_check(c, d->r, d->code, d->version, row.applicant, row.id, json_deep_copy(d->form),
+                          d->materials, d->profile, d->errs, &d->conflict, &s);
     if (rc == STORE_OK && json_array_size(d->errs)) rc = CASE_REFUSED;
     long long now = case_now_ms();
     if (rc == STORE_OK) rc = submission_freeze(&s, &row);
