@@ -176,31 +176,32 @@ static void put_open(json_t *o, const char *key, const char *sealed)
     }
 }
 
+/* {kind, name, id_number, mobile, address} from the account's sealed fields, opened */
+static json_t *profile_open(const char *kind, const char *const sealed[4])
+{
+    static const char *const KEYS[4] = {"name", "id_number", "mobile", "address"};
+    json_t *o = json_pack("{s:s}", "kind", kind);
+    for (int i = 0; o && i < 4; i++) put_open(o, KEYS[i], sealed[i]);
+    return o;
+}
+
 json_t *item_applicant_json(store_conn *c, const struct principal *p)
 {
     if (!p) return NULL;
     json_t *o = NULL;
     store_stmt *st;
     if (p->profile) { /* read with the session */
-        if ((o = json_pack("{s:s}", "kind", p->kind))) {
-            put_open(o, "name", p->name_enc);
-            put_open(o, "id_number", p->id_number_enc);
-            put_open(o, "mobile", p->mobile_enc);
-            put_open(o, "address", p->address_enc);
-        }
+        const char *sealed[4] = {p->name_enc, p->id_number_enc, p->mobile_enc, p->address_enc};
+        o = profile_open(p->kind, sealed);
     } else {
         st = store_prepare(
             c, "SELECT kind, name_enc, id_number_enc, mobile_enc, address_enc FROM account WHERE id = $1");
         if (!st) return NULL;
         store_bind_int64(st, 1, p->account);
         if (store_step(st) == STORE_ROW) {
-            o = json_pack("{s:s}", "kind", store_column_text(st, 0));
-            if (o) {
-                put_open(o, "name", store_column_text(st, 1));
-                put_open(o, "id_number", store_column_text(st, 2));
-                put_open(o, "mobile", store_column_text(st, 3));
-                put_open(o, "address", store_column_text(st, 4));
-            }
+            const char *sealed[4] = {store_column_text(st, 1), store_column_text(st, 2),
+                                     store_column_text(st, 3), store_column_text(st, 4)};
+            o = profile_open(store_column_text(st, 0), sealed);
         }
         store_finalize(st);
     }
