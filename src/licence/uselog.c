@@ -162,7 +162,7 @@ static const char *const MULTI_SQLITE =
 static const char *const MULTI_PG =
     "INSERT INTO licence_use(at_ms, day, licence_no, action, who_kind, who, scenario, result)"
     " SELECT (e->>0)::bigint, e->>1, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7"
-    " FROM json_array_elements($1::json) AS e";
+    " FROM jsonb_array_elements($1::jsonb) AS e";
 
 static int flush_tx(store_conn *c, void *arg)
 {
