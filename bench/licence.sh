@@ -46,7 +46,7 @@
 #   BENCH_LICENCE_WARMUP=2          seconds not counted
 #   BENCH_LICENCE_SECONDS=10        seconds counted
 #   BENCH_LICENCE_DBS="sqlite postgres"
-#   BENCH_LICENCE_HTTP_THREADS=0    http.threads of the server (0, the default: one per CPU on SQLite, two per CPU and at least 4 on PostgreSQL)
+#   BENCH_LICENCE_HTTP_THREADS=0    http.threads of the server (0, the default: one per CPU on SQLite, four per CPU and at least 8 on PostgreSQL)
 #   BENCH_KEEP=1                    keep the temp dir (logs)
 #   BENCH_STRICT=1                  exit 1 when a target is missed
 set -euo pipefail
@@ -279,7 +279,7 @@ REPORT="$TMP/results.md"
     echo
     echo "- machine: $NCPU CPUs, ${cpu:-$(uname -m)}, Linux $(uname -r); load average $LOAD_BEFORE at start, $LOAD_AFTER at the end"
     echo "- $("$EHALL" version 2>/dev/null | head -n 1) (Release build, commit $commit); the load generator runs on the same CPUs"
-    echo "- ${WARMUP} s warm-up, ${SECONDS_} s counted per run; http.threads = $HTTP_THREADS (0: one per CPU on SQLite, two per CPU and at least 4 on PostgreSQL)"
+    echo "- ${WARMUP} s warm-up, ${SECONDS_} s counted per run; http.threads = $HTTP_THREADS (0: one per CPU on SQLite, four per CPU and at least 8 on PostgreSQL)"
     echo
     if has_part status; then
         echo "Status checks: $N licences, $CLIENTS keep-alive connections."

@@ -15,6 +15,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -707,6 +709,52 @@ static json_t *step(struct hclient *c, long long id, const char *what, const cha
     return p_want(c, want, "POST", path, body);
 }
 
+/* Status checks arriving together: on PostgreSQL they share one statement (api.c), so
+ * each must still get its own licence's answer, found or not, the same id twice
+ * included.  8 threads, 12 checks each, over the ids in turn. */
+struct conc {
+    struct srv *s;
+    const char *const *ids, *const *want; /* want: a status, or NULL for 404 */
+    int n, t;
+    atomic_int *bad;
+};
+
+static void *conc_run(void *arg)
+{
+    struct conc *c = arg;
+    for (int k = 0; k < 12; k++) {
+        int i = (c->t + k) % c->n;
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/public/licences/%s/status", c->ids[i]);
+        struct resp rr;
+        int ok = h_http(c->s, "GET", path, NULL, NULL, 0, &rr) == 0;
+        json_t *j = ok ? json_loads(rr.body, 0, NULL) : NULL;
+        if (!c->want[i])
+            ok = ok && rr.status == 404;
+        else
+            ok = ok && rr.status == 200 && j && str(j, "id") && !strcmp(str(j, "id"), c->ids[i]) &&
+                 str(j, "status") && !strcmp(str(j, "status"), c->want[i]) &&
+                 !strcmp(str(json_object_get(j, "licence"), "id"), c->ids[i]);
+        if (!ok) atomic_fetch_add(c->bad, 1);
+        json_decref(j);
+        h_resp_free(&rr);
+    }
+    return NULL;
+}
+
+static void status_checks_together(struct srv *s, const char *const *ids, const char *const *want, int n)
+{
+    atomic_int bad = 0;
+    struct conc c[8];
+    pthread_t th[8];
+    for (int t = 0; t < 8; t++) {
+        c[t] = (struct conc){s, ids, want, n, t, &bad};
+        assert_int_equal(pthread_create(&th[t], NULL, conc_run, &c[t]), 0);
+    }
+    for (int t = 0; t < 8; t++) pthread_join(th[t], NULL);
+    assert_int_equal(atomic_load(&bad), 0);
+}
+
 static void manual_flow_separation_revocation_expiry(void **state)
 {
     (void)state;
@@ -871,6 +919,13 @@ static void manual_flow_separation_revocation_expiry(void **state)
     assert_int_equal(h_http(&s, "GET", path, NULL, NULL, 0, &rr), 0);
     assert_non_null(strstr(rr.body, "\"status\":\"expired\""));
     h_resp_free(&rr);
+    {
+        char unknown[LICENCE_ID_MAX];
+        licence_id_format("LSSF", "500103HJ", 2026, 99999999, unknown);
+        const char *ids[] = {lid, old, unknown, lid, old};
+        const char *answers[] = {"valid", "expired", NULL, "valid", "expired"};
+        status_checks_together(&s, ids, answers, 5);
+    }
 
     /* revocation: the department administrator, with a reason */
     snprintf(path, sizeof path, "/api/v1/licences/%s/revoke", lid);

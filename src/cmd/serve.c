@@ -229,10 +229,11 @@ int cmd_serve(struct cmd_ctx *ctx, int argc, char **argv)
     }
     if (ctx->cfg.http_threads == 0 && store_engine_of(db) == STORE_POSTGRES) {
         /* A handler on PostgreSQL waits for a round trip to another process, so one
-         * thread per CPU leaves the CPUs idle; two per CPU (at least 4) fill them
-         * (docs/performance.md, licence status checks: 6,970/s with 2, 10,286/s with 4). */
+         * thread per CPU leaves the CPUs idle.  Four per CPU (at least 8) fill them, and
+         * give the status checks that share a statement (licence/api.c) enough company
+         * (docs/performance.md, "Status checks that share a statement"). */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        ctx->cfg.http_threads = n > 2 ? 2 * n : 4;
+        ctx->cfg.http_threads = n > 2 ? 4 * n : 8;
     }
     struct app app = {&ctx->cfg, db, 0};
     struct http_server_options opt = {api_routes, api_nroutes, &app, &ctx->cfg, auth_authorize, on_listening};

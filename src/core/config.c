@@ -50,7 +50,7 @@ static const struct key KEYS[] = {
     S("log_level", log_level, "info", "debug, info, warn or error"),
     S("timezone", timezone, "Asia/Shanghai", "zone used for times in logs and API responses"),
     I("http.threads", http_threads, "0", 0, 256,
-      "HTTP worker threads (0 = one per CPU core on SQLite, two per core and at least 4 on PostgreSQL; "
+      "HTTP worker threads (0 = one per CPU core on SQLite, four per core and at least 8 on PostgreSQL; "
       "at least 2 are always run)"),
     I("http.max_connections", http_max_connections, "4096", 16, 1000000, "open connections accepted at once"),
     I("http.max_body", http_max_body, "1048576", 1024, 1073741824,
