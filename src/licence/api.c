@@ -375,7 +375,8 @@ int licence_api_pdf(http_req *r)
 
 struct status_wait {
     const char *id;
-    int rc; /* STORE_ROW found, STORE_DONE not found, else an error */
+    int status_only; /* no copies of public_json and the reason */
+    int rc;          /* STORE_ROW found, STORE_DONE not found, else an error */
     int done;
     char status[16];
     char *public_json, *revoke_reason;
@@ -424,6 +425,7 @@ static void status_read(store *db, struct status_wait **w, int n)
             if (strcmp(w[i]->id, no) != 0) continue; /* the same id may be checked twice at once */
             const char *pub = store_column_text(st, 3), *why = store_column_text(st, 5);
             snprintf(w[i]->status, sizeof w[i]->status, "%s", status_of(store_column_text(st, 1), st, 2));
+            if (w[i]->status_only) pub = why = NULL;
             w[i]->public_json = pub ? strdup(pub) : NULL;
             w[i]->revoke_reason = why ? strdup(why) : NULL;
             w[i]->revoked_ms = store_column_int64(st, 4);
@@ -439,7 +441,8 @@ static void status_read(store *db, struct status_wait **w, int n)
 /* Looks one identifier up, sharing a statement with the checks that arrive with it. */
 static void status_lookup(store *db, struct status_wait *me)
 {
-    if (store_engine_of(db) != STORE_POSTGRES) {
+    /* only identifiers that passed licence_id_check go into a batch's text[] literal */
+    if (store_engine_of(db) != STORE_POSTGRES || licence_id_check(me->id, NULL) != 0) {
         status_read(db, &me, 1);
         return;
     }
@@ -470,6 +473,14 @@ static void status_lookup(store *db, struct status_wait *me)
         pthread_cond_broadcast(&SQ.cv);
     }
     pthread_mutex_unlock(&SQ.mu);
+}
+
+int licence_status_read(store *db, const char *id, char status[16])
+{
+    struct status_wait w = {.id = id, .status_only = 1};
+    status_lookup(db, &w);
+    if (w.rc == STORE_ROW) snprintf(status, 16, "%s", w.status);
+    return w.rc;
 }
 
 /* GET /api/v1/public/licences/{id}/status — no log-in; one indexed read */

@@ -50,6 +50,10 @@ struct licence_row {
  * there is none, or a STORE_* error.  licence_row_free in every case. */
 int licence_row_load(store_conn *c, const char *id, int open, struct licence_row *x);
 void licence_row_free(struct licence_row *x);
+/* A licence's status (valid | expired | revoked) by identifier, read as the public status
+ * check reads it (on PostgreSQL sharing a statement with the checks that arrive with it):
+ * STORE_ROW, STORE_DONE when there is none, or a STORE_* error. */
+int licence_status_read(store *db, const char *id, char status[16]);
 /* The caller's own licence named by the {id} parameter: 0 (x filled, *id set), or -1
  * after replying 400/404/503. */
 int licence_mine_param(http_req *r, store_conn *c, int open, struct licence_row *x, const char **id);

@@ -100,34 +100,25 @@ int licence_api_verify(http_req *r)
     const char *id = json_string_value(json_object_get(lic, "id"));
     int genuine = rc == 0 || !strcmp(reason, "expired") || !strcmp(reason, "not_yet_valid");
     /* the registry's word on a genuine document: still valid, or revoked since */
-    struct licence_row x;
-    memset(&x, 0, sizeof x);
+    char registry[16] = "";
     int found = STORE_DONE;
     if (genuine && id) {
-        store_conn *c = store_acquire(((struct app *)http_req_app(r))->db);
-        if (!c) {
-            json_decref(doc);
-            return http_reply_error(r, 503, "unavailable", "try again", NULL);
-        }
-        found = licence_row_load(c, id, 0, &x);
-        store_release(c);
+        found = licence_status_read(((struct app *)http_req_app(r))->db, id, registry);
         if (found != STORE_ROW && found != STORE_DONE) {
-            licence_row_free(&x);
             json_decref(doc);
             return http_reply_error(r, 503, "unavailable", "try again", NULL);
         }
-        if (rc == 0 && found == STORE_ROW && !strcmp(x.status, "revoked")) {
+        if (rc == 0 && found == STORE_ROW && !strcmp(registry, "revoked")) {
             snprintf(reason, sizeof reason, "revoked");
             snprintf(detail, sizeof detail, "the seal is genuine, but the issuer has revoked this licence");
         }
     }
     /* registry: null when the seal is not genuine (nothing to look up) */
-    json_t *reg = !(genuine && id) ? json_null() : json_string(found == STORE_ROW ? x.status : "not_found");
+    json_t *reg = !(genuine && id) ? json_null() : json_string(found == STORE_ROW ? registry : "not_found");
     json_t *out =
         json_pack("{s:s, s:s, s:b, s:s?, s:s?, s:o}", "result", reason, "detail", detail, "genuine", genuine,
                   "id", id, "issuer", json_string_value(json_object_get(lic, "issuer")), "registry", reg);
     if (genuine) json_object_set(out, "licence", (json_t *)lic);
-    licence_row_free(&x);
     /* logged under the identifier the document names when it is well formed: a forged
      * copy of someone's licence shows in that holder's "who used my licence" */
     const char *why;
