@@ -557,8 +557,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         long long n;
-        if (cl && parse_int64(cl, &n) == 0 && n > body_limit(r))
-            return reply_too_large(r) == 0 ? MHD_YES : MHD_NO;
+        if (cl && parse_int64(cl, &n) == 0 && n > body_limit(r)) {
+            /* Announced too large.  A reply sent while the client is still sending makes
+             * the connection close with the body unread, and the kernel then resets it: the
+             * client may lose the 413 and see a broken connection instead.  So a body up to
+             * twice the limit is read and dropped (phase 2), and the 413 follows it; a
+             * larger one is refused at once. */
+            if (n / 2 > body_limit(r)) return reply_too_large(r) == 0 ? MHD_YES : MHD_NO;
+            r->body_too_large = 1;
+            return MHD_YES;
+        }
         if (r->raw && cl && parse_int64(cl, &n) == 0 && n > 0) {
             /* one allocation of the announced size, so a large upload is not copied as it grows */
             r->body = malloc((size_t)n + 1);
