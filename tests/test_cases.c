@@ -871,6 +871,27 @@ static void done_queue(void **state)
     assert_int_equal(h_stop(&s), 0);
 }
 
+/* The counts a clerk sees are the lengths of their queues, and are `want` (to sign, in
+ * progress, near due, overdue). */
+static void counts_are(struct hclient *c, int want_to_sign, int want_in_progress, int want_near,
+                       int want_overdue)
+{
+    static const char *const names[] = {"to_sign", "in_progress", "near_due", "overdue"};
+    const int want[] = {want_to_sign, want_in_progress, want_near, want_overdue};
+    json_t *j = p_want(c, 200, "GET", "/api/v1/workbench/counts", NULL);
+    for (int i = 0; i < 4; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/api/v1/workbench/queue?name=%s&size=100", names[i]);
+        json_t *q = p_want(c, 200, "GET", path, NULL);
+        long long n = json_integer_value(json_object_get(json_object_get(j, "counts"), names[i]));
+        if (n != want[i] || (long long)json_array_size(json_object_get(q, "cases")) != n)
+            fail_msg("%s: count %lld, queue %zu, expected %d", names[i], n,
+                     json_array_size(json_object_get(q, "cases")), want[i]);
+        json_decref(q);
+    }
+    json_decref(j);
+}
+
 static void overdue_cases_escalate(void **state)
 {
     (void)state;
@@ -888,6 +909,7 @@ static void overdue_cases_escalate(void **state)
     char sql0[200];
     snprintf(sql0, sizeof sql0, "UPDATE ecase SET step_due = %d WHERE id = %lld", calendar_today(), id);
     db_exec(sql0);
+    counts_are(&clerk->c, 0, 1, 1, 0);
     char out0[1024];
     const char *sweep0[] = {"cases", "sweep", NULL};
     assert_int_equal(h_cli(dir, db, sweep0, out0, sizeof out0), 0);
@@ -907,9 +929,7 @@ static void overdue_cases_escalate(void **state)
     json_t *j = case_get(&c, id);
     assert_string_equal(str(j, "deadline"), "overdue");
     json_decref(j);
-    j = p_want(&clerk->c, 200, "GET", "/api/v1/workbench/counts", NULL);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counts"), "overdue")), 1);
-    json_decref(j);
+    counts_are(&clerk->c, 0, 1, 0, 1);
     char out[1024];
     const char *args[] = {"cases", "sweep", NULL};
     assert_int_equal(h_cli(dir, db, args, out, sizeof out), 0);
@@ -929,9 +949,16 @@ static void overdue_cases_escalate(void **state)
     json_decref(j);
     /* the next level's staff see it among their overdue cases */
     struct staff *leader = staff_for(&s, &a, "hj_leader", "PSB-YZ");
-    j = p_want(&leader->c, 200, "GET", "/api/v1/workbench/queue?name=overdue", NULL);
-    assert_int_equal(json_array_size(json_object_get(j, "cases")), 1);
-    json_decref(j);
+    counts_are(&leader->c, 0, 0, 0, 1);
+    counts_are(&clerk->c, 0, 1, 0, 1);
+    /* held by the leader as well as escalated to their department: counted once */
+    char sql2[200];
+    snprintf(sql2, sizeof sql2, "UPDATE ecase SET assignee = %lld WHERE id = %lld", leader->id, id);
+    db_exec(sql2);
+    counts_are(&leader->c, 0, 1, 0, 1);
+    counts_are(&clerk->c, 0, 0, 0, 0);
+    snprintf(sql2, sizeof sql2, "UPDATE ecase SET assignee = %lld WHERE id = %lld", clerk->id, id);
+    db_exec(sql2);
     /* the applicant was told */
     j = p_want(&c, 200, "GET", "/api/v1/inbox", NULL);
     char *t = json_dumps(j, JSON_COMPACT);

@@ -416,22 +416,37 @@ static void qctx_init(const struct principal *p, struct qctx *q)
 }
 
 /* GET /api/v1/workbench/counts — the five counts in one statement (one round trip on
- * PostgreSQL); "done" counts the clerk's done cases up to DONE_WINDOW. */
+ * PostgreSQL). The clerk's cases in hand are read once for three of them (in progress,
+ * near due, overdue in hand: one range of ecase_in_hand); the cases escalated to the
+ * clerk's department are added to overdue unless the clerk holds them (the queue's OR
+ * counts such a case once); "done" counts the clerk's done cases up to DONE_WINDOW. */
 int workbench_counts(http_req *r)
 {
     const struct principal *p = auth_principal(r);
     struct qctx q;
     qctx_init(p, &q);
-    struct qb b = {.sql = "SELECT "};
+    struct qb b = {.sql = "SELECT t.n, h.n, COALESCE(h.near, 0), COALESCE(h.late, 0) + x.n, d.n FROM"
+                          " (SELECT COUNT(*) AS n FROM ecase WHERE "};
     char like[300];
-    for (int i = 0; i < Q_DONE; i++) {
-        qb_add(&b, "(SELECT COUNT(*) FROM ecase WHERE ");
-        queue_where(&q, i, &b, like);
-        qb_add(&b, "), ");
-    }
-    qb_add(&b, "(SELECT COUNT(*) FROM (SELECT 1 FROM case_done WHERE actor = ");
+    queue_where(&q, Q_TO_SIGN, &b, like);
+    qb_add(&b, ") t, (SELECT COUNT(*) AS n, SUM(CASE WHEN step_due >= ");
+    qb_int(&b, q.today);
+    qb_add(&b, " AND step_due <= ");
+    qb_int(&b, q.near);
+    qb_add(&b, " THEN 1 ELSE 0 END) AS near, SUM(CASE WHEN step_due < ");
+    qb_int(&b, q.today);
+    qb_add(&b, " THEN 1 ELSE 0 END) AS late FROM ecase WHERE ");
+    queue_where(&q, Q_IN_PROGRESS, &b, like);
+    qb_add(&b, ") h, (SELECT COUNT(*) AS n FROM ecase WHERE escalated_dept = (SELECT code FROM department"
+               " WHERE id = ");
+    qb_int(&b, p->dept);
+    qb_add(&b, ") AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
+    qb_int(&b, q.today);
+    qb_add(&b, " AND assignee <> ");
     qb_int(&b, p->account);
-    qb_add(&b, " LIMIT " DONE_WINDOW_SQL ") d)");
+    qb_add(&b, ") x, (SELECT COUNT(*) AS n FROM (SELECT 1 FROM case_done WHERE actor = ");
+    qb_int(&b, p->account);
+    qb_add(&b, " LIMIT " DONE_WINDOW_SQL ") d0) d");
     store_conn *c = store_acquire(db_of(r));
     if (!c) return case_reply_unavailable(r);
     store_stmt *st = qb_prepare(c, &b);
