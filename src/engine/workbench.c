@@ -330,6 +330,17 @@ static store_stmt *qb_prepare(store_conn *c, const struct qb *b)
     return st;
 }
 
+/* The overdue cases escalated to the clerk's department (ecase_escalated, partial: the
+ * `<> ''` matches its predicate; the unary + keeps SQLite from preferring a deadline index
+ * that would read every live overdue case of the whole system). */
+static void escalated_where(const struct qctx *q, struct qb *b)
+{
+    qb_add(b, "escalated_dept = (SELECT code FROM department WHERE id = ");
+    qb_int(b, q->p->dept);
+    qb_add(b, ") AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
+    qb_int(b, q->today);
+}
+
 /* The WHERE clause of a queue. */
 static void queue_where(const struct qctx *q, enum queue which, struct qb *b, char like[300])
 {
@@ -368,18 +379,13 @@ static void queue_where(const struct qctx *q, enum queue which, struct qb *b, ch
         break;
     case Q_OVERDUE:
         /* two branches, each with its own index: the clerk's cases in hand (ecase_in_hand
-         * covers assignee and step_due), and those escalated to their department
-         * (ecase_escalated, partial: the `<> ''` matches its predicate; the unary + keeps
-         * SQLite from preferring a deadline index that would read every live overdue case
-         * of the whole system) */
+         * covers assignee and step_due), and those escalated to their department */
         qb_add(b, "((assignee = ");
         qb_int(b, p->account);
         qb_add(b, " AND state IN ('submitted','in_review','supplement') AND step_due < ");
         qb_int(b, q->today);
-        qb_add(b, ") OR (escalated_dept = (SELECT code FROM department WHERE id = ");
-        qb_int(b, p->dept);
-        qb_add(b, ") AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
-        qb_int(b, q->today);
+        qb_add(b, ") OR (");
+        escalated_where(q, b);
         qb_add(b, "))");
         break;
     default:
@@ -437,11 +443,8 @@ int workbench_counts(http_req *r)
     qb_int(&b, q.today);
     qb_add(&b, " THEN 1 ELSE 0 END) AS late FROM ecase WHERE ");
     queue_where(&q, Q_IN_PROGRESS, &b, like);
-    qb_add(&b, ") h, (SELECT COUNT(*) AS n FROM ecase WHERE escalated_dept = (SELECT code FROM department"
-               " WHERE id = ");
-    qb_int(&b, p->dept);
-    qb_add(&b, ") AND escalated_dept <> '' AND state IN ('submitted','in_review') AND +step_due < ");
-    qb_int(&b, q.today);
+    qb_add(&b, ") h, (SELECT COUNT(*) AS n FROM ecase WHERE ");
+    escalated_where(&q, &b);
     qb_add(&b, " AND assignee <> ");
     qb_int(&b, p->account);
     qb_add(&b, ") x, (SELECT COUNT(*) AS n FROM (SELECT 1 FROM case_done WHERE actor = ");
